@@ -1,0 +1,8 @@
+import torch
+
+
+def build():
+    raise RuntimeError("dataset path /nope does not exist")
+
+
+build()

@@ -1,0 +1,134 @@
+"""`trainprof analyze` for real, on CPU, on the examples and on broken scripts."""
+import json
+import os
+
+import pytest
+
+from conftest import EXAMPLES, SAMPLES, SCRIPTS, run_cli
+
+
+def analyze(tmp_path, script, *args, extra=()):
+    out = tmp_path / "run"
+    r = run_cli("analyze", script, "--run-dir", str(out), "--wait", "3", "--warmup", "1", "--active", "2",
+                *extra, "--", *args)
+    return r, out
+
+
+def findings(out):
+    return json.loads((out / "analysis.json").read_text())
+
+
+def test_logging_example_found_at_its_line_and_fixed_version_clean(tmp_path):
+    r, out = analyze(tmp_path, os.path.join(EXAMPLES, "excessive_logging.py"), "--steps", "20")
+    assert r.returncode == 0, r.stderr
+    a = findings(out)
+    top = a["findings"][0]
+    assert (top["rule"], top["line"]) == ("excessive-logging", 29)  # add_histogram every step
+    assert top["saving_ms"] > 0 and top["speedup"] > 1.05
+    assert a["steps"]["unprofiled_ms"] > 0 and a["steps"]["count"] == 2
+    assert a["estimate"]["combined_speedup"] >= top["speedup"]
+    assert {s["rule"] for s in a["skipped"]} >= {"item-sync", "gpu-idle"}
+    assert all(s["reason"] == "no CUDA activity in this run" for s in a["skipped"])
+    # the run directory is in the TensorBoard plugin's layout
+    assert list(out.glob("*.pt.trace.json.gz")) and (out / "run.json").exists() and (out / "lines.json").exists()
+    assert "excessive-logging" in r.stdout and "examples/excessive_logging.py:29" in r.stdout
+
+    r2, out2 = analyze(tmp_path / "f", os.path.join(EXAMPLES, "excessive_logging.fixed.py"), "--steps", "20")
+    assert r2.returncode == 0, r2.stderr
+    assert not [f for f in findings(out2)["findings"] if f["rule"] == "excessive-logging"]
+
+
+def test_loader_example(tmp_path):
+    r, out = analyze(tmp_path, os.path.join(EXAMPLES, "dataloader_stall.py"), "--steps", "12")
+    assert r.returncode == 0, r.stderr
+    f = [f for f in findings(out)["findings"] if f["rule"] == "dataloader-stall"]
+    assert len(f) == 1 and f[0]["line"] == 35  # the `for ... in enumerate(loader)` line
+    ev = {e["label"]: e["value"] for e in f[0]["evidence"]}
+    assert ev["loader"] == "single-process" and ev["share of the step"] > 30
+
+
+def test_adjacent_item_lines_are_attributed_separately(tmp_path):
+    """On CPU .item() is no sync, but the line recorder still tells the two lines apart."""
+    from trainprof.engine import analyze as run_analysis
+    from trainprof.rule import Context  # noqa: F401  (the context the rules read)
+    import trainprof.engine as engine
+
+    r, out = analyze(tmp_path, os.path.join(SCRIPTS, "two_items.py"))
+    assert r.returncode == 0, r.stderr
+    seen = {}
+    orig = engine.estimate_all
+
+    def spy(ctx, fs):
+        tr = ctx.trace
+        for i in (tr.name_mask(lambda n: n == "aten::item") & ctx.main).nonzero()[0]:
+            seen.setdefault(ctx.script_line(int(i)), 0)
+            seen[ctx.script_line(int(i))] += 1
+        return orig(ctx, fs)
+
+    engine.estimate_all = spy
+    try:
+        run_analysis(str(out))
+    finally:
+        engine.estimate_all = orig
+    assert seen == {7: 2, 8: 2}  # two recorded steps, one .item() per line per step
+
+
+def test_report_rereads_a_saved_run_without_running(tmp_path):
+    r = run_cli("report", os.path.join(SAMPLES, "item_sync"), "--json", str(tmp_path / "a.json"))
+    assert r.returncode == 0, r.stderr
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert a["schema"] == 1 and a["device"].startswith("NVIDIA")
+    assert {"count", "profiled_ms", "unprofiled_ms", "gpu_busy", "breakdown"} <= set(a["steps"])
+    for f in a["findings"]:
+        assert {"rule", "path", "line", "severity", "message", "evidence", "saving_ms", "speedup", "fix"} <= set(f)
+    assert a["estimate"]["combined_speedup"] >= 1.0
+
+
+def test_report_on_bare_trace_with_script():
+    d = os.path.join(SAMPLES, "host_alloc")
+    trace = next(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".pt.trace.json.gz"))
+    r = run_cli("report", trace, "--script", os.path.join(d, "host_alloc.py"))
+    assert r.returncode == 0, r.stderr
+    assert "blocking-h2d" in r.stdout and "no line attribution" in r.stdout
+
+
+def _one_line_error(r, pattern):
+    assert r.returncode != 0
+    first = r.stderr.strip().splitlines()[0]
+    assert first.startswith("trainprof: error:"), r.stderr
+    assert pattern in first, first
+    assert "trainprof/" not in r.stderr  # no traceback of ours
+
+
+def test_missing_script(tmp_path):
+    _one_line_error(run_cli("analyze", str(tmp_path / "nope.py")), "script not found")
+
+
+def test_script_raising_at_import_shows_its_traceback_tail(tmp_path):
+    r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "raises_at_import.py"))
+    _one_line_error(r, "raised RuntimeError: dataset path /nope does not exist")
+    assert "line 8" in r.stderr  # the tail of the user's traceback
+
+
+def test_script_without_optimizer_step(tmp_path):
+    r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "never_steps.py"), extra=("--timeout", "8"))
+    _one_line_error(r, "no training step seen in 8 s")
+
+
+def test_script_that_hangs(tmp_path):
+    r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "hangs.py"), extra=("--timeout", "10"))
+    _one_line_error(r, "timed out after 10 s at step")
+
+
+def test_script_exiting_before_the_window_ends(tmp_path):
+    r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "too_short.py"))
+    _one_line_error(r, "exited (status 0) after 3 of the 6 steps")
+
+
+def test_truncated_trace(tmp_path):
+    src = os.path.join(SAMPLES, "host_alloc")
+    gz = next(f for f in os.listdir(src) if f.endswith(".gz"))
+    data = open(os.path.join(src, gz), "rb").read()
+    bad = tmp_path / "cut.pt.trace.json.gz"
+    bad.write_bytes(data[:5000])
+    _one_line_error(run_cli("report", str(bad)), "truncated or corrupt gzip")

@@ -1,0 +1,62 @@
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLES
+from trainprof.errors import TraceError
+from trainprof.capture.rundir import resolve
+from trainprof.trace import load_trace
+from trainprof.trace import measures as M
+
+
+def sample_trace(name):
+    return resolve(os.path.join(SAMPLES, name))[1]
+
+
+def test_loads_real_gpu_trace_into_columns():
+    t = load_trace(sample_trace("item_sync"))
+    assert t.has_cuda
+    assert "H100" in t.device_name
+    assert len(t) == len(t.ts) == len(t.name_id) == len(t.corr)
+    assert np.all(np.diff(t.ts) >= 0)  # sorted by start
+    kernels = t.cat_mask("kernel")
+    assert (t.corr[kernels] >= 0).all()  # every kernel links to its launch
+
+
+def test_steps_are_the_recorded_window():
+    t = load_trace(sample_trace("item_sync"))
+    st = M.steps(t, [7, 8, 9])
+    assert list(st.num) == [7, 8, 9]
+    assert np.all(st.end <= np.roll(st.start, -1)[:-1].tolist() + [np.inf])  # in order, not overlapping
+
+
+def test_union_length_counts_overlap_once():
+    s = np.array([0.0, 5.0, 20.0])
+    e = np.array([10.0, 12.0, 25.0])
+    assert M.union_length(s, e) == 17.0
+    assert M.union_length(s, e, 6.0, 22.0) == 8.0
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    data = open(sample_trace("host_alloc"), "rb").read()
+    bad = tmp_path / "x.pt.trace.json.gz"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TraceError, match="truncated or corrupt gzip"):
+        load_trace(str(bad))
+
+
+def test_truncated_json_is_a_clear_error(tmp_path):
+    raw = gzip.decompress(open(sample_trace("host_alloc"), "rb").read())
+    bad = tmp_path / "x.pt.trace.json"
+    bad.write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(TraceError, match="truncated|not a Kineto trace"):
+        load_trace(str(bad))
+
+
+def test_not_a_trace(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("[1, 2, 3]")
+    with pytest.raises(TraceError, match="not a Kineto trace"):
+        load_trace(str(p))

@@ -1,0 +1,276 @@
+"""Runs inside the child process: the user's script, unmodified, under the profiler.
+
+    python -m trainprof.capture.child CONFIG.json
+
+Steps are marked by the optimizer (a global step post-hook, then a wrapper on
+that optimizer instance so that the marker runs after its `Optimizer.step#`
+span closes and ProfilerStep spans nest cleanly), or after each backward.
+Progress goes to the parent as JSON lines on the file descriptor it passed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import runpy
+import socket
+import sys
+import time
+import traceback
+
+from .recorder import LineRecorder
+
+_clock = time.perf_counter_ns
+ANCHOR = "trainprof#anchor"
+
+
+class Capture:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.wait, self.warmup, self.active = cfg["wait"], cfg["warmup"], cfg["active"]
+        self.total = self.wait + self.warmup + self.active
+        self.run_dir = cfg["run_dir"]
+        self.msg_fd = cfg.get("msg_fd")
+        self.boundaries: list[int] = []  # perf_counter_ns at each step boundary
+        self.sync_edges: dict[str, int] = {}
+        self.anchors: list[tuple[int, int, int]] = []  # (ProfilerStep number started/ended, before, after)
+        self.prof = None
+        self.pacer = None  # the optimizer whose steps mark the training step
+        self.done = False
+        self.trace_path = None
+        self.recorder = LineRecorder(cfg["user_files"])
+        self.cuda = False
+        self.post_n, self.post_t0 = -1, 0
+        self.tight_anchors: list[tuple[int, int]] = []
+
+    # -- messages to the parent -------------------------------------------------------
+    def send(self, **msg) -> None:
+        if self.msg_fd is None:
+            return
+        try:
+            os.write(self.msg_fd, (json.dumps(msg) + "\n").encode())
+        except OSError:
+            pass
+
+    # -- step marking -------------------------------------------------------------------
+    def install(self) -> None:
+        import torch
+
+        mode = self.cfg.get("step_marker", "optimizer")
+        if mode == "optimizer":
+            from torch.optim.optimizer import register_optimizer_step_post_hook
+
+            register_optimizer_step_post_hook(self._on_optimizer_step)
+        elif mode == "backward":
+            orig = torch.autograd.backward
+
+            def backward(*a, **k):
+                out = orig(*a, **k)
+                self.mark()
+                return out
+
+            torch.autograd.backward = backward
+        else:
+            raise ValueError(f"unknown step marker {mode!r}")
+
+    def _on_optimizer_step(self, optimizer, args, kwargs) -> None:
+        if self.pacer is None:
+            self.pacer = optimizer
+            self._wrap(optimizer)
+            self.mark()  # the first step: nothing is profiled yet, so nesting does not matter
+        elif optimizer is self.pacer and not getattr(optimizer, "_trainprof_wrapped", False):
+            self.mark()
+
+    def _wrap(self, optimizer) -> None:
+        step = optimizer.step
+
+        def step_then_mark(*a, **k):
+            out = step(*a, **k)
+            self.mark()
+            return out
+
+        try:
+            optimizer.step = step_then_mark
+            optimizer._trainprof_wrapped = True
+        except (AttributeError, TypeError):
+            pass  # slotted or frozen optimizer: fall back to marking from the hook
+
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+
+    def mark(self) -> None:
+        """Called at the end of every training step."""
+        if self.done:
+            self._post_mark()
+            return
+        import torch
+
+        k = len(self.boundaries)  # steps completed before this one
+        if k == 0:
+            self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+            self._sync()
+            self.boundaries.append(_clock())
+            self.sync_edges["start"] = self.boundaries[-1]
+            self._start_profiler()
+            self.send(event="phase", phase="wait", step=1, total=self.total)
+            return
+        if k == self.wait:
+            self._sync()  # unprofiled window ends here: one sync at each edge only
+            self.boundaries.append(_clock())
+            self.sync_edges["end"] = self.boundaries[-1]
+        else:
+            self.boundaries.append(_clock())
+        if self.recorder.active and k == self.total:
+            self.recorder.stop()
+        before = _clock()
+        self.prof.step()
+        after = _clock()
+        step_num = self.prof.step_num
+        if k >= self.wait + self.warmup:
+            # ProfilerStep#(step_num-1) ended and #step_num began inside prof.step()
+            self.anchors.append((step_num, before, after))
+        if k == self.wait + self.warmup:
+            self.recorder.start()
+        if self.recorder.active:
+            # A tight anchor: the span's start lies between two clock reads µs apart.
+            b = _clock()
+            with torch.profiler.record_function(ANCHOR):
+                a = _clock()
+            self.tight_anchors.append((b, a))
+        phase = "wait" if k < self.wait else "warmup" if k < self.wait + self.warmup else "active"
+        if k < self.total:
+            self.send(event="phase", phase=phase, step=k + 1, total=self.total)
+        if self.trace_path is not None:
+            self.finish()
+
+    # -- profiler ---------------------------------------------------------------------------
+    def _start_profiler(self) -> None:
+        import torch
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        acts = [ProfilerActivity.CPU]
+        if self.cuda:
+            acts.append(ProfilerActivity.CUDA)
+        kwargs = dict(
+            activities=acts,
+            schedule=schedule(wait=self.wait, warmup=self.warmup, active=self.active, repeat=1),
+            on_trace_ready=self._on_trace_ready,
+            record_shapes=self.cfg.get("record_shapes", True),
+            with_stack=self.cfg.get("with_stack", True),
+        )
+        if self.cuda:
+            try:  # CUDA sync events, where this torch has them
+                from torch._C._profiler import _ExperimentalConfig
+
+                kwargs["experimental_config"] = _ExperimentalConfig(enable_cuda_sync_events=True)
+            except (ImportError, TypeError):
+                pass
+        self.prof = profile(**kwargs)
+        self.prof.start()
+
+    def _on_trace_ready(self, prof) -> None:
+        self.send(event="phase", phase="writing", step=self.total, total=self.total)
+        worker = f"{socket.gethostname()}_{os.getpid()}"
+        path = os.path.join(self.run_dir, f"{worker}.pt.trace.json")
+        prof.export_chrome_trace(path)
+        with open(path, "rb") as src, gzip.open(path + ".gz", "wb", compresslevel=3) as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(chunk)
+        os.unlink(path)
+        self.trace_path = path + ".gz"
+
+    def finish(self) -> None:
+        import torch
+
+        self.done = True
+        self.recorder.stop()
+        self.prof.stop()
+        w = self.boundaries
+        per_step = [(b - a) / 1e6 for a, b in zip(w, w[1:])]
+        unprof = per_step[: self.wait]
+        edges = self.sync_edges
+        info = {
+            "trace": os.path.basename(self.trace_path),
+            "active_steps": [a[0] for a in self.anchors[:-1]],
+            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait, 1),
+            "unprofiled_step_ms": unprof,
+            "profiled_step_ms": per_step[self.wait + self.warmup:],
+            "step_marker": self.cfg.get("step_marker", "optimizer"),
+            "cuda": self.cuda,
+            "device": torch.cuda.get_device_name() if self.cuda else "cpu",
+            "torch": torch.__version__,
+            "cuda_version": torch.version.cuda,
+            "python": sys.version.split()[0],
+            "cpu_count": os.cpu_count(),
+        }
+        lines = self.recorder.to_json()
+        lines["anchors"] = self.anchors
+        lines["tight_anchors"] = self.tight_anchors
+        with open(os.path.join(self.run_dir, "lines.json"), "w") as f:
+            json.dump(lines, f)
+        self.send(event="done", **info)
+        # Time as many steps again after the trace, past the warm-up effects of the
+        # first steps (allocator growth, autotuning, lazy init); sync at the edges only.
+        self._sync()
+        self.post_n, self.post_t0 = 0, _clock()
+
+    def _post_mark(self) -> None:
+        if self.post_n < 0:
+            return
+        self.post_n += 1
+        if self.post_n == self.wait:
+            self._sync()
+            ms = (_clock() - self.post_t0) / 1e6 / self.wait
+            self.post_n = -1
+            self.send(event="post", unprofiled_post_ms=ms)
+            if not self.cfg.get("full_run"):
+                self.exit()
+
+    def exit(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # skip the rest of training, and worker joins that could hang
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
+    cap = Capture(cfg)
+    script = cfg["script"]
+    sys.argv = [script] + cfg["args"]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        cap.send(event="error", kind="no-torch", message=f"cannot import torch: {e}")
+        os._exit(3)
+    cap.install()
+    cap.send(event="phase", phase="starting", step=0, total=cap.total)
+    status = 0
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException as e:  # the user's script raised: report its traceback's tail
+        t = e.__traceback__
+        while t is not None and (t.tb_frame.f_code.co_filename == __file__
+                                 or "runpy" in t.tb_frame.f_code.co_filename):
+            t = t.tb_next  # show the user's frames, not ours
+        tb = traceback.format_exception(type(e), e, t)
+        cap.send(event="error", kind="raised", message=f"{type(e).__name__}: {e}", traceback="".join(tb[-12:]))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(4)
+    if not cap.done:
+        cap.send(event="exited", steps=len(cap.boundaries), status=status)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if cap.done else 5)
+
+
+if __name__ == "__main__":
+    main()

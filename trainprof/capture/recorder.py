@@ -1,0 +1,159 @@
+"""Record which line of the user's code runs when, during the recorded steps only.
+
+The profiler's python frames name each function's *definition* line, so two
+`.item()` calls in `main()` look the same there. This recorder logs, for frames
+of the user's own files only, when a frame starts, which line it is on, and when
+it returns. The analysis rebuilds the user stack at any instant from that log
+and aligns it with the trace through anchors taken around `prof.step()`.
+
+Python 3.12+: sys.monitoring; callbacks return DISABLE for code outside the user's
+files, so library code costs one callback per location, once. Before 3.12:
+sys.settrace with a global function that declines every frame outside the user's
+files, so only user frames get line events.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+START, LINE, RETURN = 0, 1, 2
+_clock = time.perf_counter_ns
+
+
+class LineRecorder:
+    def __init__(self, user_files: list[str]):
+        self._files = [os.path.realpath(f) for f in user_files]
+        self._file_idx = {f: i for i, f in enumerate(self._files)}
+        self._code_file: dict = {}  # code object -> file index or -1
+        self.events: list[tuple[int, int, int, int, int]] = []  # (t, kind, code_key, file, line)
+        self.initial_stack: list[tuple[int, int, int]] = []  # outermost first: (code_key, file, line)
+        self._tool = None
+        self.active = False
+
+    # -- which code is the user's --------------------------------------------------
+    def _fidx(self, code) -> int:
+        f = self._code_file.get(code)
+        if f is None:
+            f = self._file_idx.get(os.path.realpath(code.co_filename), -1)
+            self._code_file[code] = f
+        return f
+
+    def _snapshot_stack(self) -> None:
+        frames = []
+        fr = sys._getframe(2)
+        while fr is not None:
+            fi = self._fidx(fr.f_code)
+            if fi >= 0:
+                frames.append((id(fr.f_code), fi, fr.f_lineno, fr))
+            fr = fr.f_back
+        frames.reverse()
+        self.initial_stack = [(c, fi, ln) for c, fi, ln, _ in frames]
+        self._live_frames = [f for *_, f in frames]
+
+    # -- start / stop ---------------------------------------------------------------
+    def start(self) -> None:
+        self._snapshot_stack()
+        self.active = True
+        if sys.version_info >= (3, 12):
+            self._start_monitoring()
+        else:
+            self._start_settrace()
+        self._live_frames = []
+
+    def stop(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        if self._tool is not None:
+            mon = sys.monitoring
+            mon.set_events(self._tool, 0)
+            for ev in (mon.events.PY_START, mon.events.PY_RESUME, mon.events.PY_RETURN,
+                       mon.events.PY_YIELD, mon.events.LINE):
+                mon.register_callback(self._tool, ev, None)
+            mon.free_tool_id(self._tool)
+            self._tool = None
+        else:
+            sys.settrace(None)
+            for fr in getattr(self, "_traced_frames", []):
+                fr.f_trace = None
+
+    # -- Python 3.12+ ---------------------------------------------------------------
+    def _start_monitoring(self) -> None:
+        mon = sys.monitoring
+        for tool in (5, 4, 3, 2):  # ids 0,1 are debugger/coverage by convention
+            try:
+                mon.use_tool_id(tool, "trainprof")
+                self._tool = tool
+                break
+            except ValueError:
+                continue
+        if self._tool is None:
+            return  # every tool id taken: no line attribution, the analysis says so
+        ev = self.events
+        fidx = self._fidx
+        DISABLE = mon.DISABLE
+
+        def on_start(code, offset):
+            fi = fidx(code)
+            if fi < 0:
+                return DISABLE
+            ev.append((_clock(), START, id(code), fi, code.co_firstlineno))
+
+        def on_return(code, offset, retval):
+            fi = fidx(code)
+            if fi < 0:
+                return DISABLE
+            ev.append((_clock(), RETURN, id(code), fi, 0))
+
+        def on_line(code, line):
+            fi = fidx(code)
+            if fi < 0:
+                return DISABLE
+            ev.append((_clock(), LINE, id(code), fi, line))
+
+        E = mon.events
+        mon.register_callback(self._tool, E.PY_START, on_start)
+        mon.register_callback(self._tool, E.PY_RESUME, on_start)
+        mon.register_callback(self._tool, E.PY_RETURN, on_return)
+        mon.register_callback(self._tool, E.PY_YIELD, on_return)
+        mon.register_callback(self._tool, E.LINE, on_line)
+        mon.set_events(self._tool, E.PY_START | E.PY_RESUME | E.PY_RETURN | E.PY_YIELD | E.LINE)
+
+    # -- before 3.12 ----------------------------------------------------------------
+    def _start_settrace(self) -> None:
+        ev = self.events
+        fidx = self._fidx
+
+        def local(frame, event, arg):
+            if event == "line":
+                ev.append((_clock(), LINE, id(frame.f_code), fidx(frame.f_code), frame.f_lineno))
+            elif event == "return":
+                ev.append((_clock(), RETURN, id(frame.f_code), fidx(frame.f_code), 0))
+            return local
+
+        def global_(frame, event, arg):
+            if event != "call":
+                return None
+            fi = fidx(frame.f_code)
+            if fi < 0:
+                return None
+            ev.append((_clock(), START, id(frame.f_code), fi, frame.f_code.co_firstlineno))
+            return local
+
+        # Frames already running (the training loop itself) need their own hook.
+        self._traced_frames = []
+        for fr in self._live_frames:
+            fr.f_trace = local
+            fr.f_trace_lines = True
+            self._traced_frames.append(fr)
+        sys.settrace(global_)
+
+    def to_json(self) -> dict:
+        return {
+            "clock": "perf_counter_ns",
+            "files": self._files,
+            "initial_stack": self.initial_stack,
+            "events": self.events,
+        }

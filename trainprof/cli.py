@@ -1,0 +1,133 @@
+"""The command line: thin; every command calls the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import TrainprofError
+
+
+def _fail(e: TrainprofError) -> None:
+    click.echo(f"trainprof: error: {e.message}", err=True)
+    if e.detail:
+        click.echo(e.detail.rstrip(), err=True)
+    sys.exit(e.exit_code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TrainprofError as e:
+            _fail(e)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("trainprof: interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:  # a bug of ours: one line, the traceback on request
+            if os.environ.get("TRAINPROF_DEBUG"):
+                raise
+            click.echo(f"trainprof: internal error: {type(e).__name__}: {e} "
+                       "(set TRAINPROF_DEBUG=1 for the traceback)", err=True)
+            sys.exit(70)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trainprof")
+def main():
+    """Find what slows your PyTorch training, measured on your own run."""
+
+
+def _finish(analysis, run_dir, json_path, quiet):
+    from .capture import rundir
+    from .report import jsonout, terminal
+
+    if run_dir:
+        jsonout.write(analysis, os.path.join(run_dir, rundir.ANALYSIS_JSON))
+    if json_path:
+        jsonout.write(analysis, json_path)
+    if not quiet:
+        terminal.render(analysis)
+        if run_dir:
+            click.echo(f"\nrun directory: {run_dir}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--wait", default=5, show_default=True, help="Unprofiled steps timed before profiling.")
+@click.option("--warmup", default=2, show_default=True, help="Profiler warm-up steps (discarded).")
+@click.option("--active", default=3, show_default=True, help="Steps recorded.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds before giving up on the script.")
+@click.option("--step-marker", type=click.Choice(["optimizer", "backward"]), default="optimizer", show_default=True,
+              help="What ends a training step.")
+@click.option("--logdir", default="trainprof_runs", show_default=True, help="Where run directories go.")
+@click.option("--run-dir", default=None, help="Exact run directory (default: LOGDIR/<script>-<time>).")
+@click.option("--json", "json_path", default=None, help="Also write analysis.json here.")
+@click.option("--no-stack", is_flag=True, help="Record without Python stacks (less overhead, coarser attribution).")
+@click.option("--full-run", is_flag=True, help="Let the script finish instead of stopping after the trace.")
+@click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; write the run directory and JSON.")
+def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, run_dir, json_path, no_stack,
+            full_run, show_output, quiet):
+    """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
+
+    The script runs unmodified in a child process; trainprof stops it once the
+    trace is written.
+    """
+    from .capture import CaptureOptions, capture, rundir
+    from .engine import analyze as run_analysis
+    from .errors import CaptureError
+    from .report.progress import Progress
+
+    if not os.path.isfile(script):
+        raise CaptureError(f"script not found: {script}")
+    out = run_dir or rundir.new_run_dir(script, logdir)
+    os.makedirs(out, exist_ok=True)
+    opts = CaptureOptions(wait=wait, warmup=warmup, active=active, timeout=timeout, step_marker=step_marker,
+                          with_stack=not no_stack, full_run=full_run, show_output=show_output)
+    with Progress(enabled=not quiet and not show_output) as progress:
+        capture(script, list(args), out, opts, progress=progress.update)
+        progress.update("analyzing", 0, 0)
+        analysis = run_analysis(out)
+    _finish(analysis, out, json_path, quiet)
+
+
+@main.command()
+@click.argument("target", type=click.Path())
+@click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script the trace came from.")
+@click.option("--json", "json_path", default=None, help="Also write analysis.json here.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
+def report(target, script, json_path, quiet):
+    """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""
+    from .engine import analyze as run_analysis
+
+    analysis = run_analysis(target, script=script)
+    _finish(analysis, analysis.run_dir, json_path, quiet)
+
+
+@main.command("rules")
+@click.argument("rule_id", required=False)
+def rules_cmd(rule_id):
+    """List the rules, or print one rule's documentation."""
+    from .engine import all_rules
+
+    rules = all_rules()
+    if rule_id:
+        for r in rules:
+            if r.id == rule_id:
+                click.echo(f"{r.id}: {r.title}\n")
+                click.echo(r.doc.strip())
+                return
+        raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
+    for r in rules:
+        click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Load -> index -> rules -> estimate: one analysis of one run, no output."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import pkgutil
+from dataclasses import dataclass, field
+
+from .capture import rundir
+from .errors import TraceError
+from .estimate import Combined, estimate_all
+from .finding import Finding
+from .rule import Context, Rule
+from .source import index_source
+from .trace import load_trace
+from .trace import measures as M
+from .trace.breakdown import breakdown
+from .trace.lines import build_line_map
+
+
+def _rules_package():
+    """trainprof.rules: installed from rules/, or -- in a source checkout that was
+    never installed -- loaded from rules/ beside the trainprof package."""
+    try:
+        return importlib.import_module("trainprof.rules")
+    except ImportError:
+        here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules")
+        spec = importlib.util.spec_from_file_location(
+            "trainprof.rules", os.path.join(here, "__init__.py"), submodule_search_locations=[here])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["trainprof.rules"] = mod
+        spec.loader.exec_module(mod)
+        return mod
+
+
+def all_rules() -> list[Rule]:
+    """Every module in trainprof.rules that defines RULE, in id order."""
+    _rules_pkg = _rules_package()
+    found = []
+    for m in pkgutil.iter_modules(_rules_pkg.__path__):
+        if m.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{_rules_pkg.__name__}.{m.name}")
+        rule = getattr(mod, "RULE", None)
+        if isinstance(rule, Rule):
+            found.append(rule)
+    return sorted(found, key=lambda r: r.id)
+
+
+@dataclass
+class Analysis:
+    run: dict
+    run_dir: str | None
+    trace_path: str
+    script: str | None
+    device: str
+    n_steps: int
+    profiled_ms: float
+    unprofiled_ms: float | None
+    breakdown: dict
+    findings: list[Finding]
+    skipped: list[tuple[str, str]]
+    combined: Combined | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _skip_reason(rule: Rule, ctx: Context) -> str | None:
+    if "cuda" in rule.needs and not ctx.trace.has_cuda:
+        return "no CUDA activity in this run"
+    if "source" in rule.needs and ctx.index is None:
+        return "no script to read (pass --script)"
+    if "lines" in rule.needs and ctx.lines is None:
+        return "no line attribution (a bare trace has no line recorder log)"
+    return None
+
+
+def analyze(target: str, script: str | None = None, only: set[str] | None = None) -> Analysis:
+    run_dir, trace_path = rundir.resolve(target)
+    run = (rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON)) if run_dir else None) or {}
+    trace = load_trace(trace_path)
+    st = M.steps(trace, run.get("active_steps"))
+    if len(st) == 0:
+        raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
+    notes = []
+    script = script or run.get("script")
+    if script and not os.path.isfile(script) and run_dir:
+        # A run copied elsewhere (sample_traces/): look for the script beside the run.
+        alt = os.path.join(run_dir, os.path.basename(script))
+        script = alt if os.path.isfile(alt) else None
+        if script is None:
+            notes.append("the script is not where it was run: source lines are shown without code")
+    index = index_source(script) if script else None
+    if index is not None and run.get("script_sha256"):
+        from .capture.runner import sha256
+
+        if sha256(script) != run["script_sha256"]:
+            notes.append(f"{script} changed since the run: lines may have moved")
+    lines = None
+    if run_dir:
+        doc = rundir.read_json(os.path.join(run_dir, rundir.LINES_JSON))
+        if doc:
+            # Paths in the log are where the run happened; map them to where they are now.
+            if script and run.get("script"):
+                doc["files"] = [os.path.abspath(script) if f == run["script"] or os.path.basename(f) == os.path.basename(run["script"])
+                                else f for f in doc["files"]]
+            starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
+            ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
+            anchors = trace.ts[trace.name_mask(lambda n: n == "trainprof#anchor")]
+            lines = build_line_map(doc, starts, ends, anchors.tolist())
+    if lines is None:
+        notes.append("no line attribution: findings point at lines found statically")
+    ctx = Context(trace, st, run, index, lines, os.path.abspath(script) if script else None)
+    findings, skipped = [], []
+    for rule in all_rules():
+        if only and rule.id not in only:
+            continue
+        why = _skip_reason(rule, ctx)
+        if why:
+            skipped.append((rule.id, why))
+            continue
+        findings.extend(rule.detect(ctx))
+    findings, combined = estimate_all(ctx, findings)
+    findings.sort(key=lambda f: (-(f.saving_ms if f.estimate and not f.estimate.bound else -1), f.path, f.line))
+    return Analysis(
+        run=run,
+        run_dir=run_dir,
+        trace_path=trace_path,
+        script=ctx.script,
+        device=run.get("device") or trace.device_name or ("cuda" if trace.has_cuda else "cpu"),
+        n_steps=len(st),
+        profiled_ms=ctx.step_us / 1000,
+        unprofiled_ms=run.get("unprofiled_ms"),
+        breakdown=breakdown(ctx),
+        findings=findings,
+        skipped=skipped,
+        combined=combined,
+        notes=notes,
+    )

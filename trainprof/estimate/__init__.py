@@ -1,0 +1,84 @@
+"""Turn findings into step time saved, read off the what-if replay of this trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..finding import Estimate, Finding
+from .replay import Change, Result, replay
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """What a rule's fix would change, and what the estimate rests on."""
+
+    change: Change
+    basis: str
+    keep_fraction: float = 0.0  # share of the removed cost that stays (e.g. logging every N steps: 1/N)
+    bound: bool = False  # an upper bound (no single fix gets it), left out of the combined estimate
+    confidence: str = "medium"
+
+
+@dataclass(frozen=True)
+class Combined:
+    base_ms: float
+    new_ms: float
+    speedup: float
+    after: str
+    calibration: str
+    cpu_scale: float
+
+
+def _after(res: Result, floor_us: float) -> str:
+    ms = res.step_us / 1000
+    if floor_us and res.step_us <= floor_us * 1.001:
+        return f"after this the step is bound by the data loader at ~{ms:.3g} ms"
+    if res.step_us and res.gpu_busy_us / res.step_us > 0.85:
+        return f"after this the step is GPU-bound at ~{ms:.3g} ms"
+    return f"after this the step is CPU-bound at ~{ms:.3g} ms"
+
+
+def _severity(share: float) -> str:
+    return "high" if share >= 0.10 else "medium" if share >= 0.03 else "low" if share >= 0.01 else "info"
+
+
+def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined | None]:
+    if not ctx.trace.ts.size or not len(ctx.steps):
+        return findings, None
+    tl = ctx.timeline
+    c, note = ctx.calibration
+    base = replay(tl, Change(), c)
+    base_us = base.step_us
+    out = []
+    total_change, residual = Change(), 0.0
+    for f in findings:
+        w = f.change
+        if f.estimate is not None or not isinstance(w, WhatIf):
+            out.append(f)
+            continue
+        res = replay(tl, w.change, c)
+        saved = max(0.0, base_us - res.step_us) * (1.0 - w.keep_fraction)
+        new_us = base_us - saved
+        conf = w.confidence if c >= 0.3 else "low"
+        est = Estimate(
+            saving_ms=saved / 1000,
+            speedup=base_us / new_us if new_us > 0 else 1.0,
+            basis=w.basis,
+            confidence=conf,
+            bound=w.bound,
+            after=_after(res, w.change.floor_us),
+        )
+        share = saved / base_us if base_us else 0.0
+        msg = f.message
+        if share < 0.01 and not w.bound:
+            msg += " Cheap to fix, gains ~0 here."
+        out.append(replace(f, estimate=est, severity=_severity(share) if f.severity != "info" or share >= 0.01 else "info",
+                           message=msg))
+        if not w.bound:
+            total_change = total_change | w.change
+            residual += (base_us - res.step_us) * w.keep_fraction if res.step_us < base_us else 0.0
+    res = replay(tl, total_change, c)
+    new_us = min(base_us, res.step_us + residual)
+    combined = Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0,
+                        _after(res, total_change.floor_us), note, c)
+    return out, combined

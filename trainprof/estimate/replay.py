@@ -1,0 +1,216 @@
+"""What-if replay of the recorded steps.
+
+The model: one CPU thread runs the training loop and issues GPU work; each GPU
+stream runs its work in launch order, never before the launch (plus the launch
+latency seen in this trace); a sync makes the CPU wait until the GPU has done
+everything issued before it. A fix is a Change to those timelines -- CPU time
+removed, syncs dropped, GPU work dropped or scaled, a floor from the data loader
+-- and the new step time is read off the replay, so time that overlaps is
+counted once and a fix that only moves the bottleneck gains what it really gains.
+
+Replaying with no change reproduces the measured window (a self-check); the
+CPU side is then scaled until the replay matches the unprofiled step time,
+which takes the profiler's own overhead out of every estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..trace import measures as M
+from ..trace.model import Trace
+
+LAUNCH, BLOCK = 0, 1
+SYNC_OVERHEAD_US = 5.0  # CPU cost left of a sync call whose wait is replayed away
+
+
+@dataclass(frozen=True)
+class Change:
+    """A fix, as a change to the recorded timelines. Intervals are on the trace clock (µs)."""
+
+    remove_cpu: tuple[tuple[float, float], ...] = ()  # main-thread time deleted; work inside it is dropped
+    drop_syncs: frozenset[int] = frozenset()  # sync events (trace indices) that no longer wait
+    drop_gpu: frozenset[int] = frozenset()  # GPU events (trace indices) no longer run
+    gpu_scale: tuple[tuple[int, float], ...] = ()  # GPU event -> duration factor
+    floor_us: float = 0.0  # the step can be no faster than this per step (e.g. loader throughput)
+
+    def __or__(self, other: Change) -> Change:
+        return Change(
+            self.remove_cpu + other.remove_cpu,
+            self.drop_syncs | other.drop_syncs,
+            self.drop_gpu | other.drop_gpu,
+            self.gpu_scale + other.gpu_scale,
+            max(self.floor_us, other.floor_us),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.remove_cpu or self.drop_syncs or self.drop_gpu or self.gpu_scale or self.floor_us)
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    lo: float
+    hi: float
+    n_steps: int
+    ev_t: np.ndarray  # event time (launch ts, or sync start)
+    ev_kind: np.ndarray  # LAUNCH / BLOCK
+    ev_idx: np.ndarray  # trace index of the launch or sync call
+    ev_end: np.ndarray  # sync end (for BLOCK)
+    launch_gpu: dict  # launch trace index -> [gpu trace indices]
+    g_dur: dict  # gpu trace index -> duration
+    g_stream: dict  # gpu trace index -> stream
+    g_lat: dict  # gpu trace index -> launch-to-ready latency
+    pre: list  # GPU work issued before the window: (start, dur, stream)
+    gpu_end: float  # last GPU end in the measured window
+
+
+@dataclass(frozen=True)
+class Result:
+    step_us: float
+    gpu_busy_us: float  # per step, in the replayed schedule
+    cpu_us: float  # per step: when the CPU thread finished issuing, over steps
+
+
+def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
+    lo, hi = st.window
+    win = M.in_window(trace, lo, hi)
+    gpu_of = M.gpu_by_correlation(trace)
+    rt = M.runtime_mask(trace) & (trace.pid == st.pid) & (trace.ts >= lo) & (trace.ts < hi)
+    launches = [i for i in np.flatnonzero(rt & (trace.corr >= 0)).tolist() if trace.corr[i] in gpu_of]
+    syncs = np.flatnonzero(M.sync_calls(trace) & M.on_thread(trace, st) & (trace.ts >= lo) & (trace.ts < hi))
+    launch_gpu = {i: gpu_of[int(trace.corr[i])] for i in launches}
+    launched = {g for gs in launch_gpu.values() for g in gs}
+    gpu_idx = np.flatnonzero(M.gpu_mask(trace) & (trace.ts < hi + 1e9) & (trace.end > lo))
+    g_dur, g_stream, g_lat = {}, {}, {}
+    # Launch latency: seen where a kernel was not queued behind another on its stream.
+    order = gpu_idx[np.argsort(trace.ts[gpu_idx], kind="stable")]
+    prev_end: dict = {}
+    latencies, queued = [], set()
+    launch_ts = {g: trace.ts[i] for i, gs in launch_gpu.items() for g in gs}
+    for g in order.tolist():
+        s = int(trace.stream[g])
+        g_dur[g] = float(trace.dur[g])
+        g_stream[g] = s
+        if g in launch_ts:
+            if trace.ts[g] > prev_end.get(s, -np.inf) + 1.0:
+                g_lat[g] = max(0.0, float(trace.ts[g] - launch_ts[g]))
+                latencies.append(g_lat[g])
+            else:
+                queued.add(g)
+        prev_end[s] = max(prev_end.get(s, -np.inf), trace.end[g])
+    lat_med = float(np.median(latencies)) if latencies else 5.0
+    for g in queued:
+        g_lat[g] = min(lat_med, max(0.0, float(trace.ts[g] - launch_ts[g])))
+    pre = [(float(trace.ts[g]), g_dur[g], g_stream[g]) for g in order.tolist() if g not in launched and trace.ts[g] < hi]
+    ev_t = np.concatenate([trace.ts[launches], trace.ts[syncs]]) if len(launches) or len(syncs) else np.array([])
+    kinds = np.concatenate([np.full(len(launches), LAUNCH), np.full(len(syncs), BLOCK)]).astype(np.int8)
+    idxs = np.concatenate([np.asarray(launches, np.int64), syncs.astype(np.int64)])
+    ends = np.concatenate([trace.end[launches], trace.end[syncs]]) if len(idxs) else np.array([])
+    o = np.argsort(ev_t, kind="stable")
+    gm = M.gpu_mask(trace) & win
+    gpu_end = float(trace.end[gm].max()) if gm.any() else lo
+    return Timeline(lo, hi, len(st), ev_t[o], kinds[o], idxs[o], ends[o], launch_gpu,
+                    g_dur, g_stream, g_lat, pre, gpu_end)
+
+
+class _Removed:
+    """Merged removed intervals, with the removed time before any instant."""
+
+    def __init__(self, intervals):
+        if intervals:
+            s = np.array([a for a, _ in intervals], float)
+            e = np.array([b for _, b in intervals], float)
+            self.s, self.e = M.merge(s, e)
+        else:
+            self.s = self.e = np.array([])
+        self.cum = np.concatenate([[0.0], np.cumsum(self.e - self.s)])
+
+    def before(self, t: float) -> float:
+        if not len(self.s):
+            return 0.0
+        k = int(np.searchsorted(self.s, t, side="right"))
+        if k == 0:
+            return 0.0
+        return float(self.cum[k] - max(0.0, self.e[k - 1] - t))
+
+    def inside(self, t: float) -> bool:
+        if not len(self.s):
+            return False
+        k = int(np.searchsorted(self.s, t, side="right")) - 1
+        return k >= 0 and t < self.e[k]
+
+
+def replay(tl: Timeline, change: Change = Change(), cpu_scale: float = 1.0) -> Result:
+    rem = _Removed(change.remove_cpu)
+    scale = dict(change.gpu_scale)
+    free: dict = {}
+    busy: list = []
+
+    def run(ready: float, dur: float, stream: int) -> None:
+        start = max(ready, free.get(stream, -np.inf))
+        free[stream] = start + dur
+        if dur > 0:
+            busy.append((start, start + dur))
+
+    for start, dur, stream in tl.pre:
+        run(start, dur, stream)
+    # GPU work queued before the window (the CPU may run steps ahead): the window's
+    # own GPU work is measured from when that backlog drains.
+    pre_end = max(free.values(), default=tl.lo)
+    T, prev = tl.lo, tl.lo
+    c = cpu_scale
+    for t, kind, idx, end in zip(tl.ev_t.tolist(), tl.ev_kind.tolist(), tl.ev_idx.tolist(), tl.ev_end.tolist()):
+        if t < prev:  # a launch from another thread during a sync of this one
+            t_eff = prev
+        else:
+            t_eff = t
+        T += c * ((t_eff - prev) - (rem.before(t_eff) - rem.before(prev)))
+        prev = t_eff
+        if rem.inside(t):
+            continue
+        if kind == LAUNCH:
+            for g in tl.launch_gpu[idx]:
+                if g in change.drop_gpu:
+                    continue
+                run(T + tl.g_lat.get(g, 0.0), tl.g_dur[g] * scale.get(g, 1.0), tl.g_stream[g])
+        else:
+            own = min(end - t, SYNC_OVERHEAD_US)
+            if idx in change.drop_syncs:
+                T += c * own
+            else:
+                T = max(T + c * own, max(free.values(), default=-np.inf))
+            prev = max(prev, end)
+    T += c * ((tl.hi - prev) - (rem.before(tl.hi) - rem.before(prev)))
+    cpu_end = T
+    gpu_end = max(free.values(), default=T)
+    end = max(T, gpu_end)
+    n = max(tl.n_steps, 1)
+    # Steady state: the slower of the CPU's rate and the GPU's.
+    step = max((cpu_end - tl.lo) / n, (gpu_end - max(tl.lo, pre_end)) / n, change.floor_us)
+    if busy:
+        b = np.array(busy)
+        gbusy = M.union_length(b[:, 0], b[:, 1], tl.lo, end) / n
+    else:
+        gbusy = 0.0
+    return Result(step, gbusy, (cpu_end - tl.lo) / n)
+
+
+def calibrate(tl: Timeline, unprofiled_us: float | None) -> tuple[float, str]:
+    """The CPU scale at which the unchanged replay matches the unprofiled step time."""
+    base = replay(tl).step_us
+    if not unprofiled_us or unprofiled_us >= base:
+        return 1.0, "no profiler overhead to correct" if unprofiled_us else "no unprofiled timing"
+    lo_c, hi_c = 0.02, 1.0
+    if replay(tl, cpu_scale=lo_c).step_us > unprofiled_us:
+        return lo_c, "GPU time alone exceeds the unprofiled step: estimates are rough"
+    for _ in range(30):
+        mid = (lo_c + hi_c) / 2
+        if replay(tl, cpu_scale=mid).step_us > unprofiled_us:
+            hi_c = mid
+        else:
+            lo_c = mid
+    c = (lo_c + hi_c) / 2
+    return c, f"CPU time scaled by {c:.2f} to match the unprofiled step"

@@ -1,0 +1,63 @@
+"""The one Finding type every rule returns and every output renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["high", "medium", "low", "info"]
+Safety = Literal["safe", "unsafe"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One measured number, with its unit, as shown to the user."""
+
+    label: str
+    value: float | int | str
+    unit: str = ""
+
+    def text(self) -> str:
+        v = self.value
+        if isinstance(v, float):
+            v = f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
+        return f"{self.label}: {v}{(' ' + self.unit) if self.unit else ''}"
+
+
+@dataclass(frozen=True)
+class Fix:
+    id: str
+    safety: Safety | None  # None: advice only, never applied
+    summary: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a fix would save, read off the what-if replay of this trace."""
+
+    saving_ms: float  # per step, in unprofiled time
+    speedup: float
+    basis: str  # which measured times the estimate rests on
+    confidence: Literal["high", "medium", "low"]
+    bound: bool = False  # True: an upper bound, not a prediction
+    after: str = ""  # where the binding constraint moves after the fix
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    title: str
+    path: str
+    line: int
+    message: str
+    end_line: int | None = None
+    severity: Severity = "info"
+    evidence: tuple[Evidence, ...] = ()
+    estimate: Estimate | None = None
+    fix: Fix | None = None
+    # Internal: the what-if change this finding's fix makes (see estimate.replay.Change).
+    change: object | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def saving_ms(self) -> float:
+        return self.estimate.saving_ms if self.estimate else 0.0

@@ -1,0 +1,1 @@
+"""Render an Analysis: terminal, JSON (and HTML, TensorBoard)."""

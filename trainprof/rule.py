@@ -1,0 +1,165 @@
+"""What a rule is, and the context its detector reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .finding import Finding
+from .source import SourceIndex
+from .source import patterns as P
+from .trace import measures as M
+from .trace.lines import LineMap
+from .trace.model import Trace
+
+CATEGORIES = ("sync", "copy", "memory", "logging", "data", "gpu", "compute", "io")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str  # kebab-case, named for the pattern it flags
+    title: str
+    category: str
+    detect: Callable[["Context"], Iterable[Finding]]
+    doc: str  # What it does / Why it is slow / Example / Use instead / When not to fix
+    needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source"
+    fix_safety: str | None = None  # safe / unsafe / None (advice only)
+
+
+@dataclass(eq=False)
+class Context:
+    """What a detector may read. Measures are computed once, on first use."""
+
+    trace: Trace
+    steps: M.Steps
+    run: dict
+    index: SourceIndex | None
+    lines: LineMap | None
+    script: str | None
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps)
+
+    @cached_property
+    def main(self) -> np.ndarray:
+        lo, hi = self.steps.window
+        return M.on_thread(self.trace, self.steps) & M.in_window(self.trace, lo, hi)
+
+    @cached_property
+    def step_us(self) -> float:
+        """Profiled step time at steady state: the slower of the training thread's
+        rate and the GPU's (the CPU can run steps ahead of the GPU)."""
+        from .estimate.replay import replay
+
+        if self.trace.has_cuda:
+            return replay(self.timeline).step_us
+        return float(np.mean(self.steps.dur))
+
+    @cached_property
+    def unprofiled_us(self) -> float | None:
+        v = self.run.get("unprofiled_ms")
+        return v * 1000.0 if v else None
+
+    @cached_property
+    def stack_ids(self) -> np.ndarray:
+        """The user stack running at each event's start (-1: unknown)."""
+        if self.lines is None:
+            return np.full(len(self.trace), -1, np.int64)
+        return self.lines.stack_at(self.trace.ts)
+
+    def script_line(self, i: int) -> int | None:
+        """The innermost line of the user's script running when event i started."""
+        if self.lines is None or self.script is None:
+            return None
+        return self.lines.frame_in(int(self.stack_ids[i]), self.script)
+
+    def where(self, i: int) -> tuple[str, int] | None:
+        """(path, line) of the innermost user frame at event i."""
+        if self.lines is None:
+            return None
+        return self.lines.innermost(int(self.stack_ids[i]))
+
+    @cached_property
+    def line_spans(self) -> list[tuple[float, float, int]]:
+        """Main-thread time as (start µs, end µs, stack id) in the recorded window."""
+        if self.lines is None:
+            return []
+        lm = self.lines
+        lo, hi = self.steps.window
+        t = (lm.times + lm.offset_ns) / 1000.0
+        out = []
+        for k in range(len(t)):
+            a = max(t[k], lo)
+            b = min(t[k + 1] if k + 1 < len(t) else hi, hi)
+            if b > a:
+                out.append((a, b, int(lm.ids[k])))
+        return out
+
+    def line_time(self, path: str, line: int) -> tuple[list[tuple[float, float]], float]:
+        """Intervals (µs) when `path:line` was the innermost user line, and their total per step."""
+        iv = []
+        for a, b, sid in self.line_spans:
+            w = self.lines.innermost(sid)
+            if w == (path, line):
+                iv.append((a, b))
+        total = sum(b - a for a, b in iv)
+        return iv, total / max(self.n_steps, 1)
+
+    @cached_property
+    def logging_lines(self) -> set[int]:
+        if self.index is None:
+            return set()
+        return {c.line for c in self.index.calls if P.is_logging(c) and self.index.in_loop(c.line)}
+
+    @cached_property
+    def timeline(self):
+        from .estimate.replay import build_timeline
+
+        return build_timeline(self.trace, self.steps)
+
+    @cached_property
+    def calibration(self) -> tuple[float, str]:
+        """(CPU scale, note): profiler overhead taken out against the unprofiled steps."""
+        from .estimate.replay import calibrate
+
+        return calibrate(self.timeline, self.unprofiled_us)
+
+    @cached_property
+    def syncs(self) -> list:
+        return M.classify_syncs(self.trace, self.steps)
+
+    @cached_property
+    def launch_cost_us(self) -> float:
+        """Median CPU time of one kernel launch in this trace."""
+        m = M.runtime_mask(self.trace) & self.trace.name_mask(lambda n: "LaunchKernel" in n) & self.main
+        return float(np.median(self.trace.dur[m])) if m.any() else 5.0
+
+    def per_line(self, indices) -> dict[int, list[int]]:
+        """Group trace events by the script line running when they started (None: unknown)."""
+        out: dict = {}
+        for i in indices:
+            out.setdefault(self.script_line(int(i)), []).append(int(i))
+        return out
+
+    def loader_call(self):
+        """The DataLoader(...) construction in the script, if one is there."""
+        if self.index is None:
+            return None
+        for c in self.index.calls:
+            if (c.qualname or "").endswith("DataLoader") or (c.qualname is None and c.text.startswith("DataLoader(")):
+                return c
+        return None
+
+    def relpath(self, path: str | None = None) -> str:
+        import os
+
+        p = path or self.script or self.trace.path
+        try:
+            r = os.path.relpath(p)
+            return p if r.startswith("..") else r
+        except ValueError:
+            return p

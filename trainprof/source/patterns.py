@@ -1,0 +1,46 @@
+"""Classifiers of calls, shared by the breakdown, the rules and the codemods."""
+
+from __future__ import annotations
+
+from .index import CallSite
+
+# GPU->CPU transfers of a tensor's value.
+SYNC_METHODS = {"item", "tolist", "cpu", "numpy"}
+SYNC_BUILTINS = {"float", "int", "bool"}
+LOGGING_QUALNAMES = ("print", "logging.", "tqdm.", "wandb.log", "mlflow.log")
+LOGGING_METHODS = {
+    "info", "debug", "warning", "log", "add_scalar", "add_scalars", "add_histogram", "add_image",
+    "add_text", "add_figure", "set_postfix", "set_description", "set_postfix_str", "write", "flush",
+}
+WRITER_HINTS = ("writer", "logger", "log", "tb", "pbar", "bar", "progress", "summary", "run", "wandb")
+FACTORIES = {"tensor", "zeros", "ones", "full", "arange", "linspace", "randn", "rand", "randint",
+             "empty", "eye", "from_numpy", "as_tensor", "zeros_like", "ones_like", "stack", "cat"}
+TO_DEVICE_METHODS = {"to", "cuda"}
+
+
+def is_logging(call: CallSite) -> bool:
+    q = call.qualname or ""
+    if q == "print" or any(q.startswith(p) for p in LOGGING_QUALNAMES[1:]):
+        return True
+    if call.method in LOGGING_METHODS and call.receiver:
+        r = call.receiver.lower()
+        if call.method.startswith("add_") or any(h in r for h in WRITER_HINTS):
+            return True
+    return False
+
+
+def is_sync(call: CallSite) -> bool:
+    if call.method in SYNC_METHODS and call.receiver and not call.node.args:
+        return True
+    if call.qualname in SYNC_BUILTINS and len(call.node.args) == 1:
+        return True
+    return call.qualname == "torch.cuda.synchronize"
+
+
+def is_factory(call: CallSite) -> bool:
+    q = call.qualname or ""
+    return q.startswith("torch.") and q.rsplit(".", 1)[-1] in FACTORIES
+
+
+def is_to_device(call: CallSite) -> bool:
+    return call.method in TO_DEVICE_METHODS and call.receiver is not None

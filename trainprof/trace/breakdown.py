@@ -1,0 +1,48 @@
+"""Where a step's time goes on the training thread, and how busy the GPU is."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import measures as M
+
+PARTS = ("data_loader", "sync_wait", "h2d_copies", "logging", "other_cpu")
+
+
+def breakdown(ctx) -> dict:
+    """Disjoint parts of the step (per-step ms, profiled), by priority: a moment spent
+    waiting on the loader is loader time even if a logging line is on the stack."""
+    tr, st = ctx.trace, ctx.steps
+    lo, hi = st.window
+    n = max(len(st), 1)
+    main = ctx.main
+
+    def spans(mask):
+        idx = np.flatnonzero(mask)
+        return tr.ts[idx], tr.end[idx]
+
+    groups = [
+        spans(np.isin(np.arange(len(tr)), M.dataloader_spans(tr, st))),
+        spans(M.sync_calls(tr) & main),
+        spans(M.memcpy_calls(tr) & main),
+    ]
+    log_iv = []
+    if ctx.script:
+        for line in sorted(ctx.logging_lines):
+            log_iv += ctx.line_time(ctx.script, line)[0]
+    groups.append((np.array([a for a, _ in log_iv]), np.array([b for _, b in log_iv])))
+    parts, covered = {}, 0.0
+    acc_s, acc_e = np.array([]), np.array([])
+    for name, (s, e) in zip(PARTS[:-1], groups):
+        acc_s, acc_e = np.concatenate([acc_s, s]), np.concatenate([acc_e, e])
+        u = M.union_length(acc_s, acc_e, lo, hi)
+        parts[name] = (u - covered) / n / 1000
+        covered = u
+    total = (hi - lo) / n / 1000
+    parts["other_cpu"] = max(0.0, total - covered / n / 1000)
+    busy = M.gpu_busy(tr, lo, hi) if tr.has_cuda else 0.0
+    return {
+        "step_ms": total,
+        "gpu_busy": busy / (hi - lo) if hi > lo and tr.has_cuda else None,
+        "parts": parts,
+    }

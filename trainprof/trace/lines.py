@@ -1,0 +1,130 @@
+"""Which line of the user's code was running at any instant of the trace.
+
+Rebuilds the stack of user frames from the line recorder's log (capture/recorder.py)
+and maps trace timestamps onto it through the anchors taken around prof.step().
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+START, LINE, RETURN = 0, 1, 2
+
+
+@dataclass(frozen=True, eq=False)
+class LineMap:
+    files: list[str]
+    stacks: list[tuple[tuple[int, int], ...]]  # stack id -> ((file index, line), ...) outermost first
+    times: np.ndarray  # int64 recorder ns: stack `ids[i]` holds from times[i] to times[i+1]
+    ids: np.ndarray  # int32 stack id (-1: no user frame)
+    offset_ns: float  # trace_ns - recorder_ns
+    offset_err_ns: float  # half-width of the anchor interval
+
+    def stack_at(self, ts_us: np.ndarray) -> np.ndarray:
+        """Stack id at each trace timestamp (µs); -1 outside the recorded span."""
+        rec = np.asarray(ts_us, dtype=np.float64) * 1000.0 - self.offset_ns
+        j = np.searchsorted(self.times, rec, side="right") - 1
+        return np.where(j >= 0, self.ids[np.clip(j, 0, None)], -1)
+
+    def innermost(self, stack_id: int) -> tuple[str, int] | None:
+        if stack_id < 0 or not self.stacks[stack_id]:
+            return None
+        f, line = self.stacks[stack_id][-1]
+        return self.files[f], line
+
+    def frame_in(self, stack_id: int, path: str, lines: range | None = None) -> int | None:
+        """The innermost line of `path` in this stack (inside `lines` if given)."""
+        if stack_id < 0:
+            return None
+        for f, line in reversed(self.stacks[stack_id]):
+            if self.files[f] == path and (lines is None or line in lines):
+                return line
+        return None
+
+
+def _stack_timeline(initial, events):
+    stack = [list(x) for x in initial]  # [code, file, line]
+    interned: dict = {}
+    times, ids = [], []
+
+    def snap(t):
+        key = tuple((f, ln) for _, f, ln in stack)
+        sid = interned.setdefault(key, len(interned))
+        if ids and ids[-1] == sid:
+            return
+        times.append(t)
+        ids.append(sid)
+
+    for t, kind, code, f, line in events:
+        if kind == START:
+            stack.append([code, f, line])
+        elif kind == LINE:
+            if stack and stack[-1][0] == code:
+                stack[-1][2] = line
+            else:
+                # A frame unwound by an exception, or resumed: find it, else push it.
+                for k in range(len(stack) - 1, -1, -1):
+                    if stack[k][0] == code:
+                        del stack[k + 1:]
+                        stack[k][2] = line
+                        break
+                else:
+                    stack.append([code, f, line])
+        elif kind == RETURN:
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k][0] == code:
+                    del stack[k:]
+                    break
+        snap(t)
+    stacks = [None] * len(interned)
+    for key, sid in interned.items():
+        stacks[sid] = key
+    return stacks, np.asarray(times, np.int64), np.asarray(ids, np.int32)
+
+
+def _offset(anchors, step_start: dict, step_end: dict) -> tuple[float, float]:
+    lo, hi, mids = -np.inf, np.inf, []
+    for num, before, after in anchors:
+        for t_us in (step_start.get(num), step_end.get(num - 1)):
+            if t_us is None:
+                continue
+            a, b = t_us * 1000.0 - after, t_us * 1000.0 - before
+            lo, hi = max(lo, a), min(hi, b)
+            mids.append((a + b) / 2)
+    if not mids:
+        raise ValueError("no anchor matches a ProfilerStep in the trace")
+    if lo <= hi:
+        return (lo + hi) / 2, (hi - lo) / 2
+    return float(np.median(mids)), float(np.ptp(mids))  # clocks disagree a little: take the middle
+
+
+def _tight_offset(tight, anchor_ts) -> tuple[float, float] | None:
+    """Anchors from record_function spans bracketed by clock reads a few µs apart."""
+    if not tight or len(tight) != len(anchor_ts):
+        return None
+    lo, hi = -np.inf, np.inf
+    for (before, after), t_us in zip(tight, sorted(anchor_ts)):
+        lo, hi = max(lo, t_us * 1000.0 - after), min(hi, t_us * 1000.0 - before)
+    if lo > hi:
+        return None
+    return (lo + hi) / 2, (hi - lo) / 2
+
+
+def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=()) -> LineMap | None:
+    """lines_doc: lines.json; step_start/end: ProfilerStep number -> trace µs;
+    anchor_ts: starts of the trainprof#anchor spans (trace µs)."""
+    events = lines_doc.get("events") or []
+    if not events:
+        return None
+    stacks, times, ids = _stack_timeline(lines_doc.get("initial_stack") or [], events)
+    tight = _tight_offset(lines_doc.get("tight_anchors"), list(anchor_ts))
+    if tight is not None:
+        off, err = tight
+    else:
+        try:
+            off, err = _offset(lines_doc.get("anchors") or [], step_start, step_end)
+        except ValueError:
+            return None
+    return LineMap(lines_doc["files"], stacks, times, ids, off, err)

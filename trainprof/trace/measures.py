@@ -1,0 +1,231 @@
+"""Measures derived from a Trace: plain functions, no state.
+
+Times are microseconds on the trace's clock unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import (
+    CPU_OP,
+    CUDA_DRIVER,
+    CUDA_RUNTIME,
+    GPU_CATEGORIES,
+    GPU_MEMCPY,
+    PYTHON_FUNCTION,
+    USER_ANNOTATION,
+    Trace,
+)
+
+_STEP = re.compile(r"ProfilerStep#(\d+)$")
+DATALOADER_PREFIX = "enumerate(DataLoader)#"
+# Runtime calls that block the calling thread until the GPU catches up.
+SYNC_CALLS = frozenset({
+    "cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize",
+    "cudaStreamWaitEvent_sync", "cuStreamSynchronize", "cuCtxSynchronize", "cuEventSynchronize",
+})
+MEMCPY_CALLS = frozenset({"cudaMemcpy", "cudaMemcpyAsync", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2",
+                          "cuMemcpyAsync", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2"})
+
+
+@dataclass(frozen=True)
+class Steps:
+    num: np.ndarray  # int
+    start: np.ndarray
+    end: np.ndarray
+    tid: int  # the thread that ran the training loop
+    pid: int
+
+    def __len__(self) -> int:
+        return len(self.num)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return float(self.start[0]), float(self.end[-1])
+
+    @property
+    def dur(self) -> np.ndarray:
+        return self.end - self.start
+
+
+def steps(trace: Trace, active: list[int] | None = None) -> Steps:
+    """The ProfilerStep#N spans; `active` (from run.json) names the recorded ones."""
+    m = trace.cat_mask(USER_ANNOTATION) & trace.name_mask(lambda n: _STEP.match(n) is not None)
+    idx = np.flatnonzero(m)
+    nums = np.array([int(_STEP.match(trace.name(i)).group(1)) for i in idx], dtype=np.int64)
+    if active:
+        keep = np.isin(nums, active)
+    elif len(idx) > 1:
+        # Without run.json: drop a trailing partial step (the profiler opens one more
+        # span as it stops) -- one far shorter than the others.
+        keep = np.ones(len(idx), bool)
+        d = trace.dur[idx]
+        if d[-1] < 0.25 * np.median(d[:-1]):
+            keep[-1] = False
+    else:
+        keep = np.ones(len(idx), bool)
+    idx, nums = idx[keep], nums[keep]
+    if len(idx) == 0:
+        return Steps(nums, np.array([]), np.array([]), -1, -1)
+    tids, counts = np.unique(trace.tid[idx], return_counts=True)
+    tid = int(tids[np.argmax(counts)])
+    sel = trace.tid[idx] == tid
+    idx, nums = idx[sel], nums[sel]
+    return Steps(nums, trace.ts[idx], trace.end[idx], tid, int(trace.pid[idx[0]]))
+
+
+def union_length(start: np.ndarray, end: np.ndarray, lo: float = -np.inf, hi: float = np.inf) -> float:
+    """Total length of the union of [start, end) intervals, clipped to [lo, hi)."""
+    if len(start) == 0:
+        return 0.0
+    s = np.clip(start, lo, hi)
+    e = np.clip(end, lo, hi)
+    order = np.argsort(s, kind="stable")
+    s, e = s[order], e[order]
+    e = np.maximum.accumulate(e)
+    # A new run of intervals starts where the start passes every end so far.
+    new = np.empty(len(s), bool)
+    new[0] = True
+    new[1:] = s[1:] > e[:-1]
+    run_id = np.cumsum(new) - 1
+    run_start = s[new]
+    run_end = np.zeros(run_id[-1] + 1)
+    np.maximum.at(run_end, run_id, e)
+    return float(np.sum(run_end - run_start))
+
+
+def merge(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union of intervals as sorted disjoint intervals."""
+    if len(start) == 0:
+        return start, end
+    order = np.argsort(start, kind="stable")
+    s, e = start[order], np.maximum.accumulate(end[order])
+    new = np.empty(len(s), bool)
+    new[0] = True
+    new[1:] = s[1:] > e[:-1]
+    run_id = np.cumsum(new) - 1
+    rs = s[new]
+    re_ = np.zeros(run_id[-1] + 1)
+    np.maximum.at(re_, run_id, e)
+    return rs, re_
+
+
+def in_window(trace: Trace, lo: float, hi: float) -> np.ndarray:
+    return (trace.ts < hi) & (trace.end > lo)
+
+
+def gpu_mask(trace: Trace) -> np.ndarray:
+    return trace.cat_mask(*GPU_CATEGORIES)
+
+
+def gpu_busy(trace: Trace, lo: float, hi: float) -> float:
+    """Time in [lo, hi) during which any GPU stream was running something."""
+    m = gpu_mask(trace) & in_window(trace, lo, hi)
+    return union_length(trace.ts[m], trace.end[m], lo, hi)
+
+
+def on_thread(trace: Trace, st: Steps) -> np.ndarray:
+    return (trace.tid == st.tid) & (trace.pid == st.pid)
+
+
+def runtime_mask(trace: Trace) -> np.ndarray:
+    return trace.cat_mask(CUDA_RUNTIME, CUDA_DRIVER)
+
+
+def sync_calls(trace: Trace) -> np.ndarray:
+    return runtime_mask(trace) & trace.name_mask(lambda n: n in SYNC_CALLS)
+
+
+def memcpy_calls(trace: Trace) -> np.ndarray:
+    return runtime_mask(trace) & trace.name_mask(lambda n: n in MEMCPY_CALLS)
+
+
+def copy_kind(name: str) -> tuple[str, str] | None:
+    """'Memcpy HtoD (Pageable -> Device)' -> ('HtoD', 'pageable')."""
+    m = re.match(r"Memcpy (\w+) \((\w+) -> (\w+)\)", name)
+    if not m:
+        return None
+    direction, src, dst = m.groups()
+    host = src if direction.startswith("H") else dst
+    return direction, host.lower()
+
+
+def gpu_by_correlation(trace: Trace) -> dict[int, list[int]]:
+    """correlation id -> indices of the GPU events it launched."""
+    idx = np.flatnonzero(gpu_mask(trace) & (trace.corr >= 0))
+    out: dict[int, list[int]] = {}
+    for i, c in zip(idx.tolist(), trace.corr[idx].tolist()):
+        out.setdefault(c, []).append(i)
+    return out
+
+
+def dataloader_spans(trace: Trace, st: Steps) -> np.ndarray:
+    m = trace.cat_mask(USER_ANNOTATION) & trace.name_mask(lambda n: n.startswith(DATALOADER_PREFIX))
+    return np.flatnonzero(m & on_thread(trace, st))
+
+
+def top_level(trace: Trace, mask: np.ndarray) -> np.ndarray:
+    """Indices in mask not nested inside another event of mask on the same thread."""
+    idx = np.flatnonzero(mask)
+    keep = []
+    end_by_thread: dict = {}
+    for i in idx.tolist():
+        key = (trace.pid[i], trace.tid[i])
+        if trace.ts[i] >= end_by_thread.get(key, -np.inf):
+            keep.append(i)
+            end_by_thread[key] = trace.end[i]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def cpu_ops(trace: Trace) -> np.ndarray:
+    return trace.cat_mask(CPU_OP)
+
+
+def python_frames(trace: Trace) -> np.ndarray:
+    return trace.cat_mask(PYTHON_FUNCTION)
+
+
+def is_pageable_h2d(trace: Trace, gpu_idx: list[int]) -> bool:
+    for g in gpu_idx:
+        if trace.cat(g) == GPU_MEMCPY:
+            k = copy_kind(trace.name(g))
+            if k and k[0] == "HtoD" and k[1] == "pageable":
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    idx: int  # the sync call (trace index)
+    kind: str  # "d2h" (a value read back), "h2d" (a blocking upload), "explicit" (no copy before it)
+    copy_call: int | None  # the memcpy call it waits for, if any
+    copy_gpu: tuple[int, ...]  # that copy's GPU events
+
+
+def classify_syncs(trace: Trace, st: Steps) -> list[SyncEvent]:
+    """Each sync on the training thread, with the copy (if any) it waits for: PyTorch
+    issues cudaMemcpyAsync then cudaStreamSynchronize for .item()/.cpu() and for
+    .to(device) without non_blocking."""
+    lo, hi = st.window
+    thread = on_thread(trace, st) & (trace.ts >= lo) & (trace.ts < hi)
+    syncs = np.flatnonzero(sync_calls(trace) & thread)
+    copies = np.flatnonzero(memcpy_calls(trace) & thread)
+    gpu_of = gpu_by_correlation(trace)
+    out = []
+    for s in syncs.tolist():
+        k = int(np.searchsorted(trace.ts[copies], trace.ts[s])) - 1
+        kind, call, gpu = "explicit", None, ()
+        if k >= 0:
+            c = int(copies[k])
+            prev_sync = syncs[(syncs < s) & (trace.ts[syncs] >= trace.ts[c])]
+            if trace.ts[s] - trace.end[c] < 200.0 and not len(prev_sync):
+                call, gpu = c, tuple(gpu_of.get(int(trace.corr[c]), ()))
+                kinds = [copy_kind(trace.name(g)) for g in gpu if trace.cat(g) == GPU_MEMCPY]
+                direction = kinds[0][0] if kinds and kinds[0] else "DtoH"
+                kind = "h2d" if direction == "HtoD" else "d2h"
+        out.append(SyncEvent(s, kind, call, gpu))
+    return out
