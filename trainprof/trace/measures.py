@@ -5,6 +5,7 @@ Times are microseconds on the trace's clock unless a name says otherwise.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -80,22 +81,8 @@ def steps(trace: Trace, active: list[int] | None = None) -> Steps:
 
 def union_length(start: np.ndarray, end: np.ndarray, lo: float = -np.inf, hi: float = np.inf) -> float:
     """Total length of the union of [start, end) intervals, clipped to [lo, hi)."""
-    if len(start) == 0:
-        return 0.0
-    s = np.clip(start, lo, hi)
-    e = np.clip(end, lo, hi)
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], e[order]
-    e = np.maximum.accumulate(e)
-    # A new run of intervals starts where the start passes every end so far.
-    new = np.empty(len(s), bool)
-    new[0] = True
-    new[1:] = s[1:] > e[:-1]
-    run_id = np.cumsum(new) - 1
-    run_start = s[new]
-    run_end = np.zeros(run_id[-1] + 1)
-    np.maximum.at(run_end, run_id, e)
-    return float(np.sum(run_end - run_start))
+    s, e = merge(np.clip(start, lo, hi), np.clip(end, lo, hi))
+    return float(np.sum(e - s))
 
 
 def merge(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +141,7 @@ def copy_kind(name: str) -> tuple[str, str] | None:
     return direction, host.lower()
 
 
+@functools.lru_cache(maxsize=4)  # read by the replay, the sync classifier and several rules
 def gpu_by_correlation(trace: Trace) -> dict[int, list[int]]:
     """correlation id -> indices of the GPU events it launched."""
     idx = np.flatnonzero(gpu_mask(trace) & (trace.corr >= 0))
