@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
-# On the device machine: capture sample GPU runs of every example and its fixed
-# version, and time both unprofiled (interleaved, 3 rounds). Writes $OUT/samples.tar.gz
-# and $OUT/steptimes.jsonl.
+# On the device machine: run the test suite there (Python 3.12, CUDA torch), capture
+# sample GPU runs of every example and its fixed version, time both unprofiled
+# (interleaved rounds, steady state), and probe the profiler's overhead and bf16 ratios.
+# Writes $OUT/pytest.log, $OUT/samples.tar.gz, $OUT/steptimes.jsonl, $OUT/probe.json.
+#   device run, carry .whl:  bash bench/device_samples.sh
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --no-build-isolation --upgrade --target /tmp/site .whl/*.whl . || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 mkdir -p /tmp/samples
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-python3 -c "import torch,sys; print('torch', torch.__version__, 'python', sys.version.split()[0])"
-STEPS="--steps 80"
-for ex in examples/*.py; do
+python3 -c "import torch,sys,os; print('torch', torch.__version__, 'python', sys.version.split()[0], 'cpus', os.cpu_count())"
+if [ -z "${SKIP_TESTS:-}" ]; then
+  (cd /tmp && python3 -m pytest -q -p no:cacheprovider "$OLDPWD/tests" 2>&1 | tail -40 > $OUT/pytest.log)
+  tail -3 $OUT/pytest.log
+fi
+STEPS="--steps ${STEPS:-200}"
+for ex in ${EXAMPLES:-examples/*.py}; do
   case $ex in *.fixed.py) continue;; esac
   name=$(basename $ex .py)
-  python3 -m trainprof.cli analyze $ex --run-dir /tmp/samples/$name -q -- $STEPS || echo "FAILED analyze $name"
-  python3 -m trainprof.cli analyze examples/$name.fixed.py --run-dir /tmp/samples/$name.fixed -q -- $STEPS || echo "FAILED analyze $name.fixed"
-done
-for r in $(seq 1 ${ROUNDS:-3}); do
-  for ex in examples/*.py; do
-    STEPTIME_SKIP=10 STEPTIME_STEPS=20 timeout 300 python3 bench/steptime.py $ex --steps 200 2>/dev/null | tail -1 >> $OUT/steptimes.jsonl
+  for v in $name $name.fixed; do
+    timeout 300 python3 -m trainprof.cli analyze examples/$v.py --run-dir /tmp/samples/$v -q -- $STEPS || echo "FAILED analyze $v"
   done
 done
-for d in /tmp/samples/*; do cp examples/$(basename $d).py $d/ 2>/dev/null; rm -f $d/output.log; done
+for r in $(seq 1 ${ROUNDS:-3}); do
+  for ex in ${EXAMPLES:-examples/*.py}; do
+    for v in ${ex%.py} ${ex%.py}.fixed; do
+      [ -f $v.py ] || continue
+      STEPTIME_SKIP=${SKIP:-40} STEPTIME_STEPS=${TIMED:-60} timeout 300 python3 bench/steptime.py $v.py $STEPS 2>/dev/null | tail -1 >> $OUT/steptimes.jsonl
+    done
+  done
+done
+for d in /tmp/samples/*; do cp examples/$(basename $d).py $d/ 2>/dev/null; rm -f $d/output.log $d/report.html; done
 tar -C /tmp -czf $OUT/samples.tar.gz samples
+python3 bench/probe_overhead.py > $OUT/probe.json 2>/dev/null
 for d in /tmp/samples/*; do
   python3 - "$d" <<'PY'
 import json, sys

@@ -1,6 +1,8 @@
 """`trainprof analyze` for real, on CPU, on the examples and on broken scripts."""
 import json
 import os
+import re
+import shutil
 
 import pytest
 
@@ -32,6 +34,9 @@ def test_logging_example_found_at_its_line_and_fixed_version_clean(tmp_path):
     # the run directory is in the TensorBoard plugin's layout
     assert list(out.glob("*.pt.trace.json.gz")) and (out / "run.json").exists() and (out / "lines.json").exists()
     assert "excessive-logging" in r.stdout and "examples/excessive_logging.py:29" in r.stdout
+    page = (out / "report.html").read_text()
+    assert "excessive-logging" in page and "writer.add_histogram(name, p_, step)" in page  # the source excerpt
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # self-contained
 
     r2, out2 = analyze(tmp_path / "f", os.path.join(EXAMPLES, "excessive_logging.fixed.py"), "--steps", "20")
     assert r2.returncode == 0, r2.stderr
@@ -73,9 +78,20 @@ def test_adjacent_item_lines_are_attributed_separately(tmp_path):
     assert seen == {7: 2, 8: 2}  # two recorded steps, one .item() per line per step
 
 
-def test_report_rereads_a_saved_run_without_running(tmp_path):
-    r = run_cli("report", os.path.join(SAMPLES, "item_sync"), "--json", str(tmp_path / "a.json"))
+def test_script_sees_its_own_argv_and_path(tmp_path):
+    r, out = analyze(tmp_path, os.path.join(SCRIPTS, "argv_and_path.py"), "--lr", "0.5", "two words")
     assert r.returncode == 0, r.stderr
+    assert json.loads((out / "run.json").read_text())["argv"] == ["--lr", "0.5", "two words"]
+
+
+def test_report_rereads_a_saved_run_without_running(tmp_path):
+    run = tmp_path / "item_sync"
+    shutil.copytree(os.path.join(SAMPLES, "item_sync"), run)
+    (run / "analysis.json").unlink(missing_ok=True)
+    r = run_cli("report", str(run), "--json", str(tmp_path / "a.json"))
+    assert r.returncode == 0, r.stderr
+    assert (run / "analysis.json").read_text() == (tmp_path / "a.json").read_text()
+    assert (run / "report.html").stat().st_size > 1000
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["schema"] == 1 and a["device"].startswith("NVIDIA")
     assert {"count", "profiled_ms", "unprofiled_ms", "gpu_busy", "breakdown"} <= set(a["steps"])

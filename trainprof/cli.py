@@ -43,18 +43,39 @@ def main():
     """Find what slows your PyTorch training, measured on your own run."""
 
 
-def _finish(analysis, run_dir, json_path, quiet):
+def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
     from .capture import rundir
-    from .report import jsonout, terminal
+    from .report import html, jsonout, terminal
 
+    if run_dir and not os.access(run_dir, os.W_OK):
+        click.echo(f"trainprof: note: {run_dir} is read-only: analysis.json and report.html not written there",
+                   err=True)
+        run_dir = None
     if run_dir:
         jsonout.write(analysis, os.path.join(run_dir, rundir.ANALYSIS_JSON))
-    if json_path:
-        jsonout.write(analysis, json_path)
+    html_path = html_path or (os.path.join(run_dir, rundir.REPORT_HTML) if run_dir else None)
+    for write, path in ((jsonout.write, json_path), (html.write, html_path)):
+        if path:
+            try:
+                write(analysis, path)
+            except OSError as e:
+                raise TrainprofError(f"cannot write {path}: {e.strerror}") from None
     if not quiet:
         terminal.render(analysis)
         if run_dir:
             click.echo(f"\nrun directory: {run_dir}")
+        if html_path:
+            click.echo(f"report: {html_path}")
+    if open_html and html_path:
+        click.launch(os.path.abspath(html_path))
+
+
+def _output_options(f):
+    f = click.option("-q", "--quiet", is_flag=True, help="Print nothing; write the files.")(f)
+    f = click.option("--open", "open_html", is_flag=True, help="Open the HTML report when done.")(f)
+    f = click.option("--html", "html_path", default=None, help="Write the HTML report here (default: RUN_DIR/report.html).")(f)
+    f = click.option("--json", "json_path", default=None, help="Also write analysis.json here.")(f)
+    return f
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -68,13 +89,12 @@ def _finish(analysis, run_dir, json_path, quiet):
               help="What ends a training step.")
 @click.option("--logdir", default="trainprof_runs", show_default=True, help="Where run directories go.")
 @click.option("--run-dir", default=None, help="Exact run directory (default: LOGDIR/<script>-<time>).")
-@click.option("--json", "json_path", default=None, help="Also write analysis.json here.")
 @click.option("--no-stack", is_flag=True, help="Record without Python stacks (less overhead, coarser attribution).")
 @click.option("--full-run", is_flag=True, help="Let the script finish instead of stopping after the trace.")
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing; write the run directory and JSON.")
-def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, run_dir, json_path, no_stack,
-            full_run, show_output, quiet):
+@_output_options
+def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
+            full_run, show_output, json_path, html_path, open_html, quiet):
     """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
 
     The script runs unmodified in a child process; trainprof stops it once the
@@ -95,20 +115,19 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
         analysis = run_analysis(out)
-    _finish(analysis, out, json_path, quiet)
+    _finish(analysis, out, json_path, html_path, open_html, quiet)
 
 
 @main.command()
 @click.argument("target", type=click.Path())
 @click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script the trace came from.")
-@click.option("--json", "json_path", default=None, help="Also write analysis.json here.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
-def report(target, script, json_path, quiet):
+@_output_options
+def report(target, script, json_path, html_path, open_html, quiet):
     """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""
     from .engine import analyze as run_analysis
 
     analysis = run_analysis(target, script=script)
-    _finish(analysis, analysis.run_dir, json_path, quiet)
+    _finish(analysis, analysis.run_dir, json_path, html_path, open_html, quiet)
 
 
 @main.command("rules")

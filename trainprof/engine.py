@@ -65,6 +65,7 @@ class Analysis:
     skipped: list[tuple[str, str]]
     combined: Combined | None
     notes: list[str] = field(default_factory=list)
+    source: str | None = None  # the script's text as indexed (for excerpts in reports)
 
 
 def _skip_reason(rule: Rule, ctx: Context) -> str | None:
@@ -138,4 +139,5 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         skipped=skipped,
         combined=combined,
         notes=notes,
+        source=index.text if index is not None else None,
     )

@@ -1,6 +1,9 @@
 """Runs inside the child process: the user's script, unmodified, under the profiler.
 
-    python -m trainprof.capture.child CONFIG.json
+    python -c "...; from trainprof.capture.child import main; main()" CONFIG.json
+
+(started so by capture/runner.py, which keeps trainprof's own folder off the
+user's sys.path).
 
 Steps are marked by the optimizer (a global step post-hook, then a wrapper on
 that optimizer instance so that the marker runs after its `Optimizer.step#`

@@ -6,6 +6,7 @@
         lines.json                      the line recorder's log (source attribution)
         output.log                      the script's stdout and stderr
         analysis.json                   written by analyze / report
+        report.html                     likewise: the self-contained HTML report
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..errors import TraceError
 RUN_JSON = "run.json"
 LINES_JSON = "lines.json"
 ANALYSIS_JSON = "analysis.json"
+REPORT_HTML = "report.html"
 OUTPUT_LOG = "output.log"
 
 

@@ -86,13 +86,16 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     log = None if opts.show_output else open(log_path, "wb")
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    # The child imports trainprof from wherever this process did.
+    # The child imports trainprof from wherever this process did, then takes that
+    # directory off sys.path again: in a source checkout it would put the repo's
+    # own folders (tests/, examples/) on the user's import path.
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    boot = (f"import sys; sys.path.insert(0, {pkg_root!r}); "
+            "from trainprof.capture.child import main; del sys.path[0]; main()")
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(
-            [opts.python, "-m", "trainprof.capture.child", cfg_path],
+            [opts.python, "-c", boot, cfg_path],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT if log else None,

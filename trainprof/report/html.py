@@ -1,0 +1,66 @@
+"""report.html: one self-contained page (inline CSS, no network), rendered with
+jinja2 and autoescape from templates/report.html.j2."""
+
+from __future__ import annotations
+
+import os
+
+import jinja2
+
+from ..engine import Analysis
+from ..trace.breakdown import PARTS
+from . import jsonout
+
+LABELS = {"data_loader": "data loader", "sync_wait": "sync wait", "h2d_copies": "H2D copies",
+          "logging": "logging", "other_cpu": "other CPU"}
+EXCERPT = 3  # lines shown either side of a finding's line
+
+
+def _templates_dir() -> str:
+    """templates/ installed as trainprof.templates, or beside the package in a checkout."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for d in (os.path.join(here, "templates"), os.path.join(os.path.dirname(here), "templates")):
+        if os.path.isfile(os.path.join(d, "report.html.j2")):
+            return d
+    raise FileNotFoundError("templates/report.html.j2 is not installed with trainprof")
+
+
+def _num(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["basename"] = os.path.basename
+    env.filters["num"] = _num
+    return env
+
+
+def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
+    if not lines or not 0 < line <= len(lines):
+        return []
+    lo, hi = max(1, line - EXCERPT), min(len(lines), line + EXCERPT)
+    return [(n, lines[n - 1], n == line) for n in range(lo, hi + 1)]
+
+
+def render(a: Analysis) -> str:
+    doc = jsonout.to_dict(a)
+    b = a.breakdown
+    total = b["step_ms"] or 1.0
+    parts = [{"key": k, "label": LABELS[k], "ms": b["parts"][k], "share": b["parts"][k] / total} for k in PARTS]
+    src = a.source.splitlines() if a.source else None
+    for f in doc["findings"]:
+        f["excerpt"] = _excerpt(src, f["line"])
+    logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
+    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir)
+
+
+def write(a: Analysis, path: str) -> None:
+    data = render(a).encode()
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
