@@ -56,6 +56,9 @@ def detect(ctx):
     workers = kw.get("num_workers", 0 if call else None)
     if not isinstance(workers, int):
         workers = None  # not a literal: unknown
+    seen = [ld for ld in ctx.run.get("loaders") or [] if bool(ld.get("num_workers")) == multi]
+    if seen:  # the configuration the capture saw the loader run with beats the source's literal
+        workers = seen[0]["num_workers"]
     cores = int(ctx.run.get("cpu_count") or 1)
     spare = max(1, cores - 1)  # one core stays with the training thread
     c, _ = ctx.calibration
@@ -72,14 +75,18 @@ def detect(ctx):
         per_batch = w * unprof_step
         new_workers = max(w, min(spare, 2 * w))
         floor = per_batch / new_workers
-        binds = f"the {w} worker processes cannot keep up"
+        binds = f"the {w} worker process{'es' if w != 1 else ''} cannot keep up"
         if new_workers == w:
             binds += f", and this machine has no spare cores ({cores}): make __getitem__ cheaper"
     line = ctx.script_line(int(spans[0]))
     if line is None:
         line = ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1
-    cfg = ", ".join(f"{k}={kw[k]!r}" for k in ("batch_size", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
-                    if k in kw and kw[k] is not ...) or ("defaults (num_workers=0)" if call else "not found in the script")
+    keys = ("batch_size", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
+    if seen:
+        cfg = ", ".join(f"{k}={seen[0][k]!r}" for k in keys if seen[0].get(k) is not None) + " (as run)"
+    else:
+        cfg = ", ".join(f"{k}={kw[k]!r}" for k in keys if k in kw and kw[k] is not ...) or (
+            "defaults (num_workers=0)" if call else "not found in the script")
     yield Finding(
         rule=ID,
         title="Training loop waits on the data loader",
@@ -98,7 +105,7 @@ def detect(ctx):
         change=WhatIf(
             Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
             basis=f"loader wait measured on the training thread, replayed away; the step can be no faster than "
-                  f"one batch per {floor / 1000:.3g} ms ({new_workers} workers on {cores} cores)",
+                  f"one batch per {floor / 1000:.3g} ms ({new_workers} worker{'s' if new_workers != 1 else ''} on {cores} cores)",
             confidence="medium",
         ),
         fix=Fix(ID, None, f"num_workers={new_workers}, persistent_workers=True, pin_memory=True"

@@ -132,8 +132,9 @@ def test_script_without_optimizer_step(tmp_path):
 
 
 def test_script_that_hangs(tmp_path):
-    r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "hangs.py"), extra=("--timeout", "10"))
-    _one_line_error(r, "timed out after 10 s at step")
+    r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "hangs.py"), extra=("--timeout", "30"))
+    # 30 s: a CUDA build of torch can take 10 s to import before the first step
+    _one_line_error(r, "timed out after 30 s at step")
 
 
 def test_script_exiting_before_the_window_ends(tmp_path):
@@ -148,3 +149,14 @@ def test_truncated_trace(tmp_path):
     bad = tmp_path / "cut.pt.trace.json.gz"
     bad.write_bytes(data[:5000])
     _one_line_error(run_cli("report", str(bad)), "truncated or corrupt gzip")
+
+
+def test_loader_configuration_as_run_and_prefetch_caveat(tmp_path):
+    r, out = analyze(tmp_path, os.path.join(SCRIPTS, "loader_buffer.py"))
+    assert r.returncode == 0, r.stderr
+    run = json.loads((out / "run.json").read_text())
+    workers = min(2, os.cpu_count() or 1)
+    assert [(ld["num_workers"], ld["prefetch_factor"]) for ld in run["loaders"]] == [(workers, 16)]
+    # 16 x workers queued batches outlast the 9 timed steps: the analysis must say so
+    notes = findings(out)["notes"]
+    assert any(f"queues up to {16 * workers} batches" in n and "--wait" in n for n in notes), notes

@@ -78,6 +78,20 @@ def _skip_reason(rule: Rule, ctx: Context) -> str | None:
     return None
 
 
+def _loader_buffer_notes(run: dict) -> list[str]:
+    """A multi-process DataLoader starts with workers x prefetch_factor batches queued:
+    steps profiled before that queue drains can hide a loader that cannot keep up."""
+    out = []
+    last = max(run.get("active_steps") or [0]) + 1 + run.get("schedule", {}).get("wait", 0)
+    for ld in run.get("loaders") or []:
+        w, p = ld.get("num_workers") or 0, ld.get("prefetch_factor") or 2
+        if w and last - (ld.get("first_step") or 0) <= w * p:
+            out.append(f"the DataLoader queues up to {w * p} batches ({w} workers x prefetch_factor {p}) and the "
+                       f"timed steps ended by about step {last}: loader waits may be understated; "
+                       f"re-run with --wait {w * p + 5} to see the steady state")
+    return out
+
+
 def analyze(target: str, script: str | None = None, only: set[str] | None = None) -> Analysis:
     run_dir, trace_path = rundir.resolve(target)
     run = (rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON)) if run_dir else None) or {}
@@ -113,6 +127,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             lines = build_line_map(doc, starts, ends, anchors.tolist())
     if lines is None:
         notes.append("no line attribution: findings point at lines found statically")
+    notes.extend(_loader_buffer_notes(run))
     ctx = Context(trace, st, run, index, lines, os.path.abspath(script) if script else None)
     findings, skipped = [], []
     for rule in all_rules():

@@ -8,8 +8,12 @@ import torch
 
 assert sys.argv[1:] == ["--lr", "0.5", "two words"], sys.argv
 assert sys.path[0] == os.path.dirname(os.path.abspath(__file__)), sys.path[:3]
-for name in ("examples", "rules"):
-    assert importlib.util.find_spec(name) is None, f"{name} importable from {sys.path}"
+# trainprof's repo must not be on the path (another package may ship its own "examples").
+repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for name in ("examples", "rules", "tests"):
+    spec = importlib.util.find_spec(name)
+    where = list(spec.submodule_search_locations or []) + [spec.origin or ""] if spec else []
+    assert not any(str(w).startswith(repo + os.sep) for w in where), f"{name} importable from {where}"
 
 model = torch.nn.Linear(8, 8)
 opt = torch.optim.SGD(model.parameters(), lr=float(sys.argv[2]))

@@ -46,6 +46,7 @@ class Capture:
         self.cuda = False
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []
+        self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
 
     # -- messages to the parent -------------------------------------------------------
     def send(self, **msg) -> None:
@@ -76,6 +77,30 @@ class Capture:
             torch.autograd.backward = backward
         else:
             raise ValueError(f"unknown step marker {mode!r}")
+        self._watch_loaders(torch)
+
+    def _watch_loaders(self, torch) -> None:
+        """Record each DataLoader's real configuration when it is iterated: the source
+        may compute num_workers, and the prefetch buffer decides how many steps the
+        loader can hide its cost for."""
+        cls = torch.utils.data.DataLoader
+        orig = cls.__iter__
+        loaders = self.loaders
+
+        def __iter__(dl):
+            if id(dl) not in loaders and len(loaders) < 16:
+                w = int(getattr(dl, "num_workers", 0) or 0)
+                loaders[id(dl)] = {
+                    "num_workers": w,
+                    "prefetch_factor": getattr(dl, "prefetch_factor", None) if w else None,
+                    "batch_size": getattr(dl, "batch_size", None),
+                    "pin_memory": bool(getattr(dl, "pin_memory", False)),
+                    "persistent_workers": bool(getattr(dl, "persistent_workers", False)),
+                    "first_step": len(self.boundaries),
+                }
+            return orig(dl)
+
+        cls.__iter__ = __iter__
 
     def _on_optimizer_step(self, optimizer, args, kwargs) -> None:
         if self.pacer is None:
@@ -209,6 +234,7 @@ class Capture:
             "cuda_version": torch.version.cuda,
             "python": sys.version.split()[0],
             "cpu_count": os.cpu_count(),
+            "loaders": list(self.loaders.values()),
         }
         lines = self.recorder.to_json()
         lines["anchors"] = self.anchors
