@@ -61,11 +61,10 @@ def detect(ctx):
         workers = seen[0]["num_workers"]
     cores = int(ctx.run.get("cpu_count") or 1)
     spare = max(1, cores - 1)  # one core stays with the training thread
-    c, _ = ctx.calibration
     unprof_step = ctx.unprofiled_us or ctx.step_us
     if not multi:
         # Each batch costs `load` on the training thread; W workers load in parallel with the step.
-        load_us = wait_us * c
+        load_us = sum(ctx.unprofiled_cpu(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n
         new_workers = min(spare, 8)
         floor = load_us / new_workers
         binds = "loading runs on the training thread (num_workers=0)"

@@ -123,10 +123,15 @@ class Context:
 
     @cached_property
     def calibration(self) -> tuple[float, str]:
-        """(CPU scale, note): profiler overhead taken out against the unprofiled steps."""
+        """((µs per recorded event, CPU scale), note): the profiler's overhead, calibrated
+        against the unprofiled steps."""
         from .estimate.replay import calibrate
 
-        return calibrate(self.timeline, self.unprofiled_us)
+        return calibrate(self.timeline, self.unprofiled_us, self.trace.has_cuda)
+
+    def unprofiled_cpu(self, a: float, b: float) -> float:
+        """What the training thread's time [a, b) would be without the profiler."""
+        return self.timeline.unprofiled(a, b, self.calibration[0])
 
     @cached_property
     def syncs(self) -> list:

@@ -26,7 +26,7 @@ class Combined:
     speedup: float
     after: str
     calibration: str
-    cpu_scale: float
+    overhead: tuple[float, float]  # profiler cost taken out: µs per recorded event, then CPU scale
 
 
 def _after(res: Result, floor_us: float) -> str:
@@ -46,8 +46,8 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
     if not ctx.trace.ts.size or not len(ctx.steps):
         return findings, None
     tl = ctx.timeline
-    c, note = ctx.calibration
-    base = replay(tl, Change(), c)
+    o, note = ctx.calibration
+    base = replay(tl, Change(), *o)
     base_us = base.step_us
     out = []
     total_change, residual = Change(), 0.0
@@ -56,10 +56,10 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
         if f.estimate is not None or not isinstance(w, WhatIf):
             out.append(f)
             continue
-        res = replay(tl, w.change, c)
+        res = replay(tl, w.change, *o)
         saved = max(0.0, base_us - res.step_us) * (1.0 - w.keep_fraction)
         new_us = base_us - saved
-        conf = w.confidence if c >= 0.3 else "low"
+        conf = w.confidence if "rough" not in note and o[1] >= 0.3 else "low"
         est = Estimate(
             saving_ms=saved / 1000,
             speedup=base_us / new_us if new_us > 0 else 1.0,
@@ -77,8 +77,8 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
         if not w.bound:
             total_change = total_change | w.change
             residual += (base_us - res.step_us) * w.keep_fraction if res.step_us < base_us else 0.0
-    res = replay(tl, total_change, c)
+    res = replay(tl, total_change, *o)
     new_us = min(base_us, res.step_us + residual)
     combined = Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0,
-                        _after(res, total_change.floor_us), note, c)
+                        _after(res, total_change.floor_us), note, o)
     return out, combined

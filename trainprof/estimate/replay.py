@@ -8,14 +8,21 @@ removed, syncs dropped, GPU work dropped or scaled, a floor from the data loader
 -- and the new step time is read off the replay, so time that overlaps is
 counted once and a fix that only moves the bottleneck gains what it really gains.
 
-Replaying with no change reproduces the measured window (a self-check); the
-CPU side is then scaled until the replay matches the unprofiled step time,
-which takes the profiler's own overhead out of every estimate.
+Replaying with no change reproduces the measured window (a self-check). The
+profiler's own cost is then taken out in two parts: first per recorded event
+(each op and runtime call OP_US, each traced Python frame PY_WEIGHT of that; the
+costs bench/probe_overhead.py measures), so that a step of many tiny ops loses
+more of its profiled time than a step of long ones; then, if the replay is still
+slower than the unprofiled step, the rest of the CPU side is scaled uniformly
+until it matches (the Python tracer slows some code far more than its frame count
+says).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from bisect import bisect_left
 
 import numpy as np
 
@@ -24,6 +31,12 @@ from ..trace.model import Trace
 
 LAUNCH, BLOCK = 0, 1
 SYNC_OVERHEAD_US = 5.0  # CPU cost left of a sync call whose wait is replayed away
+# Profiler cost per recorded op or runtime call, and of a traced Python frame relative
+# to it (bench/probe_overhead.py: H100 host, torch 2.11, ~3.8 us per op with its launch
+# and ~0.43 us per Python call; a 2-core CPU host, torch 2.13, ~1 us per op, ~0.2 us per call).
+OP_US = {"cuda": 1.9, "cpu": 1.0}
+PY_WEIGHT = 0.22
+MIN_KEEP = 0.1  # a CPU gap keeps at least this share of its profiled length
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,18 @@ class Timeline:
     g_lat: dict  # gpu trace index -> launch-to-ready latency
     pre: list  # GPU work issued before the window: (start, dur, stream)
     gpu_end: float  # last GPU end in the measured window
+    ov_t: list  # start times (sorted) of the CPU events the profiler recorded on the issuing threads
+    ov_w: np.ndarray  # their weights (op/runtime 1, Python frame PY_WEIGHT)
+
+    def recorded_weight(self, a: float, b: float) -> float:
+        """Profiler-overhead units recorded on the issuing threads in [a, b)."""
+        i, j = bisect_left(self.ov_t, a), bisect_left(self.ov_t, b)
+        return float(self.ov_w[i:j].sum())
+
+    def unprofiled(self, a: float, b: float, cal: tuple[float, float]) -> float:
+        """CPU time [a, b) would take without the profiler (cal: per-event cost, scale)."""
+        raw = b - a
+        return max(raw - cal[0] * self.recorded_weight(a, b), MIN_KEEP * raw) * cal[1]
 
 
 @dataclass(frozen=True)
@@ -95,7 +120,9 @@ def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
         g_dur[g] = float(trace.dur[g])
         g_stream[g] = s
         if g in launch_ts:
-            if trace.ts[g] > prev_end.get(s, -np.inf) + 1.0:
+            # Latency is seen only where the stream was idle when the launch came;
+            # a kernel launched while its stream was busy waited in the queue.
+            if launch_ts[g] >= prev_end.get(s, -np.inf):
                 g_lat[g] = max(0.0, float(trace.ts[g] - launch_ts[g]))
                 latencies.append(g_lat[g])
             else:
@@ -112,8 +139,16 @@ def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
     o = np.argsort(ev_t, kind="stable")
     gm = M.gpu_mask(trace) & win
     gpu_end = float(trace.end[gm].max()) if gm.any() else lo
+    # Threads that issue the step's work: the training thread, and the autograd
+    # threads that launch the backward (not the loader's pin-memory thread).
+    tids = {st.tid} | set(trace.tid[launches].tolist())
+    recorded = (trace.cat_mask(M.CPU_OP, M.CUDA_RUNTIME, M.PYTHON_FUNCTION) & (trace.pid == st.pid)
+                & np.isin(trace.tid, list(tids)) & (trace.ts >= lo) & (trace.ts < hi))
+    ri = np.flatnonzero(recorded)
+    ri = ri[np.argsort(trace.ts[ri], kind="stable")]
+    weight = np.where(trace.cat_mask(M.PYTHON_FUNCTION)[ri], PY_WEIGHT, 1.0)
     return Timeline(lo, hi, len(st), ev_t[o], kinds[o], idxs[o], ends[o], launch_gpu,
-                    g_dur, g_stream, g_lat, pre, gpu_end)
+                    g_dur, g_stream, g_lat, pre, gpu_end, trace.ts[ri].tolist(), weight)
 
 
 class _Removed:
@@ -143,8 +178,25 @@ class _Removed:
         return k >= 0 and t < self.e[k]
 
 
-def replay(tl: Timeline, change: Change = Change(), cpu_scale: float = 1.0) -> Result:
+def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cpu_scale: float = 1.0) -> Result:
+    """The step time with `change` applied, the profiler's cost of `overhead_us` per
+    recorded event taken out of the CPU side, and the rest scaled by `cpu_scale`."""
     rem = _Removed(change.remove_cpu)
+    # Recorded events inside removed time cost nothing: their weights drop out.
+    if overhead_us and len(tl.ov_t):
+        w = tl.ov_w * ~np.fromiter((rem.inside(t) for t in tl.ov_t), bool, len(tl.ov_t)) if len(rem.s) else tl.ov_w
+        cum_w = np.concatenate([[0.0], np.cumsum(w)])
+        ov_t = tl.ov_t
+    else:
+        cum_w, ov_t = None, None
+
+    def cpu(a: float, b: float) -> float:
+        raw = (b - a) - (rem.before(b) - rem.before(a))
+        if cum_w is None or raw <= 0:
+            return max(raw, 0.0) * cpu_scale
+        ov = overhead_us * (cum_w[bisect_left(ov_t, b)] - cum_w[bisect_left(ov_t, a)])
+        return max(raw - ov, MIN_KEEP * raw) * cpu_scale
+
     scale = dict(change.gpu_scale)
     free: dict = {}
     busy: list = []
@@ -161,13 +213,12 @@ def replay(tl: Timeline, change: Change = Change(), cpu_scale: float = 1.0) -> R
     # own GPU work is measured from when that backlog drains.
     pre_end = max(free.values(), default=tl.lo)
     T, prev = tl.lo, tl.lo
-    c = cpu_scale
     for t, kind, idx, end in zip(tl.ev_t.tolist(), tl.ev_kind.tolist(), tl.ev_idx.tolist(), tl.ev_end.tolist()):
         if t < prev:  # a launch from another thread during a sync of this one
             t_eff = prev
         else:
             t_eff = t
-        T += c * ((t_eff - prev) - (rem.before(t_eff) - rem.before(prev)))
+        T += cpu(prev, t_eff)
         prev = t_eff
         if rem.inside(t):
             continue
@@ -179,11 +230,11 @@ def replay(tl: Timeline, change: Change = Change(), cpu_scale: float = 1.0) -> R
         else:
             own = min(end - t, SYNC_OVERHEAD_US)
             if idx in change.drop_syncs:
-                T += c * own
+                T += own
             else:
-                T = max(T + c * own, max(free.values(), default=-np.inf))
+                T = max(T + own, max(free.values(), default=-np.inf))
             prev = max(prev, end)
-    T += c * ((tl.hi - prev) - (rem.before(tl.hi) - rem.before(prev)))
+    T += cpu(prev, tl.hi)
     cpu_end = T
     gpu_end = max(free.values(), default=T)
     end = max(T, gpu_end)
@@ -198,19 +249,32 @@ def replay(tl: Timeline, change: Change = Change(), cpu_scale: float = 1.0) -> R
     return Result(step, gbusy, (cpu_end - tl.lo) / n)
 
 
-def calibrate(tl: Timeline, unprofiled_us: float | None) -> tuple[float, str]:
-    """The CPU scale at which the unchanged replay matches the unprofiled step time."""
+def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool) -> tuple[tuple[float, float], str]:
+    """(per-event cost µs, CPU scale) at which the unchanged replay matches the
+    unprofiled step time, and a note saying what was taken out."""
     base = replay(tl).step_us
     if not unprofiled_us or unprofiled_us >= base:
-        return 1.0, "no profiler overhead to correct" if unprofiled_us else "no unprofiled timing"
+        return (0.0, 1.0), "no profiler overhead to correct" if unprofiled_us else "no unprofiled timing"
+    o = OP_US["cuda" if cuda else "cpu"]
+    what = f"{base / 1000:.3g} ms profiled, {unprofiled_us / 1000:.3g} ms unprofiled"
+    if replay(tl, overhead_us=o).step_us <= unprofiled_us:
+        lo_o, hi_o = 0.0, o  # less than the probe's per-event cost explains it
+        for _ in range(30):
+            mid = (lo_o + hi_o) / 2
+            if replay(tl, overhead_us=mid).step_us > unprofiled_us:
+                lo_o = mid
+            else:
+                hi_o = mid
+        o = (lo_o + hi_o) / 2
+        return (o, 1.0), f"profiler overhead taken out: {o:.2g} us per recorded op ({what})"
     lo_c, hi_c = 0.02, 1.0
-    if replay(tl, cpu_scale=lo_c).step_us > unprofiled_us:
-        return lo_c, "GPU time alone exceeds the unprofiled step: estimates are rough"
+    if replay(tl, overhead_us=o, cpu_scale=lo_c).step_us > unprofiled_us:
+        return (o, lo_c), f"GPU time alone exceeds the unprofiled step: estimates are rough ({what})"
     for _ in range(30):
         mid = (lo_c + hi_c) / 2
-        if replay(tl, cpu_scale=mid).step_us > unprofiled_us:
+        if replay(tl, overhead_us=o, cpu_scale=mid).step_us > unprofiled_us:
             hi_c = mid
         else:
             lo_c = mid
     c = (lo_c + hi_c) / 2
-    return c, f"CPU time scaled by {c:.2f} to match the unprofiled step"
+    return (o, c), f"profiler overhead taken out: {o:.2g} us per recorded op, then CPU time x{c:.2f} ({what})"
