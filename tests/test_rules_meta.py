@@ -18,7 +18,8 @@ def test_every_rule_documents_its_sections():
 
 
 def test_every_rule_has_fixtures():
+    from test_rules_cpu import CASES
     from test_rules_gpu_samples import EXPECTED
 
-    covered = {rule for exp in EXPECTED.values() for rule, _ in exp}
+    covered = {rule for exp in EXPECTED.values() for rule, _ in exp} | {rule for rule, *_ in CASES.values()}
     assert {r.id for r in all_rules()} <= covered

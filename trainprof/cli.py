@@ -75,7 +75,22 @@ def _output_options(f):
     f = click.option("--open", "open_html", is_flag=True, help="Open the HTML report when done.")(f)
     f = click.option("--html", "html_path", default=None, help="Write the HTML report here (default: RUN_DIR/report.html).")(f)
     f = click.option("--json", "json_path", default=None, help="Also write analysis.json here.")(f)
+    f = click.option("--select", default=None, metavar="RULE[,RULE]",
+                     help="Run only these rules (the combined estimate then covers their fixes alone).")(f)
     return f
+
+
+def _selected(select):
+    if not select:
+        return None
+    from .engine import all_rules
+
+    ids = {r.id for r in all_rules()}
+    want = {s.strip() for s in select.split(",") if s.strip()}
+    unknown = sorted(want - ids)
+    if unknown:
+        raise click.UsageError(f"unknown rule {', '.join(unknown)} (see `trainprof rules`)")
+    return want
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -94,7 +109,7 @@ def _output_options(f):
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
 @_output_options
 def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
-            full_run, show_output, json_path, html_path, open_html, quiet):
+            full_run, show_output, select, json_path, html_path, open_html, quiet):
     """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
 
     The script runs unmodified in a child process; trainprof stops it once the
@@ -105,6 +120,7 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
     from .errors import CaptureError
     from .report.progress import Progress
 
+    only = _selected(select)
     if not os.path.isfile(script):
         raise CaptureError(f"script not found: {script}")
     out = run_dir or rundir.new_run_dir(script, logdir)
@@ -114,7 +130,7 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
     with Progress(enabled=not quiet and not show_output) as progress:
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
-        analysis = run_analysis(out)
+        analysis = run_analysis(out, only=only)
     _finish(analysis, out, json_path, html_path, open_html, quiet)
 
 
@@ -122,11 +138,11 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
 @click.argument("target", type=click.Path())
 @click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script the trace came from.")
 @_output_options
-def report(target, script, json_path, html_path, open_html, quiet):
+def report(target, script, select, json_path, html_path, open_html, quiet):
     """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""
     from .engine import analyze as run_analysis
 
-    analysis = run_analysis(target, script=script)
+    analysis = run_analysis(target, script=script, only=_selected(select))
     _finish(analysis, analysis.run_dir, json_path, html_path, open_html, quiet)
 
 

@@ -78,6 +78,18 @@ def _skip_reason(rule: Rule, ctx: Context) -> str | None:
     return None
 
 
+def _rank(f, combined) -> tuple:
+    """Estimated savings first, largest first; then upper bounds; then fixes that gain ~0 here."""
+    base = combined.base_ms if combined else 0.0
+    if f.estimate is None:
+        tier = 3
+    elif f.estimate.bound:
+        tier = 1
+    else:
+        tier = 0 if base and f.saving_ms >= 0.01 * base else 2
+    return (tier, -f.saving_ms, f.path, f.line)
+
+
 def _loader_buffer_notes(run: dict) -> list[str]:
     """A multi-process DataLoader starts with workers x prefetch_factor batches queued:
     steps profiled before that queue drains can hide a loader that cannot keep up."""
@@ -139,7 +151,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             continue
         findings.extend(rule.detect(ctx))
     findings, combined = estimate_all(ctx, findings)
-    findings.sort(key=lambda f: (-(f.saving_ms if f.estimate and not f.estimate.bound else -1), f.path, f.line))
+    findings.sort(key=lambda f: _rank(f, combined))
     return Analysis(
         run=run,
         run_dir=run_dir,

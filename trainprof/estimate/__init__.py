@@ -38,6 +38,13 @@ def _after(res: Result, floor_us: float) -> str:
     return f"after this the step is CPU-bound at ~{ms:.3g} ms"
 
 
+def _kept(change: Change, keep: float) -> Change:
+    """The change with `keep` of its removed CPU time left in place."""
+    if not keep:
+        return change
+    return replace(change, remove_cpu=tuple((iv[0], iv[1], keep) for iv in change.remove_cpu))
+
+
 def _severity(share: float) -> str:
     return "high" if share >= 0.10 else "medium" if share >= 0.03 else "low" if share >= 0.01 else "info"
 
@@ -50,14 +57,15 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
     base = replay(tl, Change(), *o)
     base_us = base.step_us
     out = []
-    total_change, residual = Change(), 0.0
+    total_change = Change()
     for f in findings:
         w = f.change
         if f.estimate is not None or not isinstance(w, WhatIf):
             out.append(f)
             continue
-        res = replay(tl, w.change, *o)
-        saved = max(0.0, base_us - res.step_us) * (1.0 - w.keep_fraction)
+        change = _kept(w.change, w.keep_fraction)
+        res = replay(tl, change, *o)
+        saved = max(0.0, base_us - res.step_us)
         new_us = base_us - saved
         conf = w.confidence if "rough" not in note and o[1] >= 0.3 else "low"
         est = Estimate(
@@ -75,10 +83,9 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
         out.append(replace(f, estimate=est, severity=_severity(share) if f.severity != "info" or share >= 0.01 else "info",
                            message=msg))
         if not w.bound:
-            total_change = total_change | w.change
-            residual += (base_us - res.step_us) * w.keep_fraction if res.step_us < base_us else 0.0
+            total_change = total_change | change
     res = replay(tl, total_change, *o)
-    new_us = min(base_us, res.step_us + residual)
+    new_us = min(base_us, res.step_us)
     combined = Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0,
                         _after(res, total_change.floor_us), note, o)
     return out, combined

@@ -43,7 +43,9 @@ MIN_KEEP = 0.1  # a CPU gap keeps at least this share of its profiled length
 class Change:
     """A fix, as a change to the recorded timelines. Intervals are on the trace clock (µs)."""
 
-    remove_cpu: tuple[tuple[float, float], ...] = ()  # main-thread time deleted; work inside it is dropped
+    # Main-thread time deleted, (start, end), or shrunk to a share, (start, end, keep);
+    # GPU work launched inside is dropped.
+    remove_cpu: tuple[tuple[float, ...], ...] = ()
     drop_syncs: frozenset[int] = frozenset()  # sync events (trace indices) that no longer wait
     drop_gpu: frozenset[int] = frozenset()  # GPU events (trace indices) no longer run
     gpu_scale: tuple[tuple[int, float], ...] = ()  # GPU event -> duration factor
@@ -152,30 +154,78 @@ def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
 
 
 class _Removed:
-    """Merged removed intervals, with the removed time before any instant."""
+    """Removed CPU time: intervals (start, end) removed whole, or (start, end, keep)
+    shrunk to `keep` of their length (a log line run every 100th step keeps 1/100).
+    Where intervals overlap the larger removal wins, so a saving is counted once."""
 
     def __init__(self, intervals):
-        if intervals:
-            s = np.array([a for a, _ in intervals], float)
-            e = np.array([b for _, b in intervals], float)
-            self.s, self.e = M.merge(s, e)
-        else:
-            self.s = self.e = np.array([])
-        self.cum = np.concatenate([[0.0], np.cumsum(self.e - self.s)])
+        pts = []
+        for iv in intervals:
+            a, b = float(iv[0]), float(iv[1])
+            r = 1.0 - (float(iv[2]) if len(iv) > 2 else 0.0)
+            if b > a and r > 0:
+                pts.append((a, 1, r))
+                pts.append((b, -1, r))
+        pts.sort(key=lambda p: (p[0], p[1]))
+        s, e, rr = [], [], []
+        active: dict = {}
+        prev = None
+        for t, kind, r in pts:
+            if prev is not None and t > prev and active:
+                top = max(active)
+                if rr and rr[-1] == top and e[-1] == prev:
+                    e[-1] = t
+                else:
+                    s.append(prev), e.append(t), rr.append(top)
+            if kind == 1:
+                active[r] = active.get(r, 0) + 1
+            else:
+                active[r] -= 1
+                if not active[r]:
+                    del active[r]
+            prev = t
+        self.s, self.e, self.r = np.array(s), np.array(e), np.array(rr)
+        self.cum = np.concatenate([[0.0], np.cumsum((self.e - self.s) * self.r)]) if s else np.zeros(1)
 
     def before(self, t: float) -> float:
+        """Removed time before instant t."""
         if not len(self.s):
             return 0.0
         k = int(np.searchsorted(self.s, t, side="right"))
         if k == 0:
             return 0.0
-        return float(self.cum[k] - max(0.0, self.e[k - 1] - t))
+        return float(self.cum[k] - self.r[k - 1] * max(0.0, self.e[k - 1] - t))
 
     def inside(self, t: float) -> bool:
+        """Whether t falls in removed (or shrunk) time: work issued there is dropped."""
         if not len(self.s):
             return False
         k = int(np.searchsorted(self.s, t, side="right")) - 1
         return k >= 0 and t < self.e[k]
+
+    def drops(self, t: float) -> bool:
+        """Whether work issued at t is dropped: all of it in removed time, and in shrunk
+        time all but `keep` of it (every 1/keep-th launch stays)."""
+        if not len(self.s):
+            return False
+        k = int(np.searchsorted(self.s, t, side="right")) - 1
+        if k < 0 or t >= self.e[k]:
+            return False
+        keep = 1.0 - float(self.r[k])
+        if keep <= 0:
+            return True
+        acc = self._acc = getattr(self, "_acc", 0.0) + keep
+        if acc >= 1.0:
+            self._acc = acc - 1.0
+            return False
+        return True
+
+    def kept(self, t: float) -> float:
+        """The share of recorded work at t that stays (0 where removed whole)."""
+        if not len(self.s):
+            return 1.0
+        k = int(np.searchsorted(self.s, t, side="right")) - 1
+        return 1.0 - float(self.r[k]) if k >= 0 and t < self.e[k] else 1.0
 
 
 def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cpu_scale: float = 1.0) -> Result:
@@ -184,7 +234,7 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     rem = _Removed(change.remove_cpu)
     # Recorded events inside removed time cost nothing: their weights drop out.
     if overhead_us and len(tl.ov_t):
-        w = tl.ov_w * ~np.fromiter((rem.inside(t) for t in tl.ov_t), bool, len(tl.ov_t)) if len(rem.s) else tl.ov_w
+        w = tl.ov_w * np.fromiter((rem.kept(t) for t in tl.ov_t), float, len(tl.ov_t)) if len(rem.s) else tl.ov_w
         cum_w = np.concatenate([[0.0], np.cumsum(w)])
         ov_t = tl.ov_t
     else:
@@ -220,7 +270,7 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
             t_eff = t
         T += cpu(prev, t_eff)
         prev = t_eff
-        if rem.inside(t):
+        if rem.drops(t):
             continue
         if kind == LAUNCH:
             for g in tl.launch_gpu[idx]:

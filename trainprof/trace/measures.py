@@ -223,3 +223,30 @@ def classify_syncs(trace: Trace, st: Steps) -> list[SyncEvent]:
                 kind = "h2d" if direction == "HtoD" else "d2h"
         out.append(SyncEvent(s, kind, call, gpu))
     return out
+
+
+_WAITS = ("acquire", "wait", "sleep", "select", "poll", "join", "Condition")
+
+
+def background_python(trace: Trace, st: Steps, hint: str) -> tuple[np.ndarray, np.ndarray]:
+    """Merged intervals in the window when a background thread of this process whose
+    Python frames mention `hint` (e.g. "tensorboard") ran Python code -- its innermost
+    frames, less lock waits. Under the GIL the training thread stalls meanwhile."""
+    lo, hi = st.window
+    py = trace.cat_mask(PYTHON_FUNCTION) & (trace.pid == st.pid) & (trace.tid != st.tid)
+    py &= (trace.end > lo) & (trace.ts < hi)
+    tids = {int(t) for t in np.unique(trace.tid[py & trace.name_mask(lambda n: hint in n)])}
+    if not tids:
+        return np.array([]), np.array([])
+    idx = np.flatnonzero(py & np.isin(trace.tid, list(tids)))
+    idx = idx[np.lexsort((trace.ts[idx], trace.tid[idx]))]
+    leaf = []
+    for k, i in enumerate(idx.tolist()):
+        j = idx[k + 1] if k + 1 < len(idx) else -1
+        nested = j >= 0 and trace.tid[j] == trace.tid[i] and trace.ts[j] < trace.end[i]
+        if not nested and not any(w in trace.name(i) for w in _WAITS):
+            leaf.append(i)
+    if not leaf:
+        return np.array([]), np.array([])
+    leaf = np.array(leaf)
+    return merge(np.clip(trace.ts[leaf], lo, hi), np.clip(trace.end[leaf], lo, hi))

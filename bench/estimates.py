@@ -1,0 +1,189 @@
+"""Predicted vs measured speedups on the example corpus (run on the device machine).
+
+    python bench/estimates.py analyze OUT      # trainprof analyze each slow example -> OUT/runs/NAME/
+    python bench/estimates.py time OUT         # unprofiled step time of each example and its fix -> OUT/steptimes.jsonl
+    python bench/estimates.py report OUT       # -> bench/ESTIMATES.md (runs anywhere: re-analyzes OUT/runs)
+
+The phases are separate so that each fits one device call; `report` re-reads the
+saved runs with the current trainprof, so an estimator change is re-scored
+without the GPU. Environment: EXAMPLES (names, comma-separated), ROUNDS (3),
+SKIP (40 steps before timing: past the DataLoader prefetch queues), TIMED (30).
+
+What is compared, per example:
+- predicted: trainprof's combined estimate over the findings of the rule(s) that
+  the `.fixed.py` version applies (`trainprof report RUN --select RULES`), since the
+  fixed version applies that fix alone;
+- measured: median over interleaved rounds of the unprofiled step time
+  (bench/steptime.py) of the original over that of the fixed version;
+- error: |log(predicted / measured)|; within 25% means predicted/measured in [0.8, 1.25];
+- top finding: where the fix gains (measured >= 1.1x), trainprof's top-ranked finding
+  must be that fix's rule; where it gains nothing (< 1.1x), the fix's own estimate
+  must say so (< 1.1x) and must not be ranked first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EX = os.path.join(ROOT, "examples")
+
+# example -> the rule(s) its .fixed.py version applies
+FIXES = {
+    "item_sync": ("item-sync",),
+    "host_alloc": ("blocking-h2d", "host-alloc"),
+    "excessive_logging": ("excessive-logging",),
+    "dataloader_stall": ("dataloader-stall",),
+    "lstm_item": ("item-sync",),
+    "pin_memory_workers": ("blocking-h2d",),
+    "small_host_tensors": ("host-alloc",),
+    "histogram_logging": ("excessive-logging",),
+    "fp32_transformer": ("fp32-compute",),
+    "per_sample_loss": ("python-loop",),
+    "launch_bound_adam": ("unfused-optimizer",),
+    "conv_fp32": ("fp32-compute",),
+    "checkpoint_every_step": ("checkpoint-io",),
+}
+STEPS = ["--steps", "200"]
+
+
+def _names() -> list[str]:
+    want = os.environ.get("EXAMPLES")
+    names = want.split(",") if want else list(FIXES)
+    return [n for n in names if os.path.isfile(os.path.join(EX, n + ".py"))]
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "trainprof.cli", *args], capture_output=True, text=True, **kw)
+
+
+def analyze(out: str) -> None:
+    for name in _names():
+        run = os.path.join(out, "runs", name)
+        t = time.monotonic()
+        r = _cli("analyze", os.path.join(EX, name + ".py"), "--run-dir", run, "-q", "--", *STEPS, timeout=600)
+        print(f"{name}: analyze rc={r.returncode} in {time.monotonic() - t:.0f} s", flush=True)
+        if r.returncode:
+            print("   ", r.stderr.strip().splitlines()[0] if r.stderr.strip() else "")
+        for junk in ("output.log", "report.html"):
+            if os.path.exists(os.path.join(run, junk)):
+                os.unlink(os.path.join(run, junk))
+
+
+def steptime(out: str) -> None:
+    rounds = int(os.environ.get("ROUNDS", 3))
+    env = dict(os.environ, STEPTIME_SKIP=os.environ.get("SKIP", "40"), STEPTIME_STEPS=os.environ.get("TIMED", "30"))
+    with open(os.path.join(out, "steptimes.jsonl"), "a") as log:
+        for r in range(rounds):
+            t = time.monotonic()
+            for name in _names():
+                for v in (name, name + ".fixed"):
+                    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "steptime.py"),
+                                        os.path.join(EX, v + ".py"), *STEPS],
+                                       capture_output=True, text=True, env=env, timeout=300)
+                    line = (p.stdout.strip().splitlines() or ['{"error": "no output"}'])[-1]
+                    rec = json.loads(line) if line.startswith("{") else {"error": line}
+                    rec.update(name=v, round=r)
+                    log.write(json.dumps(rec) + "\n")
+                    log.flush()
+            print(f"round {r + 1}/{rounds}: {time.monotonic() - t:.0f} s", flush=True)
+
+
+def _measured(out: str) -> dict[str, float]:
+    times: dict[str, list[float]] = {}
+    with open(os.path.join(out, "steptimes.jsonl")) as f:
+        for line in f:
+            rec = json.loads(line)
+            if "step_ms" in rec:
+                times.setdefault(rec["name"], []).append(rec["step_ms"])
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "a.json")
+        args = ["report", run, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
+        if select:
+            args += ["--select", ",".join(select)]
+        r = _cli(*args)
+        if r.returncode:
+            raise RuntimeError(f"{run}: {r.stderr.strip()}")
+        with open(path) as f:
+            return json.load(f)
+
+
+def report(out: str, dest: str) -> None:
+    meas = _measured(out)
+    rows, ok_err, ok_top, n = [], 0, 0, 0
+    device = torch_v = None
+    for name in _names():
+        run = os.path.join(out, "runs", name)
+        if not os.path.isdir(run) or name not in meas or name + ".fixed" not in meas:
+            rows.append(f"| {name} | (not measured) | | | | | | |")
+            continue
+        full = _report_json(run, None)
+        sel = _report_json(run, FIXES[name])
+        device, torch_v = full.get("device"), full.get("torch")
+        before, after = meas[name], meas[name + ".fixed"]
+        measured = before / after
+        predicted = (sel.get("estimate") or {}).get("combined_speedup") or 1.0
+        err = abs(math.log(predicted / measured))
+        within = 0.8 <= predicted / measured <= 1.25
+        ranked = [f for f in full["findings"]]
+        top = ranked[0]["rule"] if ranked else "(none)"
+        if measured >= 1.1:
+            top_ok = top in FIXES[name]
+        else:
+            own = [f for f in ranked if f["rule"] in FIXES[name]]
+            top_ok = all(f["speedup"] < 1.1 for f in own) and top not in FIXES[name]
+        n += 1
+        ok_err += within
+        ok_top += top_ok
+        rows.append(f"| {name} | {', '.join(FIXES[name])} | {before:.3g} | {after:.3g} | {measured:.3g}x | "
+                    f"{predicted:.3g}x | {err:.2f} {'ok' if within else 'MISS'} | {top} {'ok' if top_ok else 'MISS'} |")
+    text = f"""# Estimates vs measurements
+
+Written by `python bench/estimates.py report` ({time.strftime('%Y-%m-%d')}), from runs captured and timed on
+the device machine: {device}, torch {torch_v}. Step times are unprofiled, in ms per step: median of
+{os.environ.get('ROUNDS', 3)} interleaved rounds of `bench/steptime.py` ({os.environ.get('SKIP', '40')} steps
+skipped, {os.environ.get('TIMED', '30')} timed). "predicted" is trainprof's combined estimate for the rule(s)
+the fixed version applies (`trainprof report RUN --select RULES`); error is |log(predicted/measured)|, "ok"
+within 25%. "top" is trainprof's top-ranked finding: it must be the fix where the fix gains (measured >= 1.1x);
+where it does not, the fix's own estimate must say < 1.1x and not be ranked first.
+
+| example | fix | before | after | measured | predicted | error | top |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + f"""
+
+Within 25%: {ok_err} of {n} ({100 * ok_err / max(n, 1):.0f}%). Top finding right: {ok_top} of {n} ({100 * ok_top / max(n, 1):.0f}%).
+Scored by {platform.python_implementation()} {platform.python_version()} on {platform.node() or 'this machine'}.
+"""
+    with open(dest, "w") as f:
+        f.write(text)
+    print(text)
+
+
+def main() -> None:
+    if len(sys.argv) < 3 or sys.argv[1] not in ("analyze", "time", "report"):
+        sys.exit(__doc__)
+    phase, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    if phase == "analyze":
+        analyze(out)
+    elif phase == "time":
+        steptime(out)
+    else:
+        report(out, sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "bench", "ESTIMATES.md"))
+
+
+if __name__ == "__main__":
+    main()

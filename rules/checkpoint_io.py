@@ -1,0 +1,83 @@
+"""Checkpoints written every step (`torch.save`, `save_pretrained`, `save_checkpoint` in the training loop).
+
+## What it does
+Measures the training thread's time per step on each line inside the training
+loop that saves a checkpoint, with the GPU syncs it forces (copying CUDA tensors
+to the host), and proposes saving every N steps.
+
+## Why it is slow
+A checkpoint copies every parameter (and the optimizer state) to the host,
+serializes it and writes it to disk: a full stop of training, every step.
+
+## Example
+```python
+for step, (x, y) in enumerate(loader):
+    ...
+    torch.save(model.state_dict(), "ckpt.pt")
+```
+
+## Use instead
+```python
+    if step % 1000 == 0:
+        torch.save(model.state_dict(), "ckpt.pt")
+```
+For large models, an asynchronous checkpointer (`torch.distributed.checkpoint.async_save`).
+
+## When not to fix
+A save that already runs once per epoch or every N steps (this rule only sees
+saves that ran in every recorded step).
+"""
+
+from __future__ import annotations
+
+from trainprof.estimate import WhatIf
+from trainprof.estimate.replay import Change
+from trainprof.finding import Evidence, Finding, Fix
+from trainprof.rule import Rule
+
+ID = "checkpoint-io"
+SAVES = ("torch.save",)
+SAVE_METHODS = {"save_pretrained", "save_checkpoint", "save_state"}
+EVERY = (100, 500, 1000)
+
+
+def _is_save(call) -> bool:
+    return (call.qualname or "") in SAVES or call.method in SAVE_METHODS
+
+
+def detect(ctx):
+    n, step_us = ctx.n_steps, ctx.step_us
+    sync_by_line = ctx.per_line(s.idx for s in ctx.syncs) if ctx.trace.has_cuda else {}
+    for call in ctx.index.calls:
+        if not _is_save(call) or not ctx.index.in_loop(call.line):
+            continue
+        intervals, cost = ctx.line_time(ctx.script, call.line)
+        if not intervals or cost < 10.0:
+            continue  # not run in every recorded step (already guarded), or trivial
+        every = next((k for k in EVERY if cost / k < 0.005 * step_us), EVERY[-1])
+        syncs = sync_by_line.get(call.line, [])
+        yield Finding(
+            rule=ID,
+            title="Checkpoint written every step",
+            path=ctx.relpath(),
+            line=call.line,
+            severity="medium",
+            message=f"`{call.text[:60]}` runs every step and holds the training thread {cost / 1000:.3g} ms per step "
+                    f"({100 * cost / step_us:.0f}% of the step); save every {every} steps.",
+            evidence=(
+                Evidence("time per step at this line", cost / 1000, "ms"),
+                Evidence("share of the step", 100 * cost / step_us, "%"),
+                Evidence("syncs per step", len(syncs) / n),
+            ),
+            change=WhatIf(
+                Change(remove_cpu=tuple(intervals), drop_syncs=frozenset(syncs)),
+                basis=f"the line's measured time on the training thread over {n} steps, replayed away, "
+                      f"then 1/{every} of it added back",
+                keep_fraction=1.0 / every,
+                confidence="high",
+            ),
+            fix=Fix(ID, None, f"guard with `if step % {every} == 0:` (and save at the end)"),
+        )
+
+
+RULE = Rule(ID, "Checkpoint written every step", "io", detect, __doc__, needs=("trace", "source", "lines"))

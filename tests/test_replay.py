@@ -1,0 +1,265 @@
+"""Unit tests of the what-if replay (trainprof/estimate/replay.py) on hand-built timelines.
+
+Every expected value below is computed by hand from the model in the module docstring:
+the CPU thread walks its events, each GPU kernel starts at max(launch + latency, its
+stream free), a sync costs min(its length, SYNC_OVERHEAD_US) and then waits for the GPU,
+and the step is the slower of the CPU's and the GPU's time over the window.
+"""
+
+import numpy as np
+import pytest
+
+from trainprof.estimate.replay import (BLOCK, LAUNCH, MIN_KEEP, OP_US, PY_WEIGHT, SYNC_OVERHEAD_US, Change,
+                                       Timeline, calibrate, replay)
+
+STREAM = 7
+LAT = 5.0
+
+
+def gid(k, j=0):
+    """GPU event id of the j-th kernel of the k-th event given to make()."""
+    return 1000 + 10 * k + j
+
+
+def make(events, lo=0.0, hi=1000.0, n_steps=1, lat=LAT, pre=(), ov=()):
+    """A Timeline from a compact description, as build_timeline() would build it.
+
+    events: ("L", t, dur or [durs]) -- a launch at t of kernels on stream 7;
+            ("S", t, end)           -- a sync call (BLOCK) from t to its recorded end.
+    The k-th event has trace index k; its kernels have ids gid(k, j).
+    pre: GPU work issued before the window, (start, dur, stream).
+    ov: recorded profiler events (t, weight) on the issuing thread.
+    """
+    ev_t, ev_kind, ev_idx, ev_end = [], [], [], []
+    launch_gpu, g_dur, g_stream, g_lat = {}, {}, {}, {}
+    free = {}
+    for s, d, st in pre:
+        free[st] = max(s, free.get(st, -np.inf)) + d
+    for k, ev in enumerate(events):
+        kind, t, x = ev
+        ev_t.append(float(t))
+        ev_idx.append(k)
+        if kind == "L":
+            durs = x if isinstance(x, (list, tuple)) else [x]
+            ev_kind.append(LAUNCH)
+            ev_end.append(float(t) + 1.0)  # a launch call's end; unused by replay
+            launch_gpu[k] = []
+            for j, d in enumerate(durs):
+                g = gid(k, j)
+                launch_gpu[k].append(g)
+                g_dur[g], g_stream[g], g_lat[g] = float(d), STREAM, float(lat)
+                free[STREAM] = max(t + lat, free.get(STREAM, -np.inf)) + d
+        else:
+            assert kind == "S"
+            ev_kind.append(BLOCK)
+            ev_end.append(float(x))
+    o = np.argsort(np.asarray(ev_t, float), kind="stable")
+    ov = sorted(ov)
+    return Timeline(
+        lo=float(lo), hi=float(hi), n_steps=n_steps,
+        ev_t=np.asarray(ev_t, float)[o], ev_kind=np.asarray(ev_kind, np.int8)[o],
+        ev_idx=np.asarray(ev_idx, np.int64)[o], ev_end=np.asarray(ev_end, float)[o],
+        launch_gpu=launch_gpu, g_dur=g_dur, g_stream=g_stream, g_lat=g_lat,
+        pre=[(float(s), float(d), st) for s, d, st in pre],
+        gpu_end=max(free.values(), default=float(lo)),
+        ov_t=[float(t) for t, _ in ov], ov_w=np.asarray([w for _, w in ov], float),
+    )
+
+
+def step(tl, change=Change(), **kw):
+    return replay(tl, change, **kw).step_us
+
+
+# --- shared timelines ---------------------------------------------------------------
+
+def cpu_bound():
+    # Two short kernels, a short sync with the GPU long idle; the CPU runs the whole 1000 us.
+    return make([("L", 100, 50), ("S", 300, 300 + SYNC_OVERHEAD_US), ("L", 600, 50)])
+
+
+def gpu_bound_sync():
+    # Three quick launches of 300 us kernels (15-315, 315-615, 615-915), then a sync at
+    # 40 that waits until 915, then 85 us of CPU to the window's end.
+    return make([("L", 10, 300), ("L", 20, 300), ("L", 30, 300), ("S", 40, 915)])
+
+
+def sync_then_cpu():
+    # Launch at 10 (kernel 15-515), sync 20-515 (waits 490 beyond its own 5 us), then
+    # 885 us of CPU with a small launch at 1400 (kernel 1405-1455); window ends at 1500.
+    return make([("L", 10, 500), ("S", 20, 515), ("L", 1400, 50)], hi=1500)
+
+
+# --- 1. no change reproduces the measured step ----------------------------------------
+
+def test_no_change_cpu_bound():
+    r = replay(cpu_bound())
+    assert r.step_us == pytest.approx(1000.0)
+    assert r.cpu_us == pytest.approx(1000.0)
+    assert r.gpu_busy_us == pytest.approx(100.0)
+
+
+def test_no_change_gpu_bound():
+    r = replay(gpu_bound_sync())
+    # CPU: 40 us to the sync, waits to 915, then 85 us -> 1000; GPU busy 900 of it.
+    assert r.step_us == pytest.approx(1000.0)
+    assert r.gpu_busy_us == pytest.approx(900.0)
+    # Without the sync the GPU is the bottleneck: 15 + 3 * 400 = 1215 per window.
+    tl = make([("L", 10, 400), ("L", 20, 400), ("L", 30, 400)], hi=100)
+    r = replay(tl)
+    assert r.step_us == pytest.approx(1215.0)
+    assert r.cpu_us == pytest.approx(100.0)
+
+
+def test_no_change_cpu_runs_ahead():
+    # The GPU still runs 700 us of earlier steps' work (-500..200) when the window opens;
+    # two 600 us kernels launched at 10 and 20 queue behind it (200-800, 800-1400).
+    # The window's GPU time is counted from when that backlog drains: (1400 - 200) / 2 steps.
+    tl = make([("L", 10, 600), ("L", 20, 600)], hi=400, n_steps=2, pre=[(-500.0, 700.0, STREAM)])
+    r = replay(tl)
+    assert r.step_us == pytest.approx(600.0)
+    assert r.cpu_us == pytest.approx(200.0)
+
+
+# --- 2./3. dropping a sync --------------------------------------------------------------
+
+def test_drop_sync_gpu_waiting_saves_its_wait():
+    tl = sync_then_cpu()
+    assert step(tl) == pytest.approx(1500.0)
+    # Dropped: the sync costs 5 us (T=25), then 885 us of CPU (T=910), the launch at 1400
+    # runs 915-965, and the window ends at 1010: saves the 490 us wait.
+    assert step(tl, Change(drop_syncs=frozenset({1}))) == pytest.approx(1010.0)
+
+
+def test_drop_sync_gpu_idle_saves_nothing():
+    tl = cpu_bound()
+    base = step(tl)
+    assert step(tl, Change(drop_syncs=frozenset({1}))) == pytest.approx(base)
+    # Also when the sync call itself is longer than SYNC_OVERHEAD_US: nothing to wait for either way.
+    tl = make([("L", 100, 50), ("S", 300, 340), ("L", 600, 50)])
+    assert step(tl, Change(drop_syncs=frozenset({1}))) == pytest.approx(step(tl))
+
+
+# --- 4. overlapping savings count once ----------------------------------------------------
+
+def test_overlapping_removals_count_once():
+    tl = make([("L", 100, 50), ("L", 800, 50)])  # CPU-bound, no events inside [200, 700)
+    a = Change(remove_cpu=((200.0, 500.0),))
+    b = Change(remove_cpu=((400.0, 700.0),))
+    base = step(tl)
+    sa, sb, sab = base - step(tl, a), base - step(tl, b), base - step(tl, a | b)
+    assert sa == pytest.approx(300.0) and sb == pytest.approx(300.0)
+    assert sab == pytest.approx(500.0)  # the union [200, 700)
+    assert sab < sa + sb
+
+
+def test_sync_drop_and_removal_recover_same_idle_once():
+    tl = sync_then_cpu()
+    base = step(tl)
+    drop = Change(drop_syncs=frozenset({1}))
+    cut = Change(remove_cpu=((515.0, 1005.0),))  # 490 us of CPU after the sync
+    s_drop, s_cut = base - step(tl, drop), base - step(tl, cut)
+    assert s_drop == pytest.approx(490.0)
+    assert s_cut == pytest.approx(490.0)
+    # Both: CPU 25 + 395 -> launch at 420 queues behind the first kernel (515-565); CPU ends
+    # at 520, the GPU at 565: the bottleneck moved, so the step is 565, not 1500 - 980.
+    both = step(tl, drop | cut)
+    assert both == pytest.approx(565.0)
+    assert base - both < s_drop + s_cut
+
+
+# --- 5. removed launches drop their GPU work --------------------------------------------
+
+def test_remove_cpu_drops_launched_gpu_work():
+    tl = make([("L", 10, 400), ("L", 20, 400)], hi=100)  # kernels 15-415, 415-815
+    assert step(tl) == pytest.approx(815.0)
+    r = replay(tl, Change(remove_cpu=((15.0, 25.0),)))  # contains the launch at 20
+    assert r.step_us == pytest.approx(415.0)
+    assert r.gpu_busy_us == pytest.approx(400.0)
+    assert r.cpu_us == pytest.approx(90.0)
+
+
+def test_drop_gpu():
+    tl = make([("L", 10, 400), ("L", 20, 400)], hi=100)
+    assert step(tl, Change(drop_gpu=frozenset({gid(0)}))) == pytest.approx(425.0)  # only 25-425
+
+
+# --- 6. floor ---------------------------------------------------------------------------
+
+def test_floor():
+    tl = cpu_bound()
+    assert step(tl, Change(floor_us=1500.0)) == pytest.approx(1500.0)
+    assert step(tl, Change(floor_us=200.0)) == pytest.approx(1000.0)
+    cut = Change(remove_cpu=((200.0, 700.0),))
+    assert step(tl, cut) == pytest.approx(500.0)
+    assert step(tl, cut | Change(floor_us=800.0)) == pytest.approx(800.0)
+
+
+# --- 7. gpu_scale -------------------------------------------------------------------------
+
+def test_gpu_scale_gpu_bound():
+    tl = make([("L", 10, 400), ("L", 20, 400)], hi=100)
+    # The second kernel halved: 15-415, 415-615.
+    assert step(tl, Change(gpu_scale=((gid(1), 0.5),))) == pytest.approx(615.0)
+
+
+def test_gpu_scale_cpu_bound():
+    tl = cpu_bound()
+    r = replay(tl, Change(gpu_scale=((gid(0), 0.5),)))
+    assert r.step_us == pytest.approx(1000.0)
+    assert r.gpu_busy_us == pytest.approx(75.0)  # the scale did apply
+
+
+# --- 8. profiler overhead -----------------------------------------------------------------
+
+OV = [(100.0 + 10 * i, 1.0) for i in range(10)] + [(200.0 + 10 * i, PY_WEIGHT) for i in range(5)]
+OV_W = 10 + 5 * PY_WEIGHT  # all inside the CPU gap [0, 900)
+
+
+def overhead_tl():
+    # 900 us of CPU with 15 recorded events, a launch at 900 (kernel 10 us), 100 us more.
+    return make([("L", 900, 10)], ov=OV)
+
+
+def test_overhead_shortens_gap_by_weight():
+    tl = overhead_tl()
+    assert step(tl) == pytest.approx(1000.0)
+    assert step(tl, overhead_us=2.0) == pytest.approx(1000.0 - 2.0 * OV_W)
+
+
+def test_overhead_keeps_min_share():
+    tl = overhead_tl()
+    # 1000 us per event would remove far more than the gap: it keeps MIN_KEEP of its 900 us.
+    assert step(tl, overhead_us=1000.0) == pytest.approx(MIN_KEEP * 900.0 + 100.0)
+
+
+def test_overhead_events_in_removed_time_drop_out():
+    tl = overhead_tl()
+    # Removing [100, 150) takes 50 us and the 5 events in it: 850 - 2 * (OV_W - 5) + 100.
+    r = step(tl, Change(remove_cpu=((100.0, 150.0),)), overhead_us=2.0)
+    assert r == pytest.approx(850.0 - 2.0 * (OV_W - 5) + 100.0)
+
+
+def test_cpu_scale():
+    tl = overhead_tl()
+    assert step(tl, cpu_scale=0.5) == pytest.approx(500.0)
+    assert step(tl, overhead_us=2.0, cpu_scale=0.5) == pytest.approx(0.5 * (1000.0 - 2.0 * OV_W))
+    # The GPU side is not scaled: the first launch comes at 5 (not 10), kernels 10-410, 410-810.
+    g = make([("L", 10, 400), ("L", 20, 400)], hi=100)
+    assert step(g, cpu_scale=0.5) == pytest.approx(810.0)
+
+
+@pytest.mark.parametrize("unprofiled", [990.0, 600.0])
+def test_calibrate_matches_unprofiled(unprofiled):
+    tl = overhead_tl()
+    (o, c), note = calibrate(tl, unprofiled, cuda=True)
+    assert step(tl, overhead_us=o, cpu_scale=c) == pytest.approx(unprofiled, rel=0.01)
+    if unprofiled == 990.0:  # within the per-event cost: no scaling needed
+        assert c == 1.0 and 0 < o < OP_US["cuda"]
+    else:  # the full per-event cost, then the CPU scaled down
+        assert o == OP_US["cuda"] and c < 1.0
+
+
+@pytest.mark.parametrize("unprofiled", [1000.0, 1200.0, None])
+def test_calibrate_nothing_to_correct(unprofiled):
+    (o, c), _ = calibrate(overhead_tl(), unprofiled, cuda=True)
+    assert (o, c) == (0.0, 1.0)
