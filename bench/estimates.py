@@ -2,7 +2,11 @@
 
     python bench/estimates.py analyze OUT      # trainprof analyze each slow example -> OUT/runs/NAME/
     python bench/estimates.py time OUT         # unprofiled step time of each example and its fix -> OUT/steptimes.jsonl
-    python bench/estimates.py report OUT       # -> bench/ESTIMATES.md (runs anywhere: re-analyzes OUT/runs)
+    python bench/estimates.py report OUT       # -> bench/ESTIMATES.md (runs anywhere: re-analyzes the runs)
+
+`report` reads OUT/steptimes.jsonl (or a .jsonl path given as OUT) and each example's run from
+OUT/runs/NAME, else sample_traces/NAME (where the runs behind bench/ESTIMATES.md are kept, with
+bench/results/steptimes-h100.jsonl).
 
 The phases are separate so that each fits one device call; `report` re-reads the
 saved runs with the current trainprof, so an estimator change is re-scored
@@ -96,14 +100,14 @@ def steptime(out: str) -> None:
             print(f"round {r + 1}/{rounds}: {time.monotonic() - t:.0f} s", flush=True)
 
 
-def _measured(out: str) -> dict[str, float]:
+def _measured(out: str) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
-    with open(os.path.join(out, "steptimes.jsonl")) as f:
+    with open(out if out.endswith(".jsonl") else os.path.join(out, "steptimes.jsonl")) as f:
         for line in f:
             rec = json.loads(line)
             if "step_ms" in rec:
                 times.setdefault(rec["name"], []).append(rec["step_ms"])
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
 
 
 def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
@@ -126,14 +130,17 @@ def report(out: str, dest: str) -> None:
     rows, ok_err, ok_top, n = [], 0, 0, 0
     device = torch_v = None
     for name in _names():
-        run = os.path.join(out, "runs", name)
+        run = os.path.join(os.path.dirname(out) if out.endswith(".jsonl") else out, "runs", name)
+        if not os.path.isdir(run):
+            run = os.path.join(ROOT, "sample_traces", name)
         if not os.path.isdir(run) or name not in meas or name + ".fixed" not in meas:
-            rows.append(f"| {name} | (not measured) | | | | | | |")
+            rows.append(f"| {name} | (not measured) | | | | | | | |")
             continue
         full = _report_json(run, None)
         sel = _report_json(run, FIXES[name])
         device, torch_v = full.get("device"), full.get("torch")
-        before, after = meas[name], meas[name + ".fixed"]
+        before, after = statistics.median(meas[name]), statistics.median(meas[name + ".fixed"])
+        rounds = min(len(meas[name]), len(meas[name + ".fixed"]))
         measured = before / after
         predicted = (sel.get("estimate") or {}).get("combined_speedup") or 1.0
         err = abs(math.log(predicted / measured))
@@ -148,20 +155,20 @@ def report(out: str, dest: str) -> None:
         n += 1
         ok_err += within
         ok_top += top_ok
-        rows.append(f"| {name} | {', '.join(FIXES[name])} | {before:.3g} | {after:.3g} | {measured:.3g}x | "
+        rows.append(f"| {name} | {', '.join(FIXES[name])} | {before:.3g} | {after:.3g} | {rounds} | {measured:.3g}x | "
                     f"{predicted:.3g}x | {err:.2f} {'ok' if within else 'MISS'} | {top} {'ok' if top_ok else 'MISS'} |")
     text = f"""# Estimates vs measurements
 
-Written by `python bench/estimates.py report` ({time.strftime('%Y-%m-%d')}), from runs captured and timed on
-the device machine: {device}, torch {torch_v}. Step times are unprofiled, in ms per step: median of
-{os.environ.get('ROUNDS', 3)} interleaved rounds of `bench/steptime.py` ({os.environ.get('SKIP', '40')} steps
-skipped, {os.environ.get('TIMED', '30')} timed). "predicted" is trainprof's combined estimate for the rule(s)
+Written by `python bench/estimates.py report {os.path.relpath(out, ROOT)}` ({time.strftime('%Y-%m-%d')}), from runs
+captured and timed on the device machine: {device}, torch {torch_v}. Step times are unprofiled, in ms per step:
+the median over the rounds of `bench/steptime.py` recorded in that file (40 steps skipped, past the DataLoader
+prefetch queues, then 20-30 timed; rounds interleave the examples). "predicted" is trainprof's combined estimate for the rule(s)
 the fixed version applies (`trainprof report RUN --select RULES`); error is |log(predicted/measured)|, "ok"
 within 25%. "top" is trainprof's top-ranked finding: it must be the fix where the fix gains (measured >= 1.1x);
 where it does not, the fix's own estimate must say < 1.1x and not be ranked first.
 
-| example | fix | before | after | measured | predicted | error | top |
-|---|---|---|---|---|---|---|---|
+| example | fix | before | after | rounds | measured | predicted | error | top |
+|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + f"""
 
 Within 25%: {ok_err} of {n} ({100 * ok_err / max(n, 1):.0f}%). Top finding right: {ok_top} of {n} ({100 * ok_top / max(n, 1):.0f}%).
@@ -176,7 +183,8 @@ def main() -> None:
     if len(sys.argv) < 3 or sys.argv[1] not in ("analyze", "time", "report"):
         sys.exit(__doc__)
     phase, out = sys.argv[1], sys.argv[2]
-    os.makedirs(out, exist_ok=True)
+    if phase != "report":
+        os.makedirs(out, exist_ok=True)
     if phase == "analyze":
         analyze(out)
     elif phase == "time":

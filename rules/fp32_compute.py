@@ -42,26 +42,35 @@ from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 
 ID = "fp32-compute"
-# Kernels on the FP32 units: cuBLAS/CUTLASS SIMT GEMMs and xmma GEMMs with ffma,
-# cuDNN fp32 convolutions, fp32 memory-efficient attention.
-_TC_FREE = re.compile(r"tf32|bf16|f16|fp16|half|i8|e4m3|e5m2|hmma|bfloat16|__half")
+# Kernels by what bf16 autocast (and channels_last for convnets) does to them: fp32
+# GEMMs on the FP32 units (sgemm, ffma), TF32 GEMMs/convs already on Tensor Cores,
+# fp32 attention, cuDNN's NCHW<->NHWC layout transposes (gone with channels_last), and
+# memory-bound float kernels (half the bytes in bf16).
+_HALF = re.compile(r"bf16|f16|fp16|half|i8|e4m3|e5m2|hmma|bfloat16|__half")
+_LAYOUT = re.compile(r"nchwToNhwc|nhwcToNchw", re.I)
+_TF32 = re.compile(r"tf32")
 _GEMM = re.compile(r"sgemm|gemm.*_ffma|gemm_f32f32|gemmSN_.*float|gemv.*float")
 _CONV = re.compile(r"implicit_convolve|winograd|fprop|dgrad|wgrad|conv2d|convolve|xmma_.*conv")
 _ATTN = re.compile(r"fmha.*_f32|attention.*<float")
-_FLOAT = re.compile(r"<float|float>|_f32|fp32")
-_KEEP = re.compile(r"multi_tensor_apply|nll_loss|memcpy|memset|reduce_kernel|Memcpy|Memset")
-# bf16 over fp32 time per kernel class, with a floor per kernel (launch-size kernels
-# gain nothing): matmuls ~1/10 (probe: 9-15x on large shapes, 2-3x on small ones),
-# attention ~1/4, convolutions ~1/3 with channels_last, memory-bound kernels ~0.6.
-RATIO = {"gemm": 0.1, "attention": 0.25, "conv": 0.33, "elementwise": 0.6}
+_FLOAT = re.compile(r"<float|float>|_f32|fp32|float,")
+_KEEP = re.compile(r"multi_tensor_apply|nll_loss|reduce_kernel|Memcpy|Memset|memcpy|memset")
+# bf16 time over this time, per kernel class (bench/probe_overhead.py on an H100: fp32
+# matmuls 9-15x faster in bf16 on large shapes, 2-3x on small ones; TF32 -> bf16 ~2x;
+# convolutions 2-4x with channels_last; elementwise 2x), plus FLOOR_US per kernel.
+RATIO = {"gemm": 0.1, "tf32": 0.5, "attention": 0.25, "conv": 0.33, "layout": 0.0, "elementwise": 0.6}
+HEAVY = ("gemm", "attention", "conv", "tf32")
 FLOOR_US = 4.0
-MIN_SHARE = 0.15  # of the GPU's busy time in fp32 GEMM/conv/attention
+MIN_GAIN = 0.10  # of the GPU's busy time
 
 
 def _kind(name: str) -> str | None:
     n = name.lower()
-    if _TC_FREE.search(n) or _KEEP.search(name):
+    if _HALF.search(n) or _KEEP.search(name):
         return None
+    if _LAYOUT.search(name):
+        return "layout"
+    if _TF32.search(n):
+        return "tf32" if (_GEMM.search(n) or _CONV.search(n) or "gemm" in n) else None
     if _ATTN.search(n):
         return "attention"
     if _CONV.search(n):
@@ -71,6 +80,18 @@ def _kind(name: str) -> str | None:
     if _FLOAT.search(n):
         return "elementwise"
     return None
+
+
+def _loop_line(ctx, i: int):
+    """The training-loop line running when event i started (autocast wraps that line),
+    else the innermost script line."""
+    if ctx.lines is not None and ctx.index is not None and ctx.script:
+        sid = int(ctx.stack_ids[i])
+        for lp in ctx.index.loops:
+            ln = ctx.lines.frame_in(sid, ctx.script, range(lp.line, lp.end_line + 1))
+            if ln is not None:
+                return ln
+    return ctx.script_line(i)
 
 
 def detect(ctx):
@@ -83,11 +104,15 @@ def detect(ctx):
             if k:
                 kinds[g] = k
                 launch_of[g] = li
-    heavy = {g for g, k in kinds.items() if k != "elementwise"}
-    busy = sum(tl.g_dur.values()) or 1.0
+    heavy = {g for g, k in kinds.items() if k in HEAVY}
+    launched = [g for gs in tl.launch_gpu.values() for g in gs]
+    busy = sum(tl.g_dur[g] for g in launched) or 1.0
     heavy_us = sum(tl.g_dur[g] for g in heavy)
-    if heavy_us < MIN_SHARE * busy or heavy_us / n < 0.05 * ctx.step_us:
-        return  # little fp32 work, or a GPU that mostly idles anyway
+    factor = {g: min(1.0, RATIO[k] + (FLOOR_US / max(tl.g_dur[g], 1e-3) if k != "layout" else 0.0))
+              for g, k in kinds.items()}
+    gain = sum(tl.g_dur[g] * (1 - f) for g, f in factor.items())
+    if not heavy or gain < MIN_GAIN * busy or gain / n < 0.05 * ctx.step_us:
+        return  # little to gain on the GPU, or a GPU that mostly idles anyway
     by_kind: dict[str, float] = {}
     for g, k in kinds.items():
         by_kind[k] = by_kind.get(k, 0.0) + tl.g_dur[g]
@@ -96,12 +121,13 @@ def detect(ctx):
     for g in heavy:
         li = launch_of[g]
         if tr.tid[li] == ctx.steps.tid:
-            ln = ctx.script_line(li)
+            ln = _loop_line(ctx, li)
             per_line[ln] = per_line.get(ln, 0.0) + tl.g_dur[g]
     known = {k: v for k, v in per_line.items() if k is not None}
     line = max(known, key=known.get) if known else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
-    scale = tuple((g, min(1.0, RATIO[k] + FLOOR_US / max(tl.g_dur[g], 1e-3))) for g, k in kinds.items())
-    conv = by_kind.get("conv", 0.0) > by_kind.get("gemm", 0.0)
+    scale = tuple(factor.items())
+    conv = by_kind.get("conv", 0.0) + by_kind.get("layout", 0.0) > by_kind.get("gemm", 0.0) or any(
+        _CONV.search(tr.name(g).lower()) for g in heavy)
     parts = ", ".join(f"{k} {v / n / 1000:.3g} ms" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]))
     fix = ("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"
            + ("; with model.to(memory_format=torch.channels_last) and channels_last inputs" if conv else ""))
@@ -111,9 +137,10 @@ def detect(ctx):
         path=ctx.relpath(),
         line=line,
         severity="medium",
-        message=f"{100 * heavy_us / busy:.0f}% of the GPU's busy time is fp32 "
-                f"{'convolution' if conv else 'matmul'} work on the FP32 units ({heavy_us / n / 1000:.3g} ms per step); "
-                f"bf16 autocast runs it on the Tensor Cores.",
+        message=f"{100 * heavy_us / busy:.0f}% of the GPU's busy time is fp32/TF32 "
+                f"{'convolution' if conv else 'matmul'} work ({heavy_us / n / 1000:.3g} ms per step)"
+                + (f", {by_kind['layout'] / n / 1000:.3g} ms more in NCHW<->NHWC transposes" if by_kind.get("layout") else "")
+                + "; bf16 autocast runs it at Tensor-Core rates" + (" and channels_last drops the transposes." if conv else "."),
         evidence=(
             Evidence("fp32 GPU time per step", parts),
             Evidence("share of GPU busy time", 100 * heavy_us / busy, "%"),
@@ -122,7 +149,8 @@ def detect(ctx):
         change=WhatIf(
             Change(gpu_scale=scale),
             basis="each fp32 kernel's measured time scaled by its class's bf16/fp32 ratio measured on an H100 "
-                  "(matmul 0.1, attention 0.25, conv 0.33 with channels_last, elementwise 0.6; +4 us each), replayed",
+                  "(fp32 matmul 0.1, TF32 0.5, attention 0.25, conv 0.33, layout transposes 0 with channels_last, "
+                  "elementwise 0.6; +4 us each), replayed",
             confidence="medium",
         ),
         fix=Fix(ID, None, fix),

@@ -248,18 +248,17 @@ def test_cpu_scale():
     assert step(g, cpu_scale=0.5) == pytest.approx(810.0)
 
 
-@pytest.mark.parametrize("unprofiled", [990.0, 600.0])
-def test_calibrate_matches_unprofiled(unprofiled):
+def test_calibrate_scales_the_cpu_beyond_the_per_event_cost():
     tl = overhead_tl()
-    (o, c), note = calibrate(tl, unprofiled, cuda=True)
-    assert step(tl, overhead_us=o, cpu_scale=c) == pytest.approx(unprofiled, rel=0.01)
-    if unprofiled == 990.0:  # within the per-event cost: no scaling needed
-        assert c == 1.0 and 0 < o < OP_US["cuda"]
-    else:  # the full per-event cost, then the CPU scaled down
-        assert o == OP_US["cuda"] and c < 1.0
+    (o, c), note = calibrate(tl, 600.0, cuda=True)
+    # the full per-event cost, then the CPU scaled down until the replay matches
+    assert o == OP_US["cuda"] and c < 1.0
+    assert step(tl, overhead_us=o, cpu_scale=c) == pytest.approx(600.0, rel=0.01)
 
 
-@pytest.mark.parametrize("unprofiled", [1000.0, 1200.0, None])
-def test_calibrate_nothing_to_correct(unprofiled):
+@pytest.mark.parametrize("unprofiled", [990.0, 1000.0, 1200.0, None])
+def test_calibrate_keeps_the_per_event_cost_when_it_explains_enough(unprofiled):
+    # Within (or beyond) what the per-event cost explains -- noise, or a GPU-bound step
+    # that hides it: the cost stays, unscaled; estimates apply the replay's ratios.
     (o, c), _ = calibrate(overhead_tl(), unprofiled, cuda=True)
-    assert (o, c) == (0.0, 1.0)
+    assert (o, c) == (OP_US["cuda"], 1.0)

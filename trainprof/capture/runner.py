@@ -188,9 +188,10 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "capture_s": round(time.monotonic() - t0, 3),
     }
     run.update({k: v for k, v in done.items() if k != "event"})
-    # Prefer the steps timed after the trace (steady state); else those before it.
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
-    run["unprofiled_ms"] = run["unprofiled_post_ms"] or run["unprofiled_pre_ms"]
+    from ..engine import steady_unprofiled
+
+    run["unprofiled_ms"] = steady_unprofiled(run)
     with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
         json.dump(run, f, indent=1)
     os.unlink(cfg_path)

@@ -29,8 +29,8 @@ class Combined:
     overhead: tuple[float, float]  # profiler cost taken out: µs per recorded event, then CPU scale
 
 
-def _after(res: Result, floor_us: float) -> str:
-    ms = res.step_us / 1000
+def _after(res: Result, floor_us: float, k: float = 1.0) -> str:
+    ms = res.step_us * k / 1000
     if floor_us and res.step_us <= floor_us * 1.001:
         return f"after this the step is bound by the data loader at ~{ms:.3g} ms"
     if res.step_us and res.gpu_busy_us / res.step_us > 0.85:
@@ -54,8 +54,11 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
         return findings, None
     tl = ctx.timeline
     o, note = ctx.calibration
-    base = replay(tl, Change(), *o)
-    base_us = base.step_us
+    model_us = replay(tl, Change(), *o).step_us
+    # The replay's relative change applies to the measured step: savings are in
+    # unprofiled milliseconds even where the replay does not match it exactly.
+    base_us = ctx.unprofiled_us or model_us
+    k = base_us / model_us if model_us else 1.0
     out = []
     total_change = Change()
     for f in findings:
@@ -65,8 +68,8 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
             continue
         change = _kept(w.change, w.keep_fraction)
         res = replay(tl, change, *o)
-        saved = max(0.0, base_us - res.step_us)
-        new_us = base_us - saved
+        new_us = min(base_us, res.step_us * k)
+        saved = base_us - new_us
         conf = w.confidence if "rough" not in note and o[1] >= 0.3 else "low"
         est = Estimate(
             saving_ms=saved / 1000,
@@ -74,7 +77,7 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
             basis=w.basis,
             confidence=conf,
             bound=w.bound,
-            after=_after(res, w.change.floor_us),
+            after=_after(res, w.change.floor_us, k),
         )
         share = saved / base_us if base_us else 0.0
         msg = f.message
@@ -85,7 +88,7 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
         if not w.bound:
             total_change = total_change | change
     res = replay(tl, total_change, *o)
-    new_us = min(base_us, res.step_us)
+    new_us = min(base_us, res.step_us * k)
     combined = Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0,
-                        _after(res, total_change.floor_us), note, o)
+                        _after(res, total_change.floor_us, k), note, o)
     return out, combined
