@@ -321,9 +321,19 @@ def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool) -> tuple[tu
     if not unprofiled_us:
         return (o, 1.0), f"no unprofiled timing: profiler overhead taken out at {o:.2g} us per recorded op"
     what = f"{base / 1000:.3g} ms profiled, {unprofiled_us / 1000:.3g} ms unprofiled"
+    if base <= unprofiled_us:
+        # No visible overhead (a GPU-bound step hides it, or noise): keep the per-event
+        # cost, since it counts once a fix moves the bottleneck to the CPU.
+        return (o, 1.0), f"profiler overhead taken out at {o:.2g} us per recorded op ({what})"
     if replay(tl, overhead_us=o).step_us <= unprofiled_us:
-        # The per-event cost alone explains the difference (or the step is GPU-bound and
-        # hides it): keep it, since it counts once a fix moves the bottleneck to the CPU.
+        lo_o, hi_o = 0.0, o  # less than the per-event cost explains the difference
+        for _ in range(30):
+            mid = (lo_o + hi_o) / 2
+            if replay(tl, overhead_us=mid).step_us > unprofiled_us:
+                lo_o = mid
+            else:
+                hi_o = mid
+        o = (lo_o + hi_o) / 2
         return (o, 1.0), f"profiler overhead taken out: {o:.2g} us per recorded op ({what})"
     lo_c, hi_c = 0.02, 1.0
     if replay(tl, overhead_us=o, cpu_scale=lo_c).step_us > unprofiled_us:
