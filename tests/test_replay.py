@@ -9,7 +9,7 @@ and the step is the slower of the CPU's and the GPU's time over the window.
 import numpy as np
 import pytest
 
-from trainprof.estimate.replay import (BLOCK, LAUNCH, MIN_KEEP, OP_US, PY_WEIGHT, SYNC_OVERHEAD_US, Change,
+from trainprof.estimate.replay import (BLOCK, LAUNCH, MIN_KEEP, OP_US, PY_WEIGHT, SYNC_OVERHEAD_US, Change, Warp,
                                        Timeline, calibrate, replay)
 
 STREAM = 7
@@ -269,3 +269,24 @@ def test_calibrate_keeps_the_per_event_cost_when_no_overhead_shows(unprofiled):
     # unscaled (it counts once a fix moves the bottleneck to the CPU).
     (o, c), _ = calibrate(overhead_tl(), unprofiled, cuda=True)
     assert (o, c) == (OP_US["cuda"], 1.0)
+
+
+def test_warp_corrects_each_line_by_its_own_ratio():
+    # A CPU-bound step: one launch at 900 of a 50 us kernel, window [0, 1000).
+    tl = make([("L", 900, 50)], hi=1000)
+    assert step(tl) == pytest.approx(1000.0)
+    # [0, 600) was a line the profiler slowed 4x (factor 0.25); the rest is unchanged.
+    w = Warp(0.0, 1000.0, [(0.0, 600.0, 0.25)], default=1.0)
+    assert step(tl, warp=w) == pytest.approx(150.0 + 400.0)
+    # Removing [100, 300) inside the corrected line saves its corrected 50 us, not 200.
+    assert step(tl, Change(remove_cpu=((100.0, 300.0),)), warp=w) == pytest.approx(500.0)
+    # ... and shrinking it to a quarter keeps a quarter of those 50 us.
+    assert step(tl, Change(remove_cpu=((100.0, 300.0, 0.25),)), warp=w) == pytest.approx(512.5)
+
+
+def test_calibrate_with_a_warp_scales_what_the_line_log_missed():
+    tl = make([("L", 900, 50)], hi=1000)
+    w = Warp(0.0, 1000.0, [(0.0, 600.0, 0.25)], default=1.0)
+    (o, c), note = calibrate(tl, 440.0, cuda=False, warp=w)
+    assert o == 0.0 and c == pytest.approx(0.8, rel=0.01) and "line by line" in note
+    assert step(tl, cpu_scale=c, warp=w) == pytest.approx(440.0, rel=0.01)

@@ -18,7 +18,7 @@ from .source import index_source
 from .trace import load_trace
 from .trace import measures as M
 from .trace.breakdown import breakdown
-from .trace.lines import build_line_map
+from .trace.lines import build_line_map, unprofiled_line_costs
 
 
 def _rules_package():
@@ -135,7 +135,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
 
         if sha256(script) != run["script_sha256"]:
             notes.append(f"{script} changed since the run: lines may have moved")
-    lines = None
+    lines = unprof_lines = None
     if run_dir:
         doc = rundir.read_json(os.path.join(run_dir, rundir.LINES_JSON))
         if doc:
@@ -147,10 +147,12 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
             anchors = trace.ts[trace.name_mask(lambda n: n == "trainprof#anchor")]
             lines = build_line_map(doc, starts, ends, anchors.tolist())
+            unprof_lines = unprofiled_line_costs(doc)
     if lines is None:
         notes.append("no line attribution: findings point at lines found statically")
     notes.extend(_loader_buffer_notes(run))
-    ctx = Context(trace, st, run, index, lines, os.path.abspath(script) if script else None)
+    ctx = Context(trace, st, run, index, lines, os.path.abspath(script) if script else None,
+                  unprof_lines if lines is not None else None)
     findings, skipped = [], []
     for rule in all_rules():
         if only and rule.id not in only:

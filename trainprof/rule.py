@@ -39,6 +39,7 @@ class Context:
     index: SourceIndex | None
     lines: LineMap | None
     script: str | None
+    unprofiled_lines: dict | None = None  # (path, line) -> µs per step in unprofiled steps
 
     @property
     def n_steps(self) -> int:
@@ -127,11 +128,41 @@ class Context:
         against the unprofiled steps."""
         from .estimate.replay import calibrate
 
-        return calibrate(self.timeline, self.unprofiled_us, self.trace.has_cuda)
+        return calibrate(self.timeline, self.unprofiled_us, self.trace.has_cuda, self.warp)
+
+    @cached_property
+    def warp(self):
+        """Per-line profiler correction, where the step is CPU-bound and the unprofiled
+        steps' line log exists (a GPU-bound line's time is mostly waiting: not corrected so)."""
+        from .estimate.replay import Warp
+
+        if not self.unprofiled_lines or self.lines is None:
+            return None
+        lo, hi = self.steps.window
+        if self.trace.has_cuda and M.gpu_busy(self.trace, lo, hi) > 0.5 * (hi - lo):
+            return None
+        n = max(self.n_steps, 1)
+        prof: dict = {}
+        keyed = []
+        for a, b, sid in self.line_spans:
+            key = self.lines.innermost(sid)
+            prof[key] = prof.get(key, 0.0) + (b - a) / n
+            keyed.append((a, b, key))
+        total_u = sum(self.unprofiled_lines.values())
+        total_p = sum(v for k, v in prof.items() if k is not None)
+        if not total_u or not total_p:
+            return None
+        default = min(1.5, max(0.05, total_u / total_p))
+        factor = {}
+        for key, p in prof.items():
+            u = self.unprofiled_lines.get(key)
+            if key is not None and u is not None and p >= 20.0:
+                factor[key] = min(1.5, max(0.05, u / p))
+        return Warp(lo, hi, [(a, b, factor.get(k, default)) for a, b, k in keyed], default)
 
     def unprofiled_cpu(self, a: float, b: float) -> float:
         """What the training thread's time [a, b) would be without the profiler."""
-        return self.timeline.unprofiled(a, b, self.calibration[0])
+        return self.timeline.unprofiled(a, b, self.calibration[0], self.warp)
 
     @cached_property
     def syncs(self) -> list:

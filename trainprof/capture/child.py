@@ -43,6 +43,10 @@ class Capture:
         self.done = False
         self.trace_path = None
         self.recorder = LineRecorder(cfg["user_files"])
+        # The last wait steps also run the line recorder (still unprofiled): each line's own
+        # unprofiled time, against which its profiled time is corrected.
+        self.line_steps = min(2, self.wait - 1) if self.wait >= 3 and not cfg.get("no_unprofiled_lines") else 0
+        self.unprof_rec = LineRecorder(cfg["user_files"])
         self.cuda = False
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []
@@ -146,14 +150,24 @@ class Capture:
             self._start_profiler()
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
-        if k == self.wait:
-            self._sync()  # unprofiled window ends here: one sync at each edge only
+        clean = self.wait - self.line_steps
+        if k == clean:
+            self._sync()  # the clean unprofiled window ends here: one sync at each edge only
             self.boundaries.append(_clock())
             self.sync_edges["end"] = self.boundaries[-1]
-        else:
+        if k == self.wait and self.line_steps:
+            self._sync()
+            if k != clean:
+                self.boundaries.append(_clock())
+            self.unprof_rec.stop()
+            self.sync_edges["lines_end"] = _clock()
+        elif k != clean:
             self.boundaries.append(_clock())
         if self.recorder.active and k == self.total:
             self.recorder.stop()
+        if k == clean and self.line_steps:
+            self.sync_edges["lines_start"] = _clock()
+            self.unprof_rec.start()
         before = _clock()
         self.prof.step()
         after = _clock()
@@ -224,7 +238,7 @@ class Capture:
         info = {
             "trace": os.path.basename(self.trace_path),
             "active_steps": [a[0] for a in self.anchors[:-1]],
-            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait, 1),
+            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait - self.line_steps, 1),
             "unprofiled_step_ms": unprof,
             "profiled_step_ms": per_step[self.wait + self.warmup:],
             "step_marker": self.cfg.get("step_marker", "optimizer"),
@@ -239,6 +253,10 @@ class Capture:
         lines = self.recorder.to_json()
         lines["anchors"] = self.anchors
         lines["tight_anchors"] = self.tight_anchors
+        if self.line_steps and "lines_end" in edges:
+            u = self.unprof_rec.to_json()
+            lines["unprofiled"] = {"steps": self.line_steps, "initial_stack": u["initial_stack"],
+                                   "events": u["events"], "start": edges["lines_start"], "end": edges["lines_end"]}
         with open(os.path.join(self.run_dir, "lines.json"), "w") as f:
             json.dump(lines, f)
         self.send(event="done", **info)

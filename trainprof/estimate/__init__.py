@@ -54,7 +54,7 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
         return findings, None
     tl = ctx.timeline
     o, note = ctx.calibration
-    model_us = replay(tl, Change(), *o).step_us
+    model_us = replay(tl, Change(), *o, warp=ctx.warp).step_us
     # The replay's relative change applies to the measured step: savings are in
     # unprofiled milliseconds even where the replay does not match it exactly.
     base_us = ctx.unprofiled_us or model_us
@@ -67,7 +67,7 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
             out.append(f)
             continue
         change = _kept(w.change, w.keep_fraction)
-        res = replay(tl, change, *o)
+        res = replay(tl, change, *o, warp=ctx.warp)
         new_us = min(base_us, res.step_us * k)
         saved = base_us - new_us
         conf = w.confidence if "rough" not in note and o[1] >= 0.3 else "low"
@@ -87,7 +87,7 @@ def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined 
                            message=msg))
         if not w.bound:
             total_change = total_change | change
-    res = replay(tl, total_change, *o)
+    res = replay(tl, total_change, *o, warp=ctx.warp)
     new_us = min(base_us, res.step_us * k)
     combined = Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0,
                         _after(res, total_change.floor_us, k), note, o)

@@ -95,8 +95,10 @@ class Timeline:
         i, j = bisect_left(self.ov_t, a), bisect_left(self.ov_t, b)
         return float(self.ov_w[i:j].sum())
 
-    def unprofiled(self, a: float, b: float, cal: tuple[float, float]) -> float:
+    def unprofiled(self, a: float, b: float, cal: tuple[float, float], warp=None) -> float:
         """CPU time [a, b) would take without the profiler (cal: per-event cost, scale)."""
+        if warp is not None:
+            return (warp(b) - warp(a)) * cal[1]
         raw = b - a
         return max(raw - cal[0] * self.recorded_weight(a, b), MIN_KEEP * raw) * cal[1]
 
@@ -209,6 +211,20 @@ class _Removed:
             return 0.0
         return float(self.cum[k] - self.r[k - 1] * max(0.0, self.e[k - 1] - t))
 
+    def before_w(self, t: float, warp) -> float:
+        """Removed time before t, on the warp's corrected clock."""
+        if not len(self.s):
+            return 0.0
+        if getattr(self, "_warp", None) is not warp:
+            self._warp = warp
+            self._ws = np.array([warp(x) for x in self.s])
+            self._we = np.array([warp(x) for x in self.e])
+            self._wcum = np.concatenate([[0.0], np.cumsum((self._we - self._ws) * self.r)])
+        k = int(np.searchsorted(self.s, t, side="right"))
+        if k == 0:
+            return 0.0
+        return float(self._wcum[k] - self.r[k - 1] * max(0.0, self._we[k - 1] - warp(t)))
+
     def inside(self, t: float) -> bool:
         """Whether t falls in removed (or shrunk) time: work issued there is dropped."""
         if not len(self.s):
@@ -241,9 +257,45 @@ class _Removed:
         return 1.0 - float(self.r[k]) if k >= 0 and t < self.e[k] else 1.0
 
 
-def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cpu_scale: float = 1.0) -> Result:
+class Warp:
+    """Per-line profiler correction of the training thread's clock: each stretch of time
+    counts `factor` of its profiled length (the line's unprofiled/profiled time, measured
+    by the line recorder in unprofiled steps), `default` where no line was measured."""
+
+    def __init__(self, lo: float, hi: float, spans, default: float):
+        pts, f = [lo], []
+        for a, b, fac in sorted(spans):
+            a, b = max(a, pts[-1]), min(b, hi)
+            if b <= a:
+                continue
+            if a > pts[-1]:
+                f.append(default)
+                pts.append(a)
+            f.append(fac)
+            pts.append(b)
+        if pts[-1] < hi:
+            f.append(default)
+            pts.append(hi)
+        self.s = np.array(pts[:-1])
+        self.f = np.array(f)
+        self.cum = np.concatenate([[0.0], np.cumsum(np.diff(pts) * self.f)])
+        self.lo, self.hi, self.default = lo, hi, default
+
+    def __call__(self, t: float) -> float:
+        """Corrected time elapsed from lo to t."""
+        if t <= self.lo:
+            return (t - self.lo) * self.default
+        if t >= self.hi:
+            return float(self.cum[-1]) + (t - self.hi) * self.default
+        k = int(np.searchsorted(self.s, t, side="right")) - 1
+        return float(self.cum[k] + self.f[k] * (t - self.s[k]))
+
+
+def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cpu_scale: float = 1.0,
+           warp: Warp | None = None) -> Result:
     """The step time with `change` applied, the profiler's cost of `overhead_us` per
-    recorded event taken out of the CPU side, and the rest scaled by `cpu_scale`."""
+    recorded event taken out of the CPU side (or, given a `warp`, each line's measured
+    correction), and the rest scaled by `cpu_scale`."""
     rem = _Removed(change.remove_cpu)
     blk = _Removed(tl.blocked)
     # Recorded events inside removed time cost nothing: their weights drop out.
@@ -255,6 +307,8 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
         cum_w, ov_t = None, None
 
     def cpu(a: float, b: float) -> float:
+        if warp is not None:
+            return max(0.0, (warp(b) - warp(a)) - (rem.before_w(b, warp) - rem.before_w(a, warp))) * cpu_scale
         raw = (b - a) - (rem.before(b) - rem.before(a)) - (blk.before(b) - blk.before(a))
         if cum_w is None or raw <= 0:
             return max(raw, 0.0) * cpu_scale
@@ -313,10 +367,28 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     return Result(step, gbusy, (cpu_end - tl.lo) / n)
 
 
-def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool) -> tuple[tuple[float, float], str]:
+def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool,
+              warp: Warp | None = None) -> tuple[tuple[float, float], str]:
     """(per-event cost µs, CPU scale) at which the unchanged replay matches the
     unprofiled step time, and a note saying what was taken out."""
     base = replay(tl).step_us
+    if warp is not None:
+        # Each line corrected by its own measured ratio; a residual uniform scale absorbs
+        # what the line log cannot see (the recorder's own cost, noise).
+        w_us = replay(tl, warp=warp).step_us
+        c = 1.0
+        if unprofiled_us and w_us > 0:
+            lo_c, hi_c = 0.2, 5.0
+            for _ in range(30):
+                mid = (lo_c + hi_c) / 2
+                if replay(tl, cpu_scale=mid, warp=warp).step_us > unprofiled_us:
+                    hi_c = mid
+                else:
+                    lo_c = mid
+            c = (lo_c + hi_c) / 2
+        return (0.0, c), (f"profiler overhead taken out line by line against the unprofiled steps' line log"
+                          f" ({base / 1000:.3g} ms profiled -> {w_us / 1000:.3g} ms"
+                          + (f", {unprofiled_us / 1000:.3g} ms measured" if unprofiled_us else "") + ")")
     o = OP_US["cuda" if cuda else "cpu"]
     if not unprofiled_us:
         return (o, 1.0), f"no unprofiled timing: profiler overhead taken out at {o:.2g} us per recorded op"

@@ -128,3 +128,27 @@ def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=
         except ValueError:
             return None
     return LineMap(lines_doc["files"], stacks, times, ids, off, err)
+
+
+def unprofiled_line_costs(lines_doc: dict) -> dict[tuple[str, int], float] | None:
+    """Innermost user line -> µs per step, from the line log of the unprofiled steps
+    (capture/child.py records the last wait steps too, without the profiler)."""
+    part = (lines_doc or {}).get("unprofiled")
+    if not part or not part.get("events"):
+        return None
+    stacks, times, ids = _stack_timeline(part.get("initial_stack") or [], part["events"])
+    ends = np.append(times[1:], part["end"]).astype(np.float64)
+    dur = np.clip(ends - times, 0, None) / 1000.0 / max(part.get("steps") or 1, 1)
+    files = lines_doc["files"]
+    out: dict = {}
+    for sid, d in zip(ids.tolist(), dur.tolist()):
+        if stacks[sid]:
+            f, line = stacks[sid][-1]
+            key = (files[f], line)
+            out[key] = out.get(key, 0.0) + d
+    # The time from the window's start to the first event belongs to the line running then.
+    if len(times) and stacks[ids[0]] is not None and part.get("initial_stack"):
+        f, _, line = part["initial_stack"][-1][1], None, part["initial_stack"][-1][2]
+        key = (files[f], line)
+        out[key] = out.get(key, 0.0) + max(0.0, (times[0] - part["start"]) / 1000.0 / max(part.get("steps") or 1, 1))
+    return out
