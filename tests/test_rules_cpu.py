@@ -2,6 +2,7 @@
 the rule fires at its line on the slow version and not on the fixed one."""
 import json
 import os
+import sys
 
 import pytest
 
@@ -42,3 +43,18 @@ def test_recurrent_loop_is_an_upper_bound_only(tmp_path):
     assert ev["recurrence"] != "none"  # h/c carried across time steps: not vectorizable
     assert loop[0]["estimate"]["upper_bound"] is True
     assert a["estimate"]["combined_speedup"] < loop[0]["speedup"]  # bounds stay out of the combined estimate
+
+
+def _torch_version():
+    import torch
+
+    return tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+
+
+@pytest.mark.skipif(not (sys.version_info >= (3, 12) and _torch_version() < (2, 6)),
+                    reason="needs the torch profiler bug of torch 2.4/2.5 on Python 3.12")
+def test_profiler_failure_is_retried_without_stacks(tmp_path):
+    # torch 2.4/2.5 on Python 3.12, with stacks and torch.save: "Python replay stack is empty".
+    a = _analyze(tmp_path, "checkpoint_every_step")
+    assert any("captured without them" in n for n in a["notes"])
+    assert [f["line"] for f in a["findings"] if f["rule"] == "checkpoint-io"] == [27]

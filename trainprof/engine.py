@@ -120,7 +120,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     st = M.steps(trace, run.get("active_steps"))
     if len(st) == 0:
         raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
-    notes = []
+    notes = list(run.get("notes") or [])  # from the capture (e.g. a retry without stacks)
     run = dict(run, unprofiled_ms=steady_unprofiled(run)) if run else run
     script = script or run.get("script")
     if script and not os.path.isfile(script) and run_dir:

@@ -283,6 +283,17 @@ class Capture:
         os._exit(0)  # skip the rest of training, and worker joins that could hang
 
 
+def _in_profiler(e: BaseException) -> bool:
+    """Whether e was raised inside torch's profiler, called from trainprof's step marker."""
+    names = []
+    t = e.__traceback__
+    while t is not None:
+        names.append((t.tb_frame.f_code.co_filename, t.tb_frame.f_code.co_name))
+        t = t.tb_next
+    ours = [k for k, (f, fn) in enumerate(names) if f == __file__ and fn in ("mark", "finish", "_start_profiler")]
+    return bool(ours) and any("profiler" in f for f, _ in names[ours[-1] + 1:])
+
+
 def main() -> None:
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
@@ -303,6 +314,13 @@ def main() -> None:
     except SystemExit as e:
         status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException as e:  # the user's script raised: report its traceback's tail
+        if _in_profiler(e):
+            # torch's profiler itself failed (seen: torch 2.4/2.5 on Python 3.12 with stacks and
+            # torch.save: "Python replay stack is empty"): not the script's fault.
+            cap.send(event="error", kind="profiler", message=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(6)
         t = e.__traceback__
         while t is not None and (t.tb_frame.f_code.co_filename == __file__
                                  or "runpy" in t.tb_frame.f_code.co_filename):

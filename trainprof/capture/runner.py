@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import CaptureError
 from . import rundir
@@ -28,6 +28,7 @@ class CaptureOptions:
     full_run: bool = False
     show_output: bool = False
     python: str = sys.executable
+    retried: bool = False  # internal: this is the retry without stacks after a profiler failure
 
 
 def _tail(path: str, n: int = 12) -> str:
@@ -163,6 +164,18 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     finally:
         os.close(read_fd)
     if error:
+        if error.get("kind") == "profiler":
+            if opts.with_stack and not opts.retried:
+                # Once more without Python stacks, which the failing code path needs.
+                if progress:
+                    progress("starting", 0, 0)
+                run = capture(script, args, run_dir, replace(opts, with_stack=False, retried=True), progress)
+                run.setdefault("notes", []).append(
+                    f"torch's profiler failed with Python stacks ({error['message']}): captured without them")
+                with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
+                    json.dump(run, f, indent=1)
+                return run
+            raise CaptureError(f"torch's profiler failed: {error['message']} (try --no-stack, or another torch)")
         if error.get("kind") == "raised":
             raise CaptureError(f"{os.path.basename(script)} raised {error['message']}", error.get("traceback"))
         raise CaptureError(error["message"])
