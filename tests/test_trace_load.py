@@ -61,3 +61,16 @@ def test_not_a_trace(tmp_path):
     p.write_text("[1, 2, 3]")
     with pytest.raises(TraceError, match="not a Kineto trace"):
         load_trace(str(p))
+
+
+def test_late_profiler_steps_start_at_trainprofs_anchor():
+    # A real CPU run of tests/scripts/two_items.py under torch 2.5.1 (Python 3.12): that
+    # torch starts ProfilerStep#N at the optimizer step, after the step's two .item() calls.
+    d = os.path.join(os.path.dirname(__file__), "data", "torch251_steps")
+    t = load_trace(resolve(d)[1])
+    items = t.ts[t.name_mask(lambda n: n == "aten::item")]
+    spans = t.name_mask(lambda n: n.startswith("ProfilerStep#"))
+    assert (t.ts[spans].min() > items.min())  # the raw span misses the first step's items
+    st = M.steps(t, [4, 5])
+    inside = [(items >= a) & (items < b) for a, b in zip(st.start, st.end)]
+    assert [int(x.sum()) for x in inside] == [2, 2]  # each step holds its two .item() calls

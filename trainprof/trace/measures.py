@@ -24,6 +24,7 @@ from .model import (
 
 _STEP = re.compile(r"ProfilerStep#(\d+)$")
 DATALOADER_PREFIX = "enumerate(DataLoader)#"
+ANCHOR = "trainprof#anchor"  # capture/child.py records one right after each prof.step()
 # Runtime calls that block the calling thread until the GPU catches up.
 SYNC_CALLS = frozenset({
     "cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize",
@@ -80,7 +81,19 @@ def steps(trace: Trace, active: list[int] | None = None) -> Steps:
         # The first recorded step carries the profiler's own start-up (CUPTI buffers,
         # the Python tracer's first frames): seen 1.5x-4x its neighbours on CPU-bound steps.
         idx, nums = idx[1:], nums[1:]
-    return Steps(nums, trace.ts[idx], trace.end[idx], tid, int(trace.pid[idx[0]]))
+    start, end = trace.ts[idx].copy(), trace.end[idx]
+    # Some torch versions (seen: 2.5.1) start ProfilerStep#N late, at the step's first
+    # profiled op after the Python work before it. trainprof's capture records an anchor
+    # span right after each prof.step(): where one falls before the span, the step began there.
+    anchors = np.sort(trace.ts[trace.name_mask(lambda n: n == ANCHOR) & (trace.tid == tid)])
+    every = np.flatnonzero(m & (trace.tid == tid))  # all ProfilerStep spans of that thread
+    for k in range(len(idx)):
+        before = trace.end[every][trace.ts[every] < start[k]]
+        prev_end = before.max() if len(before) else -np.inf
+        j = int(np.searchsorted(anchors, start[k], side="right")) - 1
+        if j >= 0 and anchors[j] >= prev_end:
+            start[k] = anchors[j]
+    return Steps(nums, start, end, tid, int(trace.pid[idx[0]]))
 
 
 def union_length(start: np.ndarray, end: np.ndarray, lo: float = -np.inf, hi: float = np.inf) -> float:
