@@ -94,14 +94,9 @@ def _backward_share(ctx, starts, ends, iters) -> tuple:
     back = [iv for ln in back_lines for iv in ctx.line_time(ctx.script, ln)[0]]
     ops = M.top_level(tr, M.cpu_ops(tr) & ctx.main)
     t = tr.ts[ops]
-    k = np.searchsorted(starts, t, side="right") - 1
-    in_loop = (k >= 0) & (t < ends[np.clip(k, 0, None)])
-    if back:
-        bs, be = M.merge(np.array([a for a, _ in back]), np.array([b for _, b in back]))
-        kb = np.searchsorted(bs, t, side="right") - 1
-        in_back = (kb >= 0) & (t < be[np.clip(kb, 0, None)])
-    else:
-        in_back = np.zeros(len(t), bool)
+    in_loop = M.within(t, starts, ends)
+    bs, be = M.merge(np.array([a for a, _ in back]), np.array([b for _, b in back]))
+    in_back = M.within(t, bs, be)
     fwd = (~in_back).sum()
     share = float(in_loop.sum()) / fwd if fwd else 0.0
     cut = share * (1.0 - 1.0 / max(iters, 1.0))
@@ -138,8 +133,7 @@ def detect(ctx):
             continue
         starts, ends = np.array([a for a, _ in intervals]), np.array([b for _, b in intervals])
         li = np.array(list(ctx.timeline.launch_gpu), dtype=np.int64)
-        k = np.searchsorted(starts, tr.ts[li], side="right") - 1 if len(li) else np.array([], np.int64)
-        launches = li[(k >= 0) & (tr.ts[li] < ends[np.clip(k, 0, None)])] if len(li) else li
+        launches = li[M.within(tr.ts[li], starts, ends)]
         carried = _recurrent(loop)
         # Autograd replays the loop's ops backward, one small node per op: the backward
         # call shrinks by the loop's share of the forward ops.

@@ -58,8 +58,7 @@ def detect(ctx):
     li = np.array(list(tl.launch_gpu), dtype=np.int64)
     if not len(li):
         return
-    k = np.searchsorted(s, tr.ts[li], side="right") - 1
-    inside = li[(k >= 0) & (tr.ts[li] < e[np.clip(k, 0, None)])]
+    inside = li[M.within(tr.ts[li], s, e)]
     names = {tr.name(g) for i in inside.tolist() for g in tl.launch_gpu[i]}
     if any("multi_tensor" in x or "fused" in x.lower() for x in names):
         return  # already foreach/fused

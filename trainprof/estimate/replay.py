@@ -367,6 +367,18 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     return Result(step, gbusy, (cpu_end - tl.lo) / n)
 
 
+def _solve(step_of, target: float, lo: float, hi: float) -> float:
+    """x in [lo, hi] at which the monotonic step_of(x) meets target (bisection)."""
+    rising = step_of(hi) >= step_of(lo)
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if (step_of(mid) > target) == rising:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
+
+
 def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool,
               warp: Warp | None = None) -> tuple[tuple[float, float], str]:
     """(per-event cost µs, CPU scale) at which the unchanged replay matches the
@@ -378,14 +390,7 @@ def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool,
         w_us = replay(tl, warp=warp).step_us
         c = 1.0
         if unprofiled_us and w_us > 0:
-            lo_c, hi_c = 0.2, 5.0
-            for _ in range(30):
-                mid = (lo_c + hi_c) / 2
-                if replay(tl, cpu_scale=mid, warp=warp).step_us > unprofiled_us:
-                    hi_c = mid
-                else:
-                    lo_c = mid
-            c = (lo_c + hi_c) / 2
+            c = _solve(lambda x: replay(tl, cpu_scale=x, warp=warp).step_us, unprofiled_us, 0.2, 5.0)
         return (0.0, c), (f"profiler overhead taken out line by line against the unprofiled steps' line log"
                           f" ({base / 1000:.3g} ms profiled -> {w_us / 1000:.3g} ms"
                           + (f", {unprofiled_us / 1000:.3g} ms measured" if unprofiled_us else "") + ")")
@@ -398,23 +403,11 @@ def calibrate(tl: Timeline, unprofiled_us: float | None, cuda: bool,
         # cost, since it counts once a fix moves the bottleneck to the CPU.
         return (o, 1.0), f"profiler overhead taken out at {o:.2g} us per recorded op ({what})"
     if replay(tl, overhead_us=o).step_us <= unprofiled_us:
-        lo_o, hi_o = 0.0, o  # less than the per-event cost explains the difference
-        for _ in range(30):
-            mid = (lo_o + hi_o) / 2
-            if replay(tl, overhead_us=mid).step_us > unprofiled_us:
-                lo_o = mid
-            else:
-                hi_o = mid
-        o = (lo_o + hi_o) / 2
+        # less than the per-event cost explains the difference
+        o = _solve(lambda x: replay(tl, overhead_us=x).step_us, unprofiled_us, 0.0, o)
         return (o, 1.0), f"profiler overhead taken out: {o:.2g} us per recorded op ({what})"
     lo_c, hi_c = 0.02, 1.0
     if replay(tl, overhead_us=o, cpu_scale=lo_c).step_us > unprofiled_us:
         return (o, lo_c), f"GPU time alone exceeds the unprofiled step: estimates are rough ({what})"
-    for _ in range(30):
-        mid = (lo_c + hi_c) / 2
-        if replay(tl, overhead_us=o, cpu_scale=mid).step_us > unprofiled_us:
-            hi_c = mid
-        else:
-            lo_c = mid
-    c = (lo_c + hi_c) / 2
+    c = _solve(lambda x: replay(tl, overhead_us=o, cpu_scale=x).step_us, unprofiled_us, lo_c, hi_c)
     return (o, c), f"profiler overhead taken out: {o:.2g} us per recorded op, then CPU time x{c:.2f} ({what})"

@@ -118,6 +118,15 @@ def merge(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rs, re_
 
 
+def within(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which instants t fall inside the intervals [starts, ends) (sorted, not overlapping)."""
+    t = np.asarray(t, dtype=np.float64)
+    if not len(starts) or not len(t):
+        return np.zeros(len(t), bool)
+    k = np.searchsorted(starts, t, side="right") - 1
+    return (k >= 0) & (t < np.asarray(ends)[np.clip(k, 0, None)])
+
+
 def in_window(trace: Trace, lo: float, hi: float) -> np.ndarray:
     return (trace.ts < hi) & (trace.end > lo)
 
