@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Device-machine driver for bench/estimates.py (carry .whl). PHASES: tests analyze time fixed.
-# Everything lands in $OUT: pytest.log, runs.tar.gz (analyze), steptimes.jsonl (time), fixed.tar.gz.
+# Everything lands in $OUT: pytest.log, runs.tar.gz (analyze), steptimes.jsonl (time), fixed.tar.gz,
+# probe.json (probe). One time round of all 26 scripts takes ~400 s on the H100: ROUNDS=1 per call.
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --no-build-isolation --upgrade --target /tmp/site .whl/*.whl . || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
@@ -9,11 +10,12 @@ t=$(date +%s); lap() { echo "== $1 took $(( $(date +%s) - t )) s"; t=$(date +%s)
 for phase in ${PHASES:-tests analyze}; do case $phase in
 tests) (cd /tmp && timeout 300 python3 -m pytest -q -p no:cacheprovider "$OLDPWD/tests" > $OUT/pytest.log 2>&1); tail -3 $OUT/pytest.log; lap tests ;;
 analyze) python3 bench/estimates.py analyze /tmp/est; tar -C /tmp/est -czf $OUT/runs.tar.gz runs; lap analyze ;;
-time) python3 bench/estimates.py time /tmp/est; cp /tmp/est/steptimes.jsonl $OUT/; lap time ;;
+time) python3 bench/estimates.py time $OUT; lap time ;;  # appends to $OUT/steptimes.jsonl as it goes: a timeout keeps what ran
 fixed)
   for ex in ${FIXED:-}; do
     timeout 120 python3 -m trainprof.cli analyze examples/$ex.fixed.py --run-dir /tmp/fixed/$ex.fixed -q -- --steps 200 || echo "FAILED $ex.fixed"
     rm -f /tmp/fixed/$ex.fixed/output.log /tmp/fixed/$ex.fixed/report.html
   done
   tar -C /tmp -czf $OUT/fixed.tar.gz fixed; lap fixed ;;
+probe) timeout 200 python3 bench/probe_overhead.py > $OUT/probe.json 2>/dev/null; lap probe ;;
 esac; done

@@ -77,6 +77,37 @@ for name, fn in LOOPS.items():
     res[name] = {"unprofiled_us": base, "profiled_us": prof_us, "events": {k: v / N for k, v in cats.items()}}
 out["overhead"] = res
 
+
+def training_step_probe(depth=8, width=64, steps=60):
+    """A realistic step -- nn.Module forward, backward, Adam -- timed unprofiled and under
+    trainprof's profiler settings; the per-event cost that explains the difference is what
+    the replay's OP_US should be (events weighted like the replay: Python frames 0.22)."""
+    model = torch.nn.Sequential(*[m for _ in range(depth) for m in (torch.nn.Linear(width, width), torch.nn.ReLU())]).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(32, width, device=dev)
+
+    def step(n):
+        for _ in range(n):
+            model(x).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+
+    base = min(timed(step, steps) for _ in range(3))
+    with profile(activities=acts, record_shapes=True, with_stack=True) as p:
+        t = time.perf_counter()
+        step(steps)
+        sync()
+        prof_us = (time.perf_counter() - t) / steps * 1e6
+    path = os.path.join(tempfile.mkdtemp(), "t.json")
+    p.export_chrome_trace(path)
+    cats = {k: v / steps for k, v in count_events(path).items()}
+    units = cats.get("cpu_op", 0) + cats.get("cuda_runtime", 0) + 0.22 * cats.get("python_function", 0)
+    return {"unprofiled_us": base, "profiled_us": prof_us, "events": cats,
+            "us_per_unit": (prof_us - base) / units if units else None}
+
+
+out["training_step"] = training_step_probe()
+
 if dev == "cuda":
     def gpu_time(fn, reps=20):
         fn()
