@@ -30,8 +30,6 @@ counts the cores this run had.
 
 from __future__ import annotations
 
-import numpy as np
-
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
 from trainprof.finding import Evidence, Finding, Fix

@@ -4,8 +4,6 @@ import os
 import re
 import shutil
 
-import pytest
-
 from conftest import EXAMPLES, SAMPLES, SCRIPTS, run_cli
 
 
@@ -59,7 +57,6 @@ def test_loader_example(tmp_path):
 def test_adjacent_item_lines_are_attributed_separately(tmp_path):
     """On CPU .item() is no sync, but the line recorder still tells the two lines apart."""
     from trainprof.engine import analyze as run_analysis
-    from trainprof.rule import Context  # noqa: F401  (the context the rules read)
     import trainprof.engine as engine
 
     r, out = analyze(tmp_path, os.path.join(SCRIPTS, "two_items.py"))

@@ -78,15 +78,6 @@ def _skip_reason(rule: Rule, ctx: Context) -> str | None:
     return None
 
 
-def steady_unprofiled(run: dict) -> float | None:
-    """The unprofiled step time: the faster of the steps timed before the trace and those
-    after it. The first carry warm-up (allocator growth, autotuning, a GPU queue filling);
-    the second can carry the profiler's aftermath (seen: 36 ms before, 62 ms after, 42 ms
-    in a separate unprofiled run of the same script)."""
-    vals = [v for v in (run.get("unprofiled_pre_ms"), run.get("unprofiled_post_ms")) if v]
-    return min(vals) if vals else run.get("unprofiled_ms")
-
-
 def _rank(f, combined) -> tuple:
     """Estimated savings first, largest first; then upper bounds; then fixes that gain ~0 here."""
     base = combined.base_ms if combined else 0.0
@@ -121,7 +112,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     if len(st) == 0:
         raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
     notes = list(run.get("notes") or [])  # from the capture (e.g. a retry without stacks)
-    run = dict(run, unprofiled_ms=steady_unprofiled(run)) if run else run
+    run = dict(run, unprofiled_ms=rundir.steady_unprofiled(run)) if run else run
     script = script or run.get("script")
     if script and not os.path.isfile(script) and run_dir:
         # A run copied elsewhere (sample_traces/): look for the script beside the run.
@@ -145,7 +136,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
                                 else f for f in doc["files"]]
             starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
             ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
-            anchors = trace.ts[trace.name_mask(lambda n: n == "trainprof#anchor")]
+            anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
             lines = build_line_map(doc, starts, ends, anchors.tolist())
             unprof_lines = unprofiled_line_costs(doc)
     if lines is None:
@@ -172,7 +163,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         device=run.get("device") or trace.device_name or ("cuda" if trace.has_cuda else "cpu"),
         n_steps=len(st),
         profiled_ms=ctx.step_us / 1000,
-        unprofiled_ms=run.get("unprofiled_ms"),  # set by steady_unprofiled() above
+        unprofiled_ms=run.get("unprofiled_ms"),  # set by rundir.steady_unprofiled() above
         breakdown=breakdown(ctx),
         findings=findings,
         skipped=skipped,

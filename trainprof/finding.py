@@ -9,6 +9,13 @@ Severity = Literal["high", "medium", "low", "info"]
 Safety = Literal["safe", "unsafe"]
 
 
+def fmt_num(v) -> str:
+    """A measured number as shown: 3 significant digits, or thousands grouped from 100."""
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One measured number, with its unit, as shown to the user."""
@@ -18,10 +25,7 @@ class Evidence:
     unit: str = ""
 
     def text(self) -> str:
-        v = self.value
-        if isinstance(v, float):
-            v = f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
-        return f"{self.label}: {v}{(' ' + self.unit) if self.unit else ''}"
+        return f"{self.label}: {fmt_num(self.value)}{(' ' + self.unit) if self.unit else ''}"
 
 
 @dataclass(frozen=True)

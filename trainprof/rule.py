@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Iterable
 
@@ -100,15 +100,18 @@ class Context:
                 out.append((a, b, int(lm.ids[k])))
         return out
 
+    @cached_property
+    def spans_by_line(self) -> dict:
+        """(path, line) of the innermost user frame -> the intervals (µs) it held, in order."""
+        out: dict = {}
+        for a, b, sid in self.line_spans:
+            out.setdefault(self.lines.innermost(sid), []).append((a, b))
+        return out
+
     def line_time(self, path: str, line: int) -> tuple[list[tuple[float, float]], float]:
         """Intervals (µs) when `path:line` was the innermost user line, and their total per step."""
-        iv = []
-        for a, b, sid in self.line_spans:
-            w = self.lines.innermost(sid)
-            if w == (path, line):
-                iv.append((a, b))
-        total = sum(b - a for a, b in iv)
-        return iv, total / max(self.n_steps, 1)
+        iv = self.spans_by_line.get((path, line), [])
+        return iv, sum(b - a for a, b in iv) / max(self.n_steps, 1)
 
     @cached_property
     def logging_lines(self) -> set[int]:
@@ -142,12 +145,7 @@ class Context:
         if self.trace.has_cuda and M.gpu_busy(self.trace, lo, hi) > 0.5 * (hi - lo):
             return None
         n = max(self.n_steps, 1)
-        prof: dict = {}
-        keyed = []
-        for a, b, sid in self.line_spans:
-            key = self.lines.innermost(sid)
-            prof[key] = prof.get(key, 0.0) + (b - a) / n
-            keyed.append((a, b, key))
+        prof = {key: sum(b - a for a, b in iv) / n for key, iv in self.spans_by_line.items()}
         total_u = sum(self.unprofiled_lines.values())
         total_p = sum(v for k, v in prof.items() if k is not None)
         if not total_u or not total_p:
@@ -158,7 +156,8 @@ class Context:
             u = self.unprofiled_lines.get(key)
             if key is not None and u is not None and p >= 20.0:
                 factor[key] = min(1.5, max(0.05, u / p))
-        return Warp(lo, hi, [(a, b, factor.get(k, default)) for a, b, k in keyed], default)
+        return Warp(lo, hi, [(a, b, factor.get(k, default)) for k, iv in self.spans_by_line.items() for a, b in iv],
+                    default)
 
     def unprofiled_cpu(self, a: float, b: float) -> float:
         """What the training thread's time [a, b) would be without the profiler."""

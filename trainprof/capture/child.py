@@ -150,19 +150,16 @@ class Capture:
             self._start_profiler()
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
-        clean = self.wait - self.line_steps
+        clean = self.wait - self.line_steps  # unprofiled steps timed without the line recorder
+        lines_end = self.line_steps and k == self.wait
+        if k == clean or lines_end:
+            self._sync()  # one sync at each edge of the unprofiled windows only
+        self.boundaries.append(_clock())
         if k == clean:
-            self._sync()  # the clean unprofiled window ends here: one sync at each edge only
-            self.boundaries.append(_clock())
             self.sync_edges["end"] = self.boundaries[-1]
-        if k == self.wait and self.line_steps:
-            self._sync()
-            if k != clean:
-                self.boundaries.append(_clock())
+        if lines_end:
             self.unprof_rec.stop()
-            self.sync_edges["lines_end"] = _clock()
-        elif k != clean:
-            self.boundaries.append(_clock())
+            self.sync_edges["lines_end"] = self.boundaries[-1]
         if self.recorder.active and k == self.total:
             self.recorder.stop()
         if k == clean and self.line_steps:
@@ -191,7 +188,6 @@ class Capture:
 
     # -- profiler ---------------------------------------------------------------------------
     def _start_profiler(self) -> None:
-        import torch
         from torch.profiler import ProfilerActivity, profile, schedule
 
         acts = [ProfilerActivity.CPU]

@@ -202,9 +202,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     }
     run.update({k: v for k, v in done.items() if k != "event"})
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
-    from ..engine import steady_unprofiled
-
-    run["unprofiled_ms"] = steady_unprofiled(run)
+    run["unprofiled_ms"] = rundir.steady_unprofiled(run)
     with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
         json.dump(run, f, indent=1)
     os.unlink(cfg_path)

@@ -20,9 +20,8 @@ says).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bisect import bisect_left
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -200,6 +199,7 @@ class _Removed:
                     del active[r]
             prev = t
         self.s, self.e, self.r = np.array(s), np.array(e), np.array(rr)
+        self._acc = 0.0  # drops(): launches owed to shrunk time so far
         self.cum = np.concatenate([[0.0], np.cumsum((self.e - self.s) * self.r)]) if s else np.zeros(1)
 
     def before(self, t: float) -> float:
@@ -243,18 +243,20 @@ class _Removed:
         keep = 1.0 - float(self.r[k])
         if keep <= 0:
             return True
-        acc = self._acc = getattr(self, "_acc", 0.0) + keep
+        acc = self._acc = self._acc + keep
         if acc >= 1.0:
             self._acc = acc - 1.0
             return False
         return True
 
-    def kept(self, t: float) -> float:
-        """The share of recorded work at t that stays (0 where removed whole)."""
+    def kept(self, t: np.ndarray) -> np.ndarray:
+        """The share of recorded work at each instant of t that stays (0 where removed whole)."""
+        t = np.asarray(t, dtype=np.float64)
         if not len(self.s):
-            return 1.0
-        k = int(np.searchsorted(self.s, t, side="right")) - 1
-        return 1.0 - float(self.r[k]) if k >= 0 and t < self.e[k] else 1.0
+            return np.ones(len(t))
+        k = np.searchsorted(self.s, t, side="right") - 1
+        inside = (k >= 0) & (t < self.e[np.clip(k, 0, None)])
+        return np.where(inside, 1.0 - self.r[np.clip(k, 0, None)], 1.0)
 
 
 class Warp:
@@ -300,7 +302,7 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     blk = _Removed(tl.blocked)
     # Recorded events inside removed time cost nothing: their weights drop out.
     if overhead_us and len(tl.ov_t):
-        w = tl.ov_w * np.fromiter((rem.kept(t) for t in tl.ov_t), float, len(tl.ov_t)) if len(rem.s) else tl.ov_w
+        w = tl.ov_w * rem.kept(tl.ov_t) if len(rem.s) else tl.ov_w
         cum_w = np.concatenate([[0.0], np.cumsum(w)])
         ov_t = tl.ov_t
     else:

@@ -8,6 +8,8 @@ import os
 import jinja2
 
 from ..engine import Analysis
+from ..files import write_atomic
+from ..finding import fmt_num
 from ..trace.breakdown import PARTS
 from . import jsonout
 
@@ -25,17 +27,11 @@ def _templates_dir() -> str:
     raise FileNotFoundError("templates/report.html.j2 is not installed with trainprof")
 
 
-def _num(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
-    return str(v)
-
-
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["basename"] = os.path.basename
-    env.filters["num"] = _num
+    env.filters["num"] = fmt_num
     return env
 
 
@@ -59,8 +55,4 @@ def render(a: Analysis) -> str:
 
 
 def write(a: Analysis, path: str) -> None:
-    data = render(a).encode()
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_atomic(path, render(a).encode())

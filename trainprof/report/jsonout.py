@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import msgspec
 
 from ..engine import Analysis
+from ..files import write_atomic
 from ..finding import Finding
 
 SCHEMA = 1
@@ -70,8 +69,4 @@ def _plain(o):
 
 
 def write(a: Analysis, path: str) -> None:
-    data = msgspec.json.format(msgspec.json.encode(to_dict(a), enc_hook=_plain), indent=1)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_atomic(path, msgspec.json.format(msgspec.json.encode(to_dict(a), enc_hook=_plain), indent=1))
