@@ -137,7 +137,8 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
             ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
             anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
-            lines = build_line_map(doc, starts, ends, anchors.tolist())
+            op = M.on_thread(trace, st) & trace.cat_mask(M.CPU_OP)
+            lines = build_line_map(doc, starts, ends, anchors.tolist(), ops=(trace.ts[op], trace.end[op]))
             unprof_lines = unprofiled_line_costs(doc)
     if lines is None:
         notes.append("no line attribution: findings point at lines found statically")

@@ -112,9 +112,63 @@ def _tight_offset(tight, anchor_ts) -> tuple[float, float] | None:
     return (lo + hi) / 2, (hi - lo) / 2
 
 
-def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=()) -> LineMap | None:
+def refine_offset(times: np.ndarray, off: float, err: float, op_start_us, op_end_us) -> tuple[float, float]:
+    """Narrow the anchors' offset with the ops themselves.
+
+    An anchor pins the clocks only to within the cost of entering a record_function
+    (5-100 µs), while two `.item()` lines may be 20 µs apart. But an op of the
+    training thread runs inside one line: no stack change of the log may fall
+    strictly inside it. Each (op, change) pair forbids the offsets that would put
+    the change there; the offset kept is the middle of the widest stretch, within
+    the anchors' bounds, that the fewest pairs forbid. Ops that legitimately call
+    back into user code forbid the same amount at every offset and do not move it.
+    """
+    s = np.asarray(op_start_us, np.float64) * 1000.0
+    e = np.asarray(op_end_us, np.float64) * 1000.0
+    w = min(max(err, 10_000.0), 500_000.0)  # search ±w ns: at least 10 µs, at most 0.5 ms
+    lo, hi = off - w, off + w
+    keep = e - s > 0
+    s, e = s[keep], e[keep]
+    if not len(s) or len(times) < 2:
+        return off, err
+    # changes t (recorder ns) with s - hi < t < e - lo can land inside the op
+    j0 = np.searchsorted(times, s - hi, side="right")
+    j1 = np.searchsorted(times, e - lo, side="left")
+    n = np.clip(j1 - j0, 0, None)
+    if n.sum() == 0 or n.sum() > 5_000_000:
+        return off, err
+    op = np.repeat(np.arange(len(s)), n)
+    t = times[np.repeat(j0, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))]
+    a = np.clip(s[op] - t, lo, hi)  # forbidden: a < offset < b
+    b = np.clip(e[op] - t, lo, hi)
+    # sweep: coverage count between consecutive edges
+    edges = np.concatenate([a, b, [lo, hi]])
+    delta = np.concatenate([np.ones(len(a)), -np.ones(len(b)), [0.0, 0.0]])
+    order = np.lexsort((delta, edges))  # at equal points close (-1) before open (+1): open intervals
+    edges, delta = edges[order], delta[order]
+    cover = np.cumsum(delta)[:-1]
+    width = np.diff(edges)
+    ok = width > 0
+    if not ok.any():
+        return off, err
+    best = cover[ok].min()
+    cand = np.nonzero(ok & (cover == best))[0]
+    # contiguous runs of candidate segments, widest first; ties: nearest the anchors' middle
+    runs, start = [], cand[0]
+    for prev, k in zip(cand[:-1], cand[1:]):
+        if k != prev + 1:
+            runs.append((start, prev))
+            start = k
+    runs.append((start, cand[-1]))
+    spans = [(edges[i], edges[j + 1]) for i, j in runs]
+    a, b = max(spans, key=lambda ab: (ab[1] - ab[0], -abs((ab[0] + ab[1]) / 2 - off)))
+    return float((a + b) / 2), float((b - a) / 2)
+
+
+def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=(), ops=None) -> LineMap | None:
     """lines_doc: lines.json; step_start/end: ProfilerStep number -> trace µs;
-    anchor_ts: starts of the trainprof#anchor spans (trace µs)."""
+    anchor_ts: starts of the trainprof#anchor spans (trace µs);
+    ops: (start µs, end µs) arrays of the training thread's ops, to refine the alignment."""
     events = lines_doc.get("events") or []
     if not events:
         return None
@@ -127,6 +181,8 @@ def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=
             off, err = _offset(lines_doc.get("anchors") or [], step_start, step_end)
         except ValueError:
             return None
+    if ops is not None:
+        off, err = refine_offset(times, off, err, *ops)
     return LineMap(lines_doc["files"], stacks, times, ids, off, err)
 
 
