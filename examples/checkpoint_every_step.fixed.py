@@ -1,4 +1,4 @@
-"""Fixed: saves the checkpoint only every 100 steps."""
+"""Fixed, as trainprof advises: saves the checkpoint every 500 steps."""
 import argparse
 import os
 import tempfile
@@ -24,5 +24,5 @@ for step in range(args.steps):
     opt.zero_grad()
     loss.backward()
     opt.step()
-    if step % 100 == 0:
+    if step % 500 == 0:
         torch.save(model.state_dict(), path)

@@ -1,4 +1,4 @@
-"""Fixed: logs every 100 steps; histograms every 1000."""
+"""Fixed, as trainprof advises: the loss every 10 steps, the histograms every 500."""
 import argparse
 import tempfile
 
@@ -23,10 +23,10 @@ for step in range(args.steps):
     opt.zero_grad()
     loss.backward()
     opt.step()
-    if step % 100 == 0:
+    if step % 10 == 0:
         print(f"step {step} loss {loss}")
         writer.add_scalar("loss", loss, step)
-    if step % 1000 == 0:
+    if step % 500 == 0:
         for name, p_ in model.named_parameters():
             writer.add_histogram(name, p_, step)
 writer.close()

@@ -35,3 +35,21 @@ def test_ops_that_straddle_every_offset_do_not_move_it():
 def test_no_ops_keeps_the_anchor_offset():
     times = np.arange(0, 100_000, 10_000, dtype=np.int64)
     assert refine_offset(times, 123.0, 4.0, [], []) == (123.0, 4.0)
+
+
+def test_line_costs_take_out_the_recorders_own_cost_per_event():
+    from trainprof.trace.lines import unprofiled_line_costs
+
+    # one logged step of 10 µs: line 2 holds 6 µs with 2 events, line 3 holds 4 µs with 8 events
+    # (a one-line loop); the step takes 5 µs without the recorder: 0.5 µs per event.
+    events = [(0, 0, 1, 0, 1), (0, 1, 1, 0, 2)] + [(6000 + 400 * i, 1, 1, 0, 3) for i in range(8)]
+    doc = {"files": ["/a.py"], "unprofiled": {"steps": 1, "initial_stack": [], "events": events,
+                                              "start": 0, "end": 10_000}}
+    raw = unprofiled_line_costs(doc)
+    assert raw[("/a.py", 2)] == 6.0 and raw[("/a.py", 3)] == 4.0
+    fixed = unprofiled_line_costs(doc, clean_step_us=5.0)
+    assert abs(fixed[("/a.py", 2)] - 5.0) < 1e-9 and abs(fixed[("/a.py", 3)] - 0.0) < 1e-9
+    # events before the window (the recorder's warm-up step) cost nothing here
+    doc["unprofiled"]["events"] = [(-5000, 1, 1, 0, 2)] + events[1:]
+    doc["unprofiled"]["initial_stack"] = [(1, 0, 1)]
+    assert unprofiled_line_costs(doc)[("/a.py", 2)] == 6.0

@@ -139,7 +139,8 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
             op = M.on_thread(trace, st) & trace.cat_mask(M.CPU_OP)
             lines = build_line_map(doc, starts, ends, anchors.tolist(), ops=(trace.ts[op], trace.end[op]))
-            unprof_lines = unprofiled_line_costs(doc)
+            clean = run.get("unprofiled_ms")
+            unprof_lines = unprofiled_line_costs(doc, clean * 1000.0 if clean else None)
     if lines is None:
         notes.append("no line attribution: findings point at lines found statically")
     notes.extend(_loader_buffer_notes(run))

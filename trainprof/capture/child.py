@@ -44,8 +44,11 @@ class Capture:
         self.trace_path = None
         self.recorder = LineRecorder(cfg["user_files"])
         # The last wait steps also run the line recorder (still unprofiled): each line's own
-        # unprofiled time, against which its profiled time is corrected.
-        self.line_steps = min(2, self.wait - 1) if self.wait >= 3 and not cfg.get("no_unprofiled_lines") else 0
+        # unprofiled time, against which its profiled time is corrected. Its first step is
+        # not kept: on 3.12 every library code location costs one callback there, once.
+        lines_ok = self.wait >= 3 and not cfg.get("no_unprofiled_lines")
+        self.line_warm = 1 if lines_ok else 0
+        self.line_steps = min(2, self.wait - 2) if lines_ok else 0
         self.unprof_rec = LineRecorder(cfg["user_files"])
         self.cuda = False
         self.post_n, self.post_t0 = -1, 0
@@ -150,7 +153,8 @@ class Capture:
             self._start_profiler()
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
-        clean = self.wait - self.line_steps  # unprofiled steps timed without the line recorder
+        # unprofiled steps timed without the line recorder
+        clean = self.wait - self.line_steps - self.line_warm
         lines_end = self.line_steps and k == self.wait
         if k == clean or lines_end:
             self._sync()  # one sync at each edge of the unprofiled windows only
@@ -162,8 +166,9 @@ class Capture:
             self.sync_edges["lines_end"] = self.boundaries[-1]
         if self.recorder.active and k == self.total:
             self.recorder.stop()
+        if k == clean + self.line_warm and self.line_steps:
+            self.sync_edges["lines_start"] = self.boundaries[-1]
         if k == clean and self.line_steps:
-            self.sync_edges["lines_start"] = _clock()
             self.unprof_rec.start()
         before = _clock()
         self.prof.step()
@@ -172,9 +177,11 @@ class Capture:
         if k >= self.wait + self.warmup:
             # ProfilerStep#(step_num-1) ended and #step_num began inside prof.step()
             self.anchors.append((step_num, before, after))
-        if k == self.wait + self.warmup:
+        if k == self.wait + max(self.warmup - 1, 0):
+            # From the last warm-up step: the recorder's one-off cost (3.12: one callback per
+            # library code location) lands there, not in a recorded step.
             self.recorder.start()
-        if self.recorder.active:
+        if self.recorder.active and k >= self.wait + self.warmup:
             # A tight anchor: the span's start lies between two clock reads µs apart.
             b = _clock()
             with torch.profiler.record_function(ANCHOR):
@@ -234,7 +241,7 @@ class Capture:
         info = {
             "trace": os.path.basename(self.trace_path),
             "active_steps": [a[0] for a in self.anchors[:-1]],
-            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait - self.line_steps, 1),
+            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait - self.line_steps - self.line_warm, 1),
             "unprofiled_step_ms": unprof,
             "profiled_step_ms": per_step[self.wait + self.warmup:],
             "step_marker": self.cfg.get("step_marker", "optimizer"),

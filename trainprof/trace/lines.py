@@ -186,25 +186,38 @@ def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=
     return LineMap(lines_doc["files"], stacks, times, ids, off, err)
 
 
-def unprofiled_line_costs(lines_doc: dict) -> dict[tuple[str, int], float] | None:
+def unprofiled_line_costs(lines_doc: dict, clean_step_us: float | None = None) -> dict[tuple[str, int], float] | None:
     """Innermost user line -> µs per step, from the line log of the unprofiled steps
-    (capture/child.py records the last wait steps too, without the profiler)."""
+    (capture/child.py records the last wait steps too, without the profiler).
+
+    The recorder costs a little per event it logs (a Python callback); given the step
+    time without it (clean_step_us), that cost is measured -- the logged steps' excess
+    over clean ones, per logged event -- and taken out of each line by its own events.
+    """
     part = (lines_doc or {}).get("unprofiled")
     if not part or not part.get("events"):
         return None
-    stacks, times, ids = _stack_timeline(part.get("initial_stack") or [], part["events"])
-    ends = np.append(times[1:], part["end"]).astype(np.float64)
-    dur = np.clip(ends - times, 0, None) / 1000.0 / max(part.get("steps") or 1, 1)
+    events = part["events"]
+    stacks, times, ids = _stack_timeline(part.get("initial_stack") or [], events)
+    w0, w1 = float(part["start"]), float(part["end"])
+    steps = max(part.get("steps") or 1, 1)
     files = lines_doc["files"]
+    init = part.get("initial_stack") or []
+    # Segments: the initial stack until the first event, then each stack until the next.
+    seg_t = np.concatenate([[-np.inf], times.astype(np.float64)])
+    seg_key = [(files[init[-1][1]], init[-1][2]) if init else None]
+    seg_key += [(files[stacks[sid][-1][0]], stacks[sid][-1][1]) if stacks[sid] else None for sid in ids.tolist()]
+    a = np.clip(seg_t, w0, w1)
+    b = np.clip(np.append(seg_t[1:], w1), w0, w1)
+    dur = np.clip(b - a, 0, None)
+    ev_t = np.fromiter((e[0] for e in events), np.float64, len(events))
+    ev_t = ev_t[(ev_t >= w0) & (ev_t < w1)]
+    n_ev = np.bincount(np.searchsorted(seg_t, ev_t, side="right") - 1, minlength=len(seg_t))
+    per_event = 0.0
+    if clean_step_us and len(ev_t):
+        per_event = max(0.0, ((w1 - w0) / steps / 1000.0 - clean_step_us) / (len(ev_t) / steps)) * 1000.0  # ns
     out: dict = {}
-    for sid, d in zip(ids.tolist(), dur.tolist()):
-        if stacks[sid]:
-            f, line = stacks[sid][-1]
-            key = (files[f], line)
-            out[key] = out.get(key, 0.0) + d
-    # The time from the window's start to the first event belongs to the line running then.
-    if len(times) and stacks[ids[0]] is not None and part.get("initial_stack"):
-        f, _, line = part["initial_stack"][-1][1], None, part["initial_stack"][-1][2]
-        key = (files[f], line)
-        out[key] = out.get(key, 0.0) + max(0.0, (times[0] - part["start"]) / 1000.0 / max(part.get("steps") or 1, 1))
-    return out
+    for key, d, n in zip(seg_key, dur.tolist(), n_ev.tolist()):
+        if key is not None and (d or n):
+            out[key] = out.get(key, 0.0) + (d - per_event * n) / 1000.0 / steps
+    return {k: max(v, 0.0) for k, v in out.items()}
