@@ -30,9 +30,11 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Fix:
-    id: str
+    id: str  # a codemod's id where one applies it (`trainprof apply --fix ID`), else the rule's
     safety: Safety | None  # None: advice only, never applied
     summary: str
+    # what the codemod needs from the measurement (e.g. {"every": 500} for a logging guard)
+    params: dict | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,13 @@ class Rule:
     detect: Callable[["Context"], Iterable[Finding]]
     doc: str  # What it does / Why it is slow / Example / Use instead / When not to fix
     needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source"
-    fix_safety: str | None = None  # safe / unsafe / None (advice only)
+    codemods: tuple = ()  # trainprof.fix.codemod.Codemod: the fixes `trainprof apply` can make
+
+    @property
+    def fix_safety(self) -> str | None:
+        """safe / unsafe (the least safe of its codemods) / None: advice only."""
+        kinds = {c.safety for c in self.codemods}
+        return "unsafe" if "unsafe" in kinds else "safe" if kinds else None
 
 
 @dataclass(eq=False)

@@ -27,7 +27,8 @@ def _finding(f: Finding) -> dict:
         "estimate": None if e is None else {
             "basis": e.basis, "confidence": e.confidence, "upper_bound": e.bound, "after": e.after,
         },
-        "fix": None if f.fix is None else {"id": f.fix.id, "safety": f.fix.safety, "summary": f.fix.summary},
+        "fix": None if f.fix is None else {"id": f.fix.id, "safety": f.fix.safety, "summary": f.fix.summary,
+                                           **({"params": f.fix.params} if f.fix.params else {})},
     }
 
 
@@ -58,7 +59,25 @@ def to_dict(a: Analysis) -> dict:
             "calibration": a.combined.calibration,
         },
         "notes": a.notes,
+        "files": _file_hashes(a),
     }
+
+
+def _file_hashes(a: Analysis) -> dict:
+    """sha256 of each file a finding points at, as analysed: `trainprof apply` refuses
+    to rewrite one that has changed since (the script's hash is the one it ran with)."""
+    import os
+
+    from ..capture.runner import sha256
+
+    out = {}
+    script = os.path.abspath(a.script) if a.script else None
+    for f in a.findings:
+        p = os.path.abspath(f.path)
+        if p in out or not os.path.isfile(p):
+            continue
+        out[p] = a.run.get("script_sha256") if p == script and a.run.get("script_sha256") else sha256(p)
+    return out
 
 
 def _plain(o):

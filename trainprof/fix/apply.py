@@ -1,0 +1,221 @@
+"""`trainprof apply`: run the chosen codemods where the analysis found their patterns.
+
+Never loses code: refuses a file changed since the analysis (its sha256 in
+analysis.json), writes atomically, keeps the original beside it as a backup,
+and records what it wrote so that a second apply of the same analysis is a no-op.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ..capture import rundir
+from ..errors import TrainprofError
+from ..files import write_atomic
+from .codemod import Codemod, Note, Site
+
+APPLIED_JSON = "applied.json"  # in the run directory: path -> sha256 of what apply wrote
+
+
+class FixError(TrainprofError):
+    exit_code = 2
+
+
+@dataclass
+class FileFix:
+    path: str
+    before: str
+    after: str
+    notes: list[tuple[str, Note]] = field(default_factory=list)  # (codemod id, note)
+    used: list[Codemod] = field(default_factory=list)  # codemods that changed something
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def diff(self) -> str:
+        head = "".join(f"# {c.id} ({c.safety}): {c.summary}\n#   {'check' if c.safety == 'unsafe' else 'why safe'}: "
+                       f"{c.check}\n" for c in self.used)
+        body = difflib.unified_diff(self.before.splitlines(True), self.after.splitlines(True),
+                                    f"a/{os.path.relpath(self.path)}", f"b/{os.path.relpath(self.path)}")
+        return head + "".join(body)
+
+
+def all_codemods() -> dict[str, tuple[str, Codemod]]:
+    """fix id -> (rule id, codemod), in rule order."""
+    from ..engine import all_rules
+
+    out = {}
+    for r in all_rules():
+        for c in r.codemods:
+            out[c.id] = (r.id, c)
+    return out
+
+
+def select(fixes: list[str] | None, all_safe: bool) -> list[Codemod]:
+    """Codemods named (by fix id, or by rule id: all of that rule's), or every safe one."""
+    known = all_codemods()
+    if all_safe:
+        chosen = [c for _, c in known.values() if c.safety == "safe"]
+    else:
+        chosen = []
+    for name in fixes or ():
+        hits = [c for fid, (rid, c) in known.items() if name in (fid, rid)]
+        if not hits:
+            raise FixError(f"no fix {name!r}: the fixes are {', '.join(known)}")
+        chosen += [c for c in hits if c not in chosen]
+    if not chosen:
+        raise FixError("say which fixes: --fix ID[,ID] or --all-safe (`trainprof rules` lists them)")
+    order = list(known)
+    return sorted(chosen, key=lambda c: order.index(c.id))
+
+
+def latest_run(logdir: str = "trainprof_runs") -> str:
+    runs = [d for d in glob.glob(os.path.join(logdir, "*")) if os.path.isfile(os.path.join(d, rundir.ANALYSIS_JSON))]
+    if not runs:
+        raise FixError(f"no analysed run under {logdir}/: run `trainprof analyze SCRIPT` first, "
+                       "or give RUN_DIR, or a script with --static")
+    return max(runs, key=lambda d: os.path.getmtime(os.path.join(d, rundir.ANALYSIS_JSON)))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except OSError as e:
+        raise FixError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise FixError(f"{path}: not UTF-8 text") from None
+
+
+def _line_map(before: str, after: str):
+    """Old line number -> new line number, across an edit (for the next codemod's sites)."""
+    sm = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines(), autojunk=False)
+    table = {}
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        for k in range(i2 - i1):
+            table[i1 + k + 1] = (j1 + k + 1) if tag == "equal" else j1 + min(k, max(j2 - j1 - 1, 0)) + 1
+    return lambda ln: table.get(ln, ln)
+
+
+def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[int, dict]] | None) -> FileFix:
+    """Run codemods over text. sites: codemod id -> {line: params} (None: --static, everywhere)."""
+    out = FileFix(path, text, text)
+    cur = text
+    remap = [lambda ln: ln]
+    for c in mods:
+        where = None if sites is None else sites.get(c.id)
+        if where is not None and not where:
+            continue
+        try:
+            module = cst.parse_module(cur)
+        except cst.ParserSyntaxError as e:
+            raise FixError(f"{path}:{e.raw_line}: does not parse: {str(e).splitlines()[0]}") from None
+        lines = None if where is None else {_through(remap, ln) for ln in where}
+        params = {} if where is None else {_through(remap, ln): p for ln, p in where.items()}
+        site = Site(module, lines, params)
+        new = c.transform(site).code
+        out.notes += [(c.id, n) for n in site.notes]
+        if new != cur:
+            out.used.append(c)
+            remap.append(_line_map(cur, new))
+            cur = new
+    out.after = cur
+    return out
+
+
+def _through(remap, ln: int) -> int:
+    for f in remap:
+        ln = f(ln)
+    return ln
+
+
+def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
+    path = os.path.join(run_dir, rundir.ANALYSIS_JSON)
+    a = rundir.read_json(path)
+    if a is None:
+        raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
+    files = a.get("files") or {}
+    applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON)) or {}
+    wanted = {c.id for c in mods}
+    by_file: dict[str, dict[str, dict[int, dict]]] = {}
+    for f in a.get("findings") or []:
+        fx = f.get("fix") or {}
+        if fx.get("id") not in wanted:
+            continue
+        p = _locate(f["path"], files, a.get("script"))
+        if p is None:
+            raise FixError(f"{f['path']}: not found (the analysis ran elsewhere?)")
+        by_file.setdefault(p, {}).setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
+    out = []
+    for p, sites in by_file.items():
+        text = _read(p)
+        h = _sha_file(p)
+        if applied.get(p) == h:
+            out.append(FileFix(p, text, text, [(c.id, Note(0, False, "already applied from this analysis"))
+                                               for c in mods if c.id in sites]))
+            continue
+        if files.get(p) and files[p] != h:
+            raise FixError(f"{os.path.relpath(p)} changed since the analysis: run `trainprof analyze` again "
+                           "(the lines it found may have moved)")
+        out.append(fix_text(p, text, [c for c in mods if c.id in sites], sites))
+    return out
+
+
+def _sha_file(p: str) -> str:
+    with open(p, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _locate(path: str, files: dict, script: str | None) -> str | None:
+    if os.path.isabs(path) and os.path.isfile(path):
+        return path
+    for k in files:
+        if k == os.path.abspath(path) or k.endswith(os.sep + path):
+            return k
+    if script and os.path.basename(script) == os.path.basename(path) and os.path.isfile(script):
+        return script
+    return os.path.abspath(path) if os.path.isfile(path) else None
+
+
+def plan_static(script: str, mods: list[Codemod]) -> list[FileFix]:
+    if not os.path.isfile(script):
+        raise FixError(f"script not found: {script}")
+    return [fix_text(os.path.abspath(script), _read(script), mods, None)]
+
+
+def backup_path(path: str) -> str:
+    p = f"{path}.trainprof.bak"
+    n = 2
+    while os.path.exists(p):
+        p, n = f"{path}.trainprof.bak{n}", n + 1
+    return p
+
+
+def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, str]]:
+    """Write each changed file (backup first, then an atomic replace); returns (path, backup)."""
+    done = []
+    for ff in fixes:
+        if not ff.changed:
+            continue
+        # the file must still be what was read: a change since would be lost
+        if _read(ff.path) != ff.before:
+            raise FixError(f"{os.path.relpath(ff.path)} changed while fixing it: nothing written")
+        bak = backup_path(ff.path)
+        mode = os.stat(ff.path).st_mode & 0o7777
+        write_atomic(bak, ff.before.encode())
+        write_atomic(ff.path, ff.after.encode(), mode=mode)
+        done.append((ff.path, bak))
+    if run_dir and done:
+        path = os.path.join(run_dir, APPLIED_JSON)
+        applied = rundir.read_json(path) or {}
+        applied.update({p: _sha_file(p) for p, _ in done})
+        write_atomic(path, json.dumps(applied, indent=1).encode())
+    return done

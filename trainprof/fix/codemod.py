@@ -1,0 +1,268 @@
+"""What a codemod is, and the libcst helpers the rules' codemods share.
+
+A codemod lives in its rule's file (rules/<rule>.py) and is declared there:
+
+    FIX = Codemod("zero-grad", "safe", "zero_grad(set_to_none=False) -> zero_grad()", why, transform)
+
+`transform(site)` returns the new module. It acts only on nodes at `site.lines`
+(the lines the analysis found; None with --static: wherever the pattern is),
+and says per site what it did or why it left the code alone (`site.note`).
+Nothing is reformatted: libcst prints untouched code back byte for byte, and the
+helpers here edit only the nodes they must (a keyword added to a call keeps the
+call's layout: one line, or one argument per line with a trailing comma).
+Names are matched by qualified name, so `import torch as T; T.zeros(...)` counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import libcst as cst
+from libcst import matchers as m
+from libcst.metadata import (ExpressionContext, ExpressionContextProvider, MetadataWrapper, ParentNodeProvider,
+                             PositionProvider, QualifiedNameProvider)
+
+from ..finding import Fix, Safety
+
+
+@dataclass(frozen=True)
+class Codemod:
+    id: str  # the fix id: `trainprof apply --fix ID`
+    safety: Safety  # safe: results bit-identical; unsafe: review what `check` says
+    summary: str  # one line: what it rewrites
+    check: str  # safe: why results stay the same; unsafe: what to check before keeping it
+    transform: Callable[["Site"], cst.Module]
+
+    def fix(self, summary: str | None = None, **params) -> Fix:
+        """The Fix a finding carries when this codemod can apply it."""
+        return Fix(self.id, self.safety, summary or self.summary, params)
+
+
+@dataclass
+class Note:
+    line: int
+    applied: bool
+    text: str
+
+
+@dataclass
+class Site:
+    """What a codemod is given: the module with positions and qualified names, where
+    to act, and the findings' parameters (e.g. a logging period) by line."""
+
+    module: cst.Module
+    lines: set[int] | None = None  # None: everywhere the pattern is (--static)
+    params: dict[int, dict] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        self.pos = self.wrapper.resolve(PositionProvider)
+        self.qnames = self.wrapper.resolve(QualifiedNameProvider)
+        self.parents = self.wrapper.resolve(ParentNodeProvider)
+        self.contexts = self.wrapper.resolve(ExpressionContextProvider)
+
+    # -- where ----------------------------------------------------------------------
+    def line(self, node: cst.CSTNode) -> int:
+        return self.pos[node].start.line
+
+    def wanted(self, node: cst.CSTNode) -> bool:
+        """Whether node is where a finding points (any line it spans), or --static."""
+        if self.lines is None:
+            return True
+        p = self.pos[node]
+        return any(p.start.line <= ln <= p.end.line for ln in self.lines)
+
+    def param(self, node: cst.CSTNode, key: str, default=None):
+        p = self.pos[node]
+        for ln, d in self.params.items():
+            if p.start.line <= ln <= p.end.line and key in d:
+                return d[key]
+        return default
+
+    def note(self, node_or_line, applied: bool, text: str) -> None:
+        line = node_or_line if isinstance(node_or_line, int) else self.line(node_or_line)
+        self.notes.append(Note(line, applied, text))
+
+    # -- what -----------------------------------------------------------------------
+    def qualname(self, node: cst.CSTNode) -> str | None:
+        """The dotted name a call or name refers to (`T.zeros` -> torch.zeros), or None."""
+        names = self.qnames.get(node.func if isinstance(node, cst.Call) else node, set())
+        names = sorted(q.name for q in names)
+        return names[0] if names else None
+
+    def is_load(self, name: cst.Name) -> bool:
+        """Whether this Name reads the variable (not a binding, an attribute or a keyword)."""
+        return self.contexts.get(name) == ExpressionContext.LOAD
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+        p = self.parents.get(node)
+        while p is not None:
+            yield p
+            p = self.parents.get(p)
+
+    def statement(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The statement holding node (a SimpleStatementLine or a compound statement)."""
+        for a in [node, *self.ancestors(node)]:
+            if isinstance(a, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                return a
+        raise ValueError("node outside any statement")
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    def nodes(self, kind) -> list:
+        """Every node of this type in the module, in source order."""
+        found = []
+
+        class _V(cst.CSTVisitor):
+            def on_visit(self, node):
+                if isinstance(node, kind):
+                    found.append(node)
+                return True
+
+        self.module.visit(_V())
+        return found
+
+    def training_loops(self) -> list[cst.CSTNode]:
+        """Loops whose body calls .backward() or .step(): innermost first."""
+        loops = [n for n in self.nodes((cst.For, cst.While)) if _calls_method(n.body, ("backward", "step"))]
+        return sorted(loops, key=lambda n: -len(list(self.ancestors(n))))
+
+    def training_loop_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        for a in self.ancestors(node):
+            if isinstance(a, (cst.For, cst.While)) and _calls_method(a.body, ("backward", "step")):
+                return a
+        return None
+
+    def assignments(self, name: str) -> list[cst.CSTNode]:
+        """Statements that bind `name` (=, +=, for targets, with ... as), in source order."""
+        out = []
+        for n in self.nodes((cst.Assign, cst.AugAssign, cst.AnnAssign, cst.For, cst.WithItem)):
+            targets = ([t.target for t in n.targets] if isinstance(n, cst.Assign)
+                       else [n.target] if isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For))
+                       else [n.asname.name] if n.asname else [])
+            if any(name in _bound_names(t) for t in targets):
+                out.append(n)
+        return out
+
+    def device_kind(self, expr: cst.BaseExpression, depth: int = 0) -> str | None:
+        """'cuda', 'cpu', 'cuda-or-cpu' for a device expression the codemod can reason
+        about (a literal, torch.device(literal), `"cuda" if torch.cuda.is_available()
+        else "cpu"`, or a name bound once to one of those); None otherwise."""
+        if depth > 4:
+            return None
+        if isinstance(expr, cst.SimpleString):
+            v = expr.evaluated_value
+            return "cuda" if v == "cuda" or v.startswith("cuda:") else "cpu" if v == "cpu" else None
+        if isinstance(expr, cst.Call) and self.qualname(expr) == "torch.device" and expr.args:
+            return self.device_kind(expr.args[0].value, depth + 1)
+        if isinstance(expr, cst.Call) and self.qualname(expr) == "torch.cuda.current_device":
+            return "cuda"
+        if isinstance(expr, cst.IfExp):
+            a, b = self.device_kind(expr.body, depth + 1), self.device_kind(expr.orelse, depth + 1)
+            if a and b:
+                return a if a == b else "cuda-or-cpu"
+            return None
+        if isinstance(expr, cst.Name):
+            binds = self.assignments(expr.value)
+            if len(binds) == 1 and isinstance(binds[0], cst.Assign) and len(binds[0].targets) == 1 \
+                    and isinstance(binds[0].targets[0].target, cst.Name):
+                return self.device_kind(binds[0].value, depth + 1)
+        return None
+
+
+def _bound_names(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _bound_names(e.value)}
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    return set()
+
+
+def _calls_method(node: cst.CSTNode, methods: tuple[str, ...]) -> bool:
+    return bool(m.findall(node, m.Call(func=m.Attribute(attr=m.OneOf(*[m.Name(x) for x in methods])))))
+
+
+# -- editing ---------------------------------------------------------------------------
+def kwarg(call: cst.Call, name: str) -> cst.Arg | None:
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == name:
+            return a
+    return None
+
+
+def is_true(arg: cst.Arg | None) -> bool:
+    return arg is not None and isinstance(arg.value, cst.Name) and arg.value.value == "True"
+
+
+def with_kwarg(call: cst.Call, name: str, value: str) -> cst.Call:
+    """call with `name=value` added (or its value replaced), keeping the call's layout."""
+    new_value = cst.parse_expression(value)
+    old = kwarg(call, name)
+    if old is not None:
+        return call.with_deep_changes(old, value=new_value)
+    new = cst.Arg(value=new_value, keyword=cst.Name(name),
+                  equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                        whitespace_after=cst.SimpleWhitespace("")))
+    args = list(call.args)
+    if not args:
+        return call.with_changes(args=[new])
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):
+        # a trailing comma (often one argument per line): the new argument takes over
+        # the last one's comma, and the last one gets the separator the others use
+        sep = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else \
+            cst.Comma(whitespace_after=call.whitespace_before_args)
+        args[-1] = last.with_changes(comma=sep)
+        args.append(new.with_changes(comma=last.comma))
+    else:
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        args.append(new)
+    return call.with_changes(args=args)
+
+
+def without_kwarg(call: cst.Call, name: str) -> cst.Call:
+    """call with keyword `name` removed, keeping the others' layout."""
+    args = list(call.args)
+    k = next(i for i, a in enumerate(args) if a.keyword is not None and a.keyword.value == name)
+    removed = args.pop(k)
+    if args and k == len(args):  # it was the last: the new last one takes its comma (or none)
+        args[-1] = args[-1].with_changes(comma=removed.comma)
+    return call.with_changes(args=args)
+
+
+class Replace(cst.CSTTransformer):
+    """Replace nodes by identity (old node -> new node, or a FlattenSentinel of statements)."""
+
+    def __init__(self, mapping: dict):
+        super().__init__()
+        self.mapping = mapping
+
+    def on_leave(self, original_node, updated_node):
+        return self.mapping.get(original_node, updated_node)
+
+
+def replace(module: cst.Module, mapping: dict) -> cst.Module:
+    return module.visit(Replace(mapping)) if mapping else module
+
+
+def add_import(module: cst.Module, name: str) -> cst.Module:
+    """`import name` after the module's last top-level import, unless it is imported."""
+    body = list(module.body)
+    last = -1
+    for i, s in enumerate(body):
+        if isinstance(s, cst.SimpleStatementLine) and any(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body):
+            for x in s.body:
+                if isinstance(x, cst.Import) and any(a.evaluated_name == name and a.asname is None for a in x.names):
+                    return module
+            last = i
+    stmt = cst.parse_statement(f"import {name}\n")
+    body.insert(last + 1, stmt)
+    return module.with_changes(body=body)
