@@ -146,6 +146,120 @@ def report(target, script, select, json_path, html_path, open_html, quiet):
     _finish(analysis, analysis.run_dir, json_path, html_path, open_html, quiet)
 
 
+def _verify_options(f):
+    f = click.option("--timeout", default=600.0, show_default=True, help="Seconds per run before giving up.")(f)
+    f = click.option("--parity-steps", default=20, show_default=True,
+                     help="Seeded steps whose losses must match bit for bit (0: skip).")(f)
+    f = click.option("--rounds", default=3, show_default=True, help="Interleaved timing rounds.")(f)
+    f = click.option("--steps", default=20, show_default=True, help="Steps timed per run.")(f)
+    f = click.option("--skip", default=10, show_default=True, help="Steps run before timing (warm-up).")(f)
+    return f
+
+
+def _print_verified(v, estimate):
+    from .fix.verify import summary
+
+    for line in summary(v, estimate):
+        click.echo(line)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--fix", "fixes", default=None, metavar="ID[,ID]",
+              help="Fixes to apply, by fix id or rule id (`trainprof rules` lists them).")
+@click.option("--all-safe", is_flag=True, help="Every safe fix: results stay bit-identical.")
+@click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
+@click.option("--static", is_flag=True, help="TARGET is a script: fix the patterns wherever they are, without a run.")
+@click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
+@_verify_options
+def apply(target, args, fixes, all_safe, dry_run, static, do_verify, skip, steps, rounds, parity_steps, timeout):
+    """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
+
+    Keeps a backup beside each file it writes and refuses a file changed since the
+    analysis. With --verify [-- ARGS], measures the fix (see `trainprof verify`).
+    """
+    from .fix import apply as A
+
+    mods = A.select([x.strip() for x in fixes.split(",") if x.strip()] if fixes else None, all_safe)
+    run_dir = None
+    if static:
+        if not target:
+            raise A.FixError("--static needs the script to fix")
+        plan = A.plan_static(target, mods)
+    else:
+        if target and os.path.isfile(target):
+            raise A.FixError(f"{target} is a file: give the run directory of its analysis, or use --static")
+        run_dir = target or A.latest_run()
+        plan = A.plan_from_analysis(run_dir, mods)
+    for ff in plan:
+        for fid, n in sorted(ff.notes, key=lambda x: x[1].line):
+            where = f"{os.path.relpath(ff.path)}:{n.line}" if n.line else os.path.relpath(ff.path)
+            click.echo(f"{'fixed' if n.applied else 'left':6} {fid:18} {where}: {n.text}")
+    changed = [ff for ff in plan if ff.changed]
+    if not changed:
+        click.echo("nothing to change")
+        return
+    if dry_run:
+        for ff in changed:
+            click.echo(ff.diff(), nl=False)
+        return
+    estimate = None
+    if do_verify and run_dir:
+        estimate = _estimate_for(run_dir, {c.id for ff in changed for c in ff.used})
+    written = A.write(changed, run_dir)
+    for path, bak in written:
+        click.echo(f"wrote {os.path.relpath(path)} (backup: {os.path.relpath(bak)})")
+    if do_verify:
+        _verify_written(written, run_dir, list(args), estimate, skip, steps, rounds, parity_steps, timeout)
+
+
+def _estimate_for(run_dir, fix_ids):
+    """The analysis's combined estimate over the rules of the fixes applied."""
+    from .engine import analyze as run_analysis
+    from .fix.apply import all_codemods
+
+    rules = {rid for fid, (rid, _) in all_codemods().items() if fid in fix_ids}
+    a = run_analysis(run_dir, only=rules)
+    if a.combined is None:
+        return None
+    return f"{a.combined.speedup:.3g}x for the findings of {', '.join(sorted(rules))} ({a.combined.after})"
+
+
+def _verify_written(written, run_dir, args, estimate, skip, steps, rounds, parity_steps, timeout):
+    import shutil
+
+    from .capture import rundir
+    from .fix.verify import verify
+
+    if not args and run_dir:
+        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or []
+    for path, bak in written:
+        # the original runs from beside the patched file, so that its imports resolve alike
+        orig = os.path.join(os.path.dirname(path), f"_trainprof_original_{os.path.basename(path)}")
+        shutil.copyfile(bak, orig)
+        try:
+            click.echo(f"verifying {os.path.relpath(path)} ({rounds} rounds of {steps} steps after {skip})")
+            v = verify(orig, path, args, skip, steps, rounds, parity_steps, timeout)
+        finally:
+            os.unlink(orig)
+        _print_verified(v, estimate)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("original", type=click.Path(dir_okay=False))
+@click.argument("patched", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@_verify_options
+def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
+    """Time ORIGINAL against PATCHED [-- ARGS], unprofiled, in interleaved rounds, and
+    check that their first losses match bit for bit."""
+    from .fix.verify import verify as run_verify
+
+    v = run_verify(original, patched, list(args), skip, steps, rounds, parity_steps, timeout)
+    _print_verified(v, None)
+
+
 @main.command("rules")
 @click.argument("rule_id", required=False)
 def rules_cmd(rule_id):
@@ -158,10 +272,15 @@ def rules_cmd(rule_id):
             if r.id == rule_id:
                 click.echo(f"{r.id}: {r.title}\n")
                 click.echo(r.doc.strip())
+                for c in r.codemods:
+                    click.echo(f"\n## Fix `{c.id}` ({c.safety})\n{c.summary}\n"
+                               f"{'Check' if c.safety == 'unsafe' else 'Why safe'}: {c.check}")
                 return
         raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
     for r in rules:
         click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}")
+        for c in r.codemods:
+            click.echo(f"  fix {c.id:16} {c.safety:7} {c.summary}")
 
 
 if __name__ == "__main__":

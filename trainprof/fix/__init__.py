@@ -1,0 +1,1 @@
+"""Fixes: codemods (declared in the rules' files), `apply` and `verify`."""

@@ -1,0 +1,104 @@
+"""`trainprof verify`: measure a fix instead of trusting the estimate.
+
+Runs the original and the patched script unprofiled for the same steps, in
+interleaved rounds (so drift of the machine hits both alike), each in a fresh
+process; then runs both seeded for the first steps and compares the losses
+passed to backward bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from ..errors import TrainprofError
+
+
+class VerifyError(TrainprofError):
+    exit_code = 2
+
+
+@dataclass
+class Verified:
+    original_ms: list[float] = field(default_factory=list)
+    patched_ms: list[float] = field(default_factory=list)
+    losses: tuple[list[str], list[str]] | None = None
+
+    @property
+    def speedups(self) -> list[float]:
+        return [a / b for a, b in zip(self.original_ms, self.patched_ms) if b > 0]
+
+    def parity(self) -> tuple[bool, str]:
+        """(bit-identical, a line saying so or where they part)."""
+        if self.losses is None:
+            return False, "loss parity not checked"
+        a, b = self.losses
+        n = min(len(a), len(b))
+        if not n:
+            return False, "no losses recorded (no scalar passed to backward)"
+        for i in range(n):
+            if a[i] != b[i]:
+                fa, fb = float(a[i]), float(b[i])
+                rel = abs(fa - fb) / max(abs(fa), abs(fb), 1e-30)
+                worst = max(abs(float(x) - float(y)) / max(abs(float(x)), abs(float(y)), 1e-30)
+                            for x, y in zip(a[:n], b[:n]))
+                return False, (f"losses differ from step {i + 1} of {n} ({a[i]} vs {b[i]}, relative {rel:.2g}; "
+                               f"largest relative difference {worst:.2g})")
+        return True, f"losses bit-identical over the first {n} steps"
+
+
+def _run(script: str, args: list[str], env_extra: dict, timeout: float) -> dict:
+    env = dict(os.environ, **{k: str(v) for k, v in env_extra.items()})
+    cmd = [sys.executable, "-m", "trainprof.capture.steptime", script, *args]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise VerifyError(f"{script}: still running after {timeout:.0f} s (raise --timeout?)") from None
+    out = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode or not out:
+        tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise VerifyError(f"{script} failed (exit {p.returncode}): {tail}", detail=p.stderr[-2000:] or None)
+    rec = json.loads(out[-1])
+    if "error" in rec:
+        raise VerifyError(f"{script}: {rec['error']} (fewer steps than asked for: lower --skip/--steps "
+                          "or pass the script a larger step count)")
+    return rec
+
+
+def verify(original: str, patched: str, args: list[str], skip: int = 10, steps: int = 20, rounds: int = 3,
+           parity_steps: int = 20, timeout: float = 600.0, progress=None) -> Verified:
+    for s in (original, patched):
+        if not os.path.isfile(s):
+            raise VerifyError(f"script not found: {s}")
+    v = Verified()
+    timing = {"TRAINPROF_SKIP": max(skip, 1), "TRAINPROF_STEPS": max(steps, 1)}
+    for r in range(rounds):
+        for script, into in ((original, v.original_ms), (patched, v.patched_ms)):
+            if progress:
+                progress(f"round {r + 1}/{rounds}: {os.path.basename(script)}")
+            into.append(_run(script, args, timing, timeout)["step_ms"])
+    if parity_steps:
+        seeded = {"TRAINPROF_LOSSES": parity_steps, "TRAINPROF_SEED": 0}
+        if progress:
+            progress("loss parity")
+        v.losses = tuple(_run(s, args, seeded, timeout)["losses"] for s in (original, patched))
+    return v
+
+
+def summary(v: Verified, estimate: str | None = None) -> list[str]:
+    def spread(xs):
+        return f"{statistics.median(xs):.3g} ms per step (min {min(xs):.3g}, max {max(xs):.3g}, {len(xs)} rounds)"
+
+    sp = v.speedups
+    lines = []
+    if sp:
+        lines = [f"original: {spread(v.original_ms)}", f"patched:  {spread(v.patched_ms)}",
+                 f"measured speedup: {statistics.median(sp):.3g}x (min {min(sp):.3g}x, max {max(sp):.3g}x)"]
+    if estimate:
+        lines.append(f"estimated: {estimate}")
+    lines.append(v.parity()[1])
+    return lines
