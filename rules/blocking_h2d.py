@@ -33,9 +33,14 @@ short and the GPU idles regardless. Never make a device->host copy
 
 from __future__ import annotations
 
+import libcst as cst
+from libcst import matchers as m
+from libcst.metadata import Assignment, ScopeProvider
+
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import Evidence, Finding
+from trainprof.fix.codemod import (Codemod, Site, before, inside, is_true, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
 from trainprof.trace import measures as M
@@ -115,8 +120,133 @@ def detect(ctx):
                 basis="sync waits after these copies and the CPU staging of pageable copies, replayed away; "
                       f"pageable copies replayed at the pinned bandwidth ({pin_gbps:.0f} GB/s)",
             ),
-            fix=Fix(ID, None, "pin_memory=True on the DataLoader and .to(device, non_blocking=True)"),
+            fix=FIX.fix("pin_memory=True on the DataLoader and .to(device, non_blocking=True)"),
         )
 
 
-RULE = Rule(ID, "Blocking host->device copy", "copy", detect, __doc__, needs=("trace", "cuda"))
+# -- the codemod ------------------------------------------------------------------------
+# Helpers shared with rules/host_alloc.py (candidates for trainprof/fix/codemod.py).
+
+_LOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"}
+# iterables that yield the loader's batches unchanged
+_PASS = {"builtins.iter", "tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm.std.tqdm"}
+_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_PIN_POSITION = 7  # DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, collate_fn, pin_memory)
+
+
+def _names(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _names(e.value)}
+    return _names(target.value) if isinstance(target, cst.StarredElement) else set()
+
+
+def _batch_source(site: Site, scopes, call: cst.Call, name: str):
+    """(the for loop that binds `name` to a batch, its DataLoader(...) call) or (None, why)."""
+    loop = None
+    for a in site.ancestors(call):
+        if isinstance(a, _SCOPES):
+            return None, "the copy is in a nested function or comprehension"
+        if isinstance(a, cst.For) and name in _names(a.target):
+            loop = a
+            break
+    if loop is None or not inside(site, call, loop.body):
+        return None, f"`{name}` is not bound by a for loop around the copy"
+    it, target = loop.iter, loop.target
+    while isinstance(it, cst.Call) and it.args and site.qualname(it) in _PASS | {"builtins.enumerate"}:
+        if site.qualname(it) == "builtins.enumerate":
+            if not isinstance(target, cst.Tuple) or len(target.elements) != 2:
+                return None, "an enumerate() loop whose target is not `i, batch`"
+            target = target.elements[1].value
+        it = it.args[0].value
+    if name not in _names(target):
+        return None, f"`{name}` is not a batch of the loop"
+    if isinstance(it, cst.Name):
+        binds = scopes[it][it.value] if it in scopes else ()
+        a = next(iter(binds)) if len(binds) == 1 else None
+        p = site.parent(a.node) if isinstance(a, Assignment) else None
+        s = site.parent(p) if isinstance(p, cst.AssignTarget) else None
+        it = s.value if isinstance(s, cst.Assign) and len(s.targets) == 1 else it
+    if not (isinstance(it, cst.Call) and site.qualname(it) in _LOADERS):
+        return None, f"`{site.code(loop.iter)}` is not a DataLoader built once in this file"
+    for b in site.assignments(name):  # the batch rebound before the copy (`x = x.half()`) is pageable again
+        if b is not loop and inside(site, b, loop.body) and not inside(site, call, b) and before(site, b, call):
+            return None, f"`{name}` is rebound in the loop before the copy"
+    return loop, it
+
+
+def _pinned(site: Site, dl: cst.Call) -> tuple[cst.Call | None, str]:
+    """The DataLoader call with pin_memory=True (itself if already), or (None, why not)."""
+    pin = kwarg(dl, "pin_memory")
+    if is_true(pin):
+        return dl, "already pin_memory=True"
+    if pin is not None and not m.matches(pin.value, m.Name("False")):
+        return None, f"pin_memory={site.code(pin.value)} left as is"
+    if pin is None and (any(a.star for a in dl.args) or sum(a.keyword is None for a in dl.args) > _PIN_POSITION):
+        return None, "DataLoader(...) has *args/**kwargs or a positional pin_memory: left as is"
+    return with_kwarg(dl, "pin_memory", "True"), "pin_memory=True"
+
+
+def _transform(site: Site) -> cst.Module:
+    scopes = site.wrapper.resolve(ScopeProvider)
+    edits: dict = {}
+    noted = set()
+    for call in site.nodes(cst.Call):
+        if not (isinstance(call.func, cst.Attribute) and site.wanted(call)):
+            continue
+        meth = call.func.attr.value
+        if meth in ("cpu", "numpy") and site.lines is not None:
+            site.note(call, False, f"`.{meth}()` is a device->host copy read on the CPU: never non_blocking")
+        if meth not in ("to", "cuda") or (site.lines is None and not any(isinstance(a, cst.For) for a in site.ancestors(call))):
+            continue  # --static: only copies in loops are worth a note
+        nb = kwarg(call, "non_blocking")
+        if is_true(nb):
+            site.note(call, False, "already non_blocking=True")
+            continue
+        kind, _, why = move_device(site, call)
+        if kind == "cpu":
+            why = "a copy to the CPU (device->host when the tensor is on the GPU): never non_blocking"
+        elif nb is not None and not m.matches(nb.value, m.Name("False")):
+            why = f"non_blocking={site.code(nb.value)} left as is"
+        if why:
+            site.note(call, False, why)
+            continue
+        recv = call.func.value
+        base = recv.value if isinstance(recv, cst.Subscript) else recv  # batch[0], batch["x"]: pinned too
+        loop, dl = _batch_source(site, scopes, call, base.value) if isinstance(base, cst.Name) else \
+            (None, "not a batch straight from a DataLoader")
+        if loop is None:
+            site.note(call, False, f"{dl}: not known to be pinned, and from pageable memory non_blocking gains nothing")
+            continue
+        stmt = site.statement(call)
+        rebinds = isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(s, cst.Assign) and any(base.value in _names(t.target) for t in s.targets) for s in stmt.body)
+        if not rebinds and any(before(site, call, x) for x in mutations(site, loop.body, base.value)):
+            site.note(call, False, f"`{base.value}` is changed in place after the copy: an async copy could read the new values")
+            continue
+        new_dl, how = _pinned(site, edits.get(dl, dl))
+        if new_dl is None and dl not in noted:  # the copy is still rewritten: pinned or not, it stays correct
+            site.note(dl, False, how)
+        elif new_dl is not None and new_dl is not dl and dl not in edits:
+            edits[dl] = new_dl
+            site.note(dl, True, how)
+        noted.add(dl)
+        edits[call] = with_kwarg(call, "non_blocking", "True")
+        site.note(call, True, f"`{site.code(call)}`: non_blocking=True" + (
+            " (a batch of a pinned DataLoader)" if new_dl is not None else f" (pinned only where {how.split(' left')[0]})"))
+    return replace(site.module, edits)
+
+
+FIX = Codemod(
+    ID, "safe",
+    "pin_memory=True on the DataLoader and non_blocking=True on the host->device copies of its batches",
+    "a host->device copy on the current stream is ordered before every kernel that reads its result, so "
+    "the values are the same; only copies of batches straight from a DataLoader in this file are changed "
+    "(never one to the CPU, nor one whose host tensor is changed in place after it), and pinning just "
+    "changes where the batch's host memory lives",
+    _transform,
+)
+
+RULE = Rule(ID, "Blocking host->device copy", "copy", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,))
+

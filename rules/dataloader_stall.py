@@ -30,9 +30,15 @@ counts the cores this run had.
 
 from __future__ import annotations
 
+import os
+
+import libcst as cst
+from libcst import matchers as m
+
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
 from trainprof.finding import Evidence, Finding, Fix
+from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.rule import Rule
 from trainprof.trace import measures as M
 
@@ -105,9 +111,199 @@ def detect(ctx):
                   f"one batch per {floor / 1000:.3g} ms ({new_workers} worker{'s' if new_workers != 1 else ''} on {cores} cores)",
             confidence="medium",
         ),
-        fix=Fix(ID, None, f"num_workers={new_workers}, persistent_workers=True, pin_memory=True"
-                if not multi or new_workers > (workers or 0) else "make __getitem__ cheaper (pre-decode, cache, vectorize collate)"),
+        # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
+        fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True, pin_memory=True", workers=new_workers)
+        if not multi or new_workers > (workers or 0)
+        else Fix(ID, None, "make __getitem__ cheaper (pre-decode, cache, vectorize collate)"),
     )
 
 
-RULE = Rule(ID, "Training loop waits on the data loader", "data", detect, __doc__, needs=("trace",))
+# -- the codemod ------------------------------------------------------------------------
+_MAIN_GUARD = ('__name__=="__main__"', '"__main__"==__name__')
+_RERUN = ": spawned workers (macOS, Windows) import the module and would run the training again"
+
+
+def _resolve_qualnames(site: Site) -> None:
+    """libcst 1.x hands QualifiedNameProvider's values as lazy callables, which
+    Site.qualname (and device_kind through it) iterates directly: resolve them once."""
+    if any(callable(v) for v in site.qnames.values()):
+        site.qnames = {k: v() if callable(v) else v for k, v in site.qnames.items()}
+
+
+def _default_workers() -> int:
+    """--static: what the detector would propose on this machine (one core stays with training)."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def _is_loader(site: Site, node) -> bool:
+    q = site.qualname(node) if isinstance(node, cst.Call) else None
+    return q is not None and (q == "torch.utils.data.DataLoader" or q.endswith(".DataLoader"))
+
+
+def _function_of(site: Site, node):
+    return next((a for a in site.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+
+
+def _construction(site: Site, loop: cst.For):
+    """(what the loop iterates, less enumerate/iter/tqdm; the DataLoader(...) call it is or
+    a name is bound to, in the loop's function, else at module level, or None)."""
+    it = loop.iter
+    while isinstance(it, cst.Call) and it.args and (site.qualname(it) in ("builtins.enumerate", "builtins.iter")
+                                                    or (site.qualname(it) or "").startswith("tqdm.")):
+        it = it.args[0].value
+    if _is_loader(site, it):
+        return it, it
+    if not isinstance(it, cst.Name):
+        return it, None
+    calls = [a.value for a in site.assignments(it.value) if isinstance(a, cst.Assign) and _is_loader(site, a.value)]
+    fn = _function_of(site, loop)
+    pick = [c for c in calls if _function_of(site, c) is fn] or [c for c in calls if _function_of(site, c) is None]
+    return it, pick[0] if len(pick) == 1 else None
+
+
+def _main_guard(site: Site, node) -> bool:
+    return isinstance(node, cst.If) and "".join(site.code(node.test).split()).replace("'", '"') in _MAIN_GUARD
+
+
+def _reruns_on_import(site: Site, call: cst.Call) -> str | None:
+    """Why importing the module (what spawn does in each worker: macOS, Windows) would build
+    the loader, and so run the training, again; None if only `__main__` runs it."""
+    if any(_main_guard(site, a) for a in site.ancestors(call)):
+        return None
+    if _function_of(site, call) is None:
+        return "built at module level outside `if __name__ == \"__main__\":`" + _RERUN
+    defs = {s.name.value: s for s in site.module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))}
+    top = [s for s in site.module.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) and not _main_guard(site, s)]
+    outer = next(a for a in [call, *site.ancestors(call)] if site.parent(a) is site.module)
+    if not isinstance(outer, (cst.FunctionDef, cst.ClassDef)):
+        return "built in a function defined under a module-level `if`/`try`: cannot tell whether " \
+               "importing the module (as spawned workers do) builds it"
+    runs = {outer.name.value}  # the module-level function (or class) that builds it, and those that call it
+    while True:
+        more = {n for n, d in defs.items() if n not in runs and any(
+            isinstance(c.func, cst.Name) and c.func.value in runs for c in m.findall(d, m.Call()))}
+        if not more:
+            break
+        runs |= more
+    for s in top:
+        for c in m.findall(s, m.Call()):
+            if isinstance(c.func, cst.Name) and c.func.value in runs:
+                return f"`{c.func.value}()` runs at import time, outside `if __name__ == \"__main__\":`" + _RERUN
+    return None
+
+
+def _unpicklable(site: Site, call: cst.Call) -> str | None:
+    """Why spawned workers could not receive the dataset (or collate_fn...), or None."""
+    local = {d.name.value for d in site.nodes((cst.FunctionDef, cst.ClassDef)) if _function_of(site, d)}
+    exprs = [a.value for a in call.args]
+    exprs += [a.value for e in exprs if isinstance(e, cst.Name) for a in site.assignments(e.value)
+              if isinstance(a, cst.Assign) and a.value is not call]  # ds = Local(...); DataLoader(ds)
+    for e in exprs:
+        if m.findall(e, m.Lambda()):
+            return f"a lambda (`{site.code(e)}`) does not pickle: spawned workers cannot receive it"
+        names = {n.value for n in m.findall(e, m.Name())} & local
+        if names:
+            return f"`{sorted(names)[0]}` is defined inside a function: spawned workers cannot unpickle it"
+    return None
+
+
+def _streams(site: Site, call: cst.Call) -> str | None:
+    """An IterableDataset of this file that does not split its stream by worker."""
+    ds = call.args[0].value if call.args and call.args[0].keyword is None else next(
+        (a.value for a in call.args if a.keyword and a.keyword.value == "dataset"), None)
+    if isinstance(ds, cst.Name):
+        binds = [a.value for a in site.assignments(ds.value) if isinstance(a, cst.Assign)]
+        ds = binds[0] if len(binds) == 1 else ds
+    if not isinstance(ds, cst.Call) or not isinstance(ds.func, cst.Name):
+        return None
+    for c in site.nodes(cst.ClassDef):
+        if c.name.value == ds.func.value and not m.findall(c, m.Name("get_worker_info")) \
+                and any((site.qualname(b.value) or "").endswith("IterableDataset") for b in c.bases):
+            return f"`{c.name.value}` is an IterableDataset that ignores get_worker_info(): " \
+                   "each worker would yield all of it"
+    return None
+
+
+def _cuda_batches(site: Site, loop) -> bool:
+    """Whether the loop moves its batches to a CUDA-capable device (pinned memory helps then)."""
+    for c in m.findall(loop.body, m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))):
+        if c.func.attr.value == "cuda":
+            return True
+        dev = kwarg(c, "device") or (c.args[0] if c.args and c.args[0].keyword is None else None)
+        if dev is not None and site.device_kind(dev.value) in ("cuda", "cuda-or-cpu"):
+            return True
+    return False
+
+
+def _configure(site: Site, loop, call: cst.Call):
+    """(new call, what changed) or (None, why left alone)."""
+    why = _reruns_on_import(site, call) or _unpicklable(site, call) or _streams(site, call)
+    if why:
+        return None, f"{why}; left alone"
+    if any(a.star for a in call.args):
+        return None, "takes *args or **kwargs: its num_workers is unknown; left alone"
+    if len([a for a in call.args if a.keyword is None]) > 5:
+        return None, "num_workers is given by position; left alone"
+    given = kwarg(call, "num_workers")
+    try:
+        now = 0 if given is None else int(site.code(given.value), 0)
+    except ValueError:
+        return None, f"num_workers={site.code(given.value)} is not a literal; left alone"
+    want = site.param(loop.iter, "workers", None)
+    n, new, did = now, call, []
+    if now == 0 or (want is not None and want > now):  # --static keeps a worker count already chosen
+        n = want if want is not None else _default_workers()
+        new, did = with_kwarg(new, "num_workers", str(n)), [f"num_workers={n}"]
+    if n > 0 and kwarg(new, "persistent_workers") is None:  # workers outlive the epoch: no restart cost
+        new, did = with_kwarg(new, "persistent_workers", "True"), did + ["persistent_workers=True"]
+    if _cuda_batches(site, loop):
+        if kwarg(new, "pin_memory") is None:
+            new, did = with_kwarg(new, "pin_memory", "True"), did + ["pin_memory=True"]
+        elif not is_true(kwarg(new, "pin_memory")):
+            did.append(f"pin_memory={site.code(kwarg(new, 'pin_memory').value)} kept as given")
+    if new is call:
+        return None, "already configured: nothing to do" + (f" ({did[0]})" if did else "")
+    return new, ", ".join(did)
+
+
+def _transform(site: Site) -> cst.Module:
+    _resolve_qualnames(site)
+    edits, done, covered = {}, set(), set()
+    # at a finding: the loop there (its step may be in a function it calls); --static: training loops
+    loops = site.nodes(cst.For) if site.lines is not None else site.training_loops()
+    for loop in loops:
+        if not isinstance(loop, cst.For) or not site.wanted(loop.iter):
+            continue
+        covered.add(site.line(loop))
+        it, call = _construction(site, loop)
+        if call is None:
+            if site.lines is not None or isinstance(it, cst.Name):
+                site.note(loop, False, f"`{site.code(it)}` is not bound to one DataLoader(...) built in this "
+                                       "file (a parameter?); left alone")
+            continue
+        if call in done:
+            continue
+        done.add(call)
+        new, what = _configure(site, loop, call)
+        if new is None:
+            site.note(call, False, f"DataLoader of the loop at line {site.line(loop)}: {what}")
+        else:
+            edits[call] = new
+            site.note(call, True, f"DataLoader of the loop at line {site.line(loop)}: {what}")
+    for ln in sorted((site.lines or set()) - covered):
+        site.note(ln, False, "no `for ... in loader` training loop starts here; left alone")
+    return replace(site.module, edits)
+
+
+FIX = Codemod(
+    "dataloader-config", "unsafe",
+    "DataLoader feeding the training loop: num_workers=N, persistent_workers=True, pin_memory=True",
+    "worker processes change how samples are produced: random augmentations must be seeded per worker "
+    "(worker_init_fn / torch.initial_seed(), not a global numpy seed), the dataset and collate_fn must "
+    "pickle, scripts on macOS/Windows (spawn) need their training under `if __name__ == \"__main__\":`, "
+    "and each worker holds its own copy of the dataset in memory (times N, plus prefetched batches)",
+    _transform,
+)
+
+
+RULE = Rule(ID, "Training loop waits on the data loader", "data", detect, __doc__, needs=("trace",), codemods=(FIX,))

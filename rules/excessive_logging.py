@@ -39,11 +39,14 @@ step here, the estimate says it gains ~0.
 
 from __future__ import annotations
 
+import libcst as cst
 import numpy as np
+from libcst import matchers as m
 
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import Evidence, Finding
+from trainprof.fix.codemod import Codemod, Site, replace
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
 from trainprof.trace import measures as M
@@ -125,8 +128,214 @@ def detect(ctx):
                 keep_fraction=1.0 / every,
                 confidence="high",
             ),
-            fix=Fix(ID, None, f"guard with `if step % {every} == 0:`; keep epoch-end logs"),
+            fix=FIX.fix(f"guard with `if step % {every} == 0:`; keep epoch-end logs", every=every),
         )
 
 
-RULE = Rule(ID, "Logging every step", "logging", detect, __doc__, needs=("trace", "source", "lines"))
+# -- the codemod ------------------------------------------------------------------------
+DEFAULT_EVERY = 100  # --static: no measured cost to choose N from
+# What an inner logging loop may iterate: views that can be iterated again (skipping the
+# loop consumes nothing another step would see).
+_REITERABLE = {"named_parameters", "parameters", "named_modules", "modules", "named_buffers", "buffers",
+               "named_children", "children", "items", "keys", "values"}
+# Calls inside a logging call's arguments that change state the rest of the run reads.
+_WORK = {"append", "extend", "pop", "update", "step", "backward", "zero_grad", "next", "send", "put"}
+
+
+def _resolve_qualnames(site: Site) -> None:
+    """libcst 1.x hands QualifiedNameProvider's values as lazy callables, which
+    Site.qualname (and device_kind through it) iterates directly: resolve them once."""
+    if any(callable(v) for v in site.qnames.values()):
+        site.qnames = {k: v() if callable(v) else v for k, v in site.qnames.items()}
+
+
+def _inside(site: Site, node, outer) -> bool:
+    return node is outer or any(a is outer for a in site.ancestors(node))
+
+
+def _is_logging(site: Site, call: cst.Call) -> bool:
+    """patterns.is_logging, on a libcst call."""
+    q = (site.qualname(call) or "").removeprefix("builtins.")
+    if q == "print" or any(q.startswith(p) for p in P.LOGGING_QUALNAMES[1:]):
+        return True
+    f = call.func
+    if isinstance(f, cst.Attribute) and f.attr.value in P.LOGGING_METHODS:
+        return f.attr.value.startswith("add_") or any(h in site.code(f.value).lower() for h in P.WRITER_HINTS)
+    return False
+
+
+def _pure_logging(site: Site, stmt) -> bool:
+    """A line of logging calls only, whose arguments bind and change nothing: running it
+    less often changes nothing but the logs."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return False
+    for s in stmt.body:
+        if not (isinstance(s, cst.Expr) and isinstance(s.value, cst.Call) and _is_logging(site, s.value)):
+            return False
+        if m.findall(s, m.NamedExpr()):
+            return False
+        for c in m.findall(s, m.Call()):
+            f = c.func
+            name = f.attr.value if isinstance(f, cst.Attribute) else f.value if isinstance(f, cst.Name) else ""
+            if name in _WORK or (name.endswith("_") and not name.startswith("_")):  # x.add_(...): in place
+                return False
+    return True
+
+
+def _logging_loop(site: Site, node) -> bool:
+    """`for name, p in model.named_parameters(): writer.add_histogram(...)`: a loop over a
+    re-iterable view whose body only logs."""
+    if not isinstance(node, cst.For) or node.orelse or node.asynchronous or not isinstance(node.body, cst.IndentedBlock):
+        return False
+    it = node.iter
+    while isinstance(it, cst.Call) and site.qualname(it) in ("builtins.enumerate", "builtins.sorted", "builtins.list") \
+            and it.args:
+        it = it.args[0].value
+    if not (isinstance(it, (cst.Name, cst.Attribute, cst.List, cst.Tuple))
+            or isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value in _REITERABLE):
+        return False
+    return all(_pure_logging(site, s) or _logging_loop(site, s) for s in node.body.body)
+
+
+def _counter(site: Site, loop) -> str | None:
+    """The step counter a training loop binds: `for step in range(...)` (or trange, or
+    tqdm(range(...))), `for i, batch in enumerate(...)`."""
+    if not isinstance(loop, cst.For):
+        return None
+    it, t = loop.iter, loop.target
+    binds = site.assignments(it.value) if isinstance(it, cst.Name) else []
+    if len(binds) == 1 and isinstance(binds[0], cst.Assign):  # pbar = trange(n); for step in pbar
+        it = binds[0].value
+    q = site.qualname(it) if isinstance(it, cst.Call) else None
+    if q and q.startswith("tqdm.") and not q.endswith("trange") and it.args:  # a progress bar around it
+        it = it.args[0].value
+        q = site.qualname(it) if isinstance(it, cst.Call) else None
+    if isinstance(t, cst.Name) and (q == "builtins.range" or (q or "").endswith("trange")):
+        return t.value
+    if isinstance(t, (cst.Tuple, cst.List)) and t.elements and isinstance(t.elements[0].value, cst.Name) \
+            and q == "builtins.enumerate":
+        return t.elements[0].value.value
+    return None
+
+
+def _periodic(site: Site, node, loop) -> cst.If | None:
+    """An `if` between node and the loop whose test takes a modulo (`if step % 10 == 0:`)."""
+    for a in site.ancestors(node):
+        if a is loop:
+            return None
+        if isinstance(a, cst.If) and not _inside(site, node, a.test) \
+                and m.findall(a.test, m.BinaryOperation(operator=m.Modulo())):
+            return a
+    return None
+
+
+def _unit(site: Site, call: cst.Call):
+    """(what to guard, the step counter) for a logging call, or (None, why it is left alone);
+    why is None where --static need not say (outside the training loop's body)."""
+    loop = site.training_loop_of(call)
+    quiet = site.lines is None
+    if loop is None:
+        return None, None if quiet else "not inside a training loop"
+    if not _inside(site, call, loop.body):  # a progress bar over the loader, say
+        return None, None if quiet else "in the training loop's header: left alone"
+    # an inner loop that runs whole steps (backward and step), and the call outside it: once per epoch
+    if any(not _inside(site, call, x) and all(m.findall(x.body, m.Call(func=m.Attribute(attr=m.Name(k))))
+                                              for k in ("backward", "step"))
+           for x in m.findall(loop.body, m.For() | m.While())):
+        return None, "runs once per pass of the inner training loop (once per epoch): kept"
+    guard = _periodic(site, call, loop)
+    if guard is not None:
+        return None, f"already periodic (`if {site.code(guard.test)}:`): nothing to do"
+    stmt = site.statement(call)
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return None, "part of a compound statement or a one-line block: left alone"
+    unit = stmt
+    for a in site.ancestors(stmt):
+        if a is loop:
+            break
+        if isinstance(a, cst.For) and _logging_loop(site, a):
+            unit = a  # the whole inner loop that only logs (the outermost such loop)
+        elif isinstance(a, (cst.For, cst.While, cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return None, "inside an inner loop or function that does other work: left alone"
+    if unit is stmt and not _pure_logging(site, stmt):
+        return None, "also does other work than logging (assigns, updates state): left alone"
+    if not isinstance(site.parent(unit), cst.IndentedBlock):
+        return None, "in a one-line block: left alone"
+    step = _counter(site, loop)
+    if step is None:
+        return None, ("no step counter to guard with (a while loop, or `for batch in loader`: "
+                      "`for step, batch in enumerate(loader)` has one): left alone")
+    if any(_inside(site, a, loop.body) for a in site.assignments(step)):
+        return None, f"the step counter `{step}` is rebound inside the loop: left alone"
+    if unit is not stmt:  # names the inner loop binds, read later in the step, would go stale
+        bound = {n.value for n in m.findall(unit.target, m.Name())}
+        if any(n.value in bound and site.is_load(n) and not _inside(site, n, unit)
+               for n in m.findall(loop.body, m.Name())):
+            return None, f"`{site.code(unit.target)}` of the inner loop are read after it: left alone"
+    return unit, step
+
+
+class _Reindent(cst.CSTTransformer):
+    """Backslash continuations keep their indentation literally: move them in with the block."""
+
+    def __init__(self, extra: str):
+        super().__init__()
+        self.extra = extra
+
+    def leave_SimpleWhitespace(self, original_node, updated_node):
+        return updated_node.with_changes(value=updated_node.value.replace("\\\n", "\\\n" + self.extra))
+
+
+def _transform(site: Site) -> cst.Module:
+    _resolve_qualnames(site)
+    units, noted, covered = {}, set(), set()  # units: what to guard -> (counter, N)
+    for call in site.nodes(cst.Call):
+        if not _is_logging(site, call) or not site.wanted(call):
+            continue
+        covered |= set(range(site.pos[call].start.line, site.pos[call].end.line + 1))
+        unit, step_or_why = _unit(site, call)
+        if unit is None:
+            stmt = site.statement(call)
+            if step_or_why and stmt not in noted:
+                site.note(stmt, False, step_or_why)
+                noted.add(stmt)
+            continue
+        # several findings in one inner loop: the rarest N asked for keeps each under budget
+        every = max(site.param(call, "every", DEFAULT_EVERY), units.get(unit, (None, 0))[1])
+        units[unit] = (step_or_why, every)
+    for ln in sorted((site.lines or set()) - covered):
+        site.note(ln, False, "no logging call here that the codemod recognizes: left alone")
+    edits = {}
+    for block in dict.fromkeys(site.parent(u) for u in units):
+        # consecutive guarded statements of one block with the same counter and N share one `if`
+        body, runs = list(block.body), []
+        for i, s in enumerate(body):
+            if s in units:
+                if runs and runs[-1][-1] is body[i - 1] and units[runs[-1][0]] == units[s]:
+                    runs[-1].append(s)
+                else:
+                    runs.append([s])
+        indent = block.indent if block.indent is not None else site.module.default_indent
+        for run in runs:
+            step, every = units[run[0]]
+            inner = [s.visit(_Reindent(indent)) for s in run]
+            edits[run[0]] = cst.If(test=cst.parse_expression(f"{step} % {every} == 0"),
+                                   body=cst.IndentedBlock([inner[0].with_changes(leading_lines=[]), *inner[1:]],
+                                                          indent=block.indent),
+                                   leading_lines=run[0].leading_lines)  # comments above stay above the `if`
+            edits.update({s: cst.RemovalSentinel.REMOVE for s in run[1:]})
+            for s in run:
+                site.note(s, True, f"guarded with `if {step} % {every} == 0:`")
+    return replace(site.module, edits)
+
+
+FIX = Codemod(
+    ID, "unsafe",
+    "guard per-step logging in the training loop with `if step % N == 0:` (epoch-end logs kept)",
+    "the guarded lines run every N steps only: check that nothing else relies on their per-step side "
+    "effects (a progress bar's counters, a logger's running averages, wandb's implicit step, a file "
+    "another process tails), and that step 0 and the last step still log what you need",
+    _transform,
+)
+
+RULE = Rule(ID, "Logging every step", "logging", detect, __doc__, needs=("trace", "source", "lines"), codemods=(FIX,))

@@ -36,9 +36,13 @@ from __future__ import annotations
 
 import re
 
+import libcst as cst
+from libcst import matchers as m
+
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import Evidence, Finding
+from trainprof.fix.codemod import (Codemod, Site, add_import, kwarg, model_device, replace, torch_name)
 from trainprof.rule import Rule
 
 ID = "fp32-compute"
@@ -129,8 +133,9 @@ def detect(ctx):
     conv = by_kind.get("conv", 0.0) + by_kind.get("layout", 0.0) > by_kind.get("gemm", 0.0) or any(
         _CONV.search(tr.name(g).lower()) for g in heavy)
     parts = ", ".join(f"{k} {v / n / 1000:.3g} ms" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]))
+    # channels_last stays advice: it needs every input's producer changed too, not one statement
     fix = ("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"
-           + ("; with model.to(memory_format=torch.channels_last) and channels_last inputs" if conv else ""))
+           + ("; by hand: model.to(memory_format=torch.channels_last) and channels_last inputs" if conv else ""))
     yield Finding(
         rule=ID,
         title="fp32 matmuls/convolutions on Tensor-Core hardware",
@@ -153,9 +158,115 @@ def detect(ctx):
                   "elementwise 0.6; +4 us each), replayed",
             confidence="medium",
         ),
-        fix=Fix(ID, None, fix),
+        fix=AUTOCAST.fix(fix),
     )
 
 
+# -- the codemod ------------------------------------------------------------------------
+_AUTOCAST = re.compile(r"torch\.(?:cuda\.amp\.|cpu\.amp\.|amp\.(?:autocast_mode\.)?)?autocast$")
+_BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
+_STOPS = m.Call(func=m.Attribute(attr=m.OneOf(m.Name("backward"), m.Name("zero_grad"), m.Name("step"))))
+
+
+def _inside(site: Site, node, outer) -> bool:
+    return node is outer or any(a is outer for a in site.ancestors(node))
+
+
+def _loop_device(site: Site, loop, models: set) -> tuple:
+    """(kind, device expression) the loop runs on: its `.to(dev)`/`.cuda()`/`device=` calls,
+    else where the model was moved before the loop."""
+    unknown = False
+    for c in m.findall(loop.body, m.Call()):
+        f = c.func
+        if isinstance(f, cst.Attribute) and f.attr.value == "cuda":
+            return "cuda", None
+        dev = kwarg(c, "device") or (c.args[0] if isinstance(f, cst.Attribute) and f.attr.value == "to" and c.args
+                                     and c.args[0].keyword is None else None)
+        if dev is not None:
+            kind = site.device_kind(dev.value)
+            if kind:
+                return kind, dev.value
+            unknown = True  # a .to(dtype), or a device the codemod cannot read: keep looking
+    for name in sorted(models):
+        kind, dev = model_device(site, name, site.line(loop)) if "." not in name else (None, None)
+        if kind in ("cuda", "cuda-or-cpu", "cpu"):
+            return kind, dev
+    return (None if unknown else "none"), None
+
+
+def _span(site: Site, loop, models: set) -> tuple | str:
+    """(block, first, last) statements of the forward and the loss in loop, or a reason why not."""
+    if not isinstance(loop.body, cst.IndentedBlock):
+        return "the loop's body is on its header line"
+    calls_model = lambda node: any(site.code(c.func) in models for c in m.findall(node, m.Call()))
+    at = [s for s in m.findall(loop.body, m.SimpleStatementLine()) if site.lines is not None and site.wanted(s)]
+    first = at[0] if at else next((k for k in loop.body.body if calls_model(k)), None)
+    if first is None:
+        return "cannot tell which statement runs the model"
+    block = next(a for a in site.ancestors(first) if isinstance(a, cst.IndentedBlock))
+    kids = list(block.body)
+    i = kids.index(first)
+    # from the first statement that calls the model, if it comes before the finding's line
+    i = min([i] + [j for j, k in enumerate(kids[:i]) if calls_model(k) and not m.findall(k, _STOPS)])
+    stop = next((j for j in range(i, len(kids)) if m.findall(kids[j], _STOPS)), len(kids))
+    if stop == i:
+        return "the forward and the backward/step are in one statement"
+    # up to the statement computing what .backward() is called on (the loss), else up to the backward
+    losses = {n.value for b in m.findall(loop.body, _BACKWARD)
+              for n in m.findall(b.func.value, m.Name())}
+    ends = [j for j in range(i, stop) if any(_inside(site, a, kids[j]) for x in losses for a in site.assignments(x))]
+    return block, kids[i], kids[ends[-1] if ends else stop - 1]
+
+
+def _transform_autocast(site: Site) -> cst.Module:
+    loops = site.training_loops()
+    # loops that run a backward, when there are: not `for o in optimizers: o.step()`
+    loops = [lp for lp in loops if m.findall(lp.body, _BACKWARD)] or loops
+    inner = [lp for lp in loops if not any(o is not lp and _inside(site, o, lp) for o in loops)]
+    chosen = [lp for lp in inner if site.wanted(lp)]
+    if not chosen and site.lines is not None and len(inner) == 1:
+        chosen = inner  # a finding line outside the loop (in a forward of this file): the one training loop
+    scaler = [c for c in site.nodes(cst.Call) if (site.qualname(c) or "").endswith("GradScaler")]
+    models = {site.code(c.func.value) for c in site.nodes(cst.Call) if isinstance(c.func, cst.Attribute)
+              and c.func.attr.value in ("parameters", "named_parameters") and not c.args}
+    edits, t = {}, torch_name(site)
+    # anywhere in the script: `with amp_ctx:` may use an autocast made before the loop
+    amp = [c for c in site.nodes(cst.Call) if _AUTOCAST.match(site.qualname(c) or "")]
+    for loop in chosen:
+        kind, dev = _loop_device(site, loop, models)
+        span = _span(site, loop, models)
+        why = (f"the script already uses autocast (line {site.line(amp[0])})" if amp else
+               "a GradScaler is used (the fp16 path): choose the autocast dtype by hand" if scaler else
+               "it runs on the CPU" if kind == "cpu" else
+               "nothing is moved to a GPU (the loop runs on the CPU)" if kind == "none" else
+               "cannot tell the device the loop runs on" if kind not in ("cuda", "cuda-or-cpu") else
+               span if isinstance(span, str) else None)
+        if why:
+            site.note(loop, False, f"{why}: left alone")
+            continue
+        block, first, last = span
+        tn = t or "torch"
+        dt = '"cuda"' if kind == "cuda" else f"{tn}.device({site.code(dev)}).type"
+        head = cst.parse_statement(f"with {tn}.autocast(device_type={dt}, dtype={tn}.bfloat16):\n    pass\n")
+        kids = list(block.body)
+        body = kids[kids.index(first): kids.index(last) + 1]
+        edits[first] = head.with_changes(body=cst.IndentedBlock([body[0].with_changes(leading_lines=[]), *body[1:]]),
+                                         leading_lines=first.leading_lines)
+        edits.update({k: cst.RemoveFromParent() for k in body[1:]})
+        a, b = site.line(first), site.pos[last].end.line
+        site.note(first, True, f"{f'lines {a}-{b}' if b > a else f'line {a}'} (forward and loss) under "
+                               f"autocast(device_type={dt}, dtype=bfloat16)")
+    out = replace(site.module, edits)
+    return add_import(out, "torch") if edits and t is None else out
+
+
+AUTOCAST = Codemod(
+    "autocast", "unsafe",
+    "run the training loop's forward and loss under torch.autocast(dtype=torch.bfloat16)",
+    "bf16 changes numerics: compare the loss curve and the final accuracy; some ops stay fp32 under autocast; "
+    "outputs read after the block may now be bf16 (cast with .float() where fp32 is needed)",
+    _transform_autocast,
+)
+
 RULE = Rule(ID, "fp32 matmuls/convolutions on Tensor-Core hardware", "compute", detect, __doc__,
-            needs=("trace", "cuda"))
+            needs=("trace", "cuda"), codemods=(AUTOCAST,))

@@ -45,7 +45,7 @@ from libcst import matchers as m
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
 from trainprof.finding import Evidence, Finding
-from trainprof.fix.codemod import Codemod, Site, replace
+from trainprof.fix.codemod import Codemod, Site, inside, replace
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
 
@@ -111,7 +111,7 @@ def _mutates(site: Site, node: cst.CSTNode, name: str) -> bool:
     """Whether node rebinds `name`, assigns into it, calls an in-place method on it,
     or steps an optimizer (which changes parameters in place)."""
     for a in site.assignments(name):
-        if _inside(site, a, node):
+        if inside(site, a, node):
             return True
     for c in m.findall(node, m.Call(func=m.Attribute())):
         attr = c.func.attr.value
@@ -119,10 +119,6 @@ def _mutates(site: Site, node: cst.CSTNode, name: str) -> bool:
                               and isinstance(c.func.value, cst.Name) and c.func.value.value == name):
             return True
     return bool(m.findall(node, m.AssignTarget(target=m.Subscript(value=m.Name(name)) | m.Attribute(value=m.Name(name)))))
-
-
-def _inside(site: Site, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
-    return node is outer or any(a is outer for a in site.ancestors(node))
 
 
 def _block_children(block) -> list:
@@ -144,7 +140,7 @@ def _common_block(site: Site, nodes: list, loop) -> tuple[cst.CSTNode, list[cst.
         else:
             break
     kids = _block_children(block)
-    holders = [next(k for k in kids if _inside(site, n, k)) for n in nodes]
+    holders = [next(k for k in kids if inside(site, n, k)) for n in nodes]
     return block, holders
 
 
@@ -156,7 +152,7 @@ def _unconditional(site: Site, call: cst.CSTNode, stmt: cst.CSTNode) -> bool:
                                       cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp))
                        for a in _between(site, call, stmt))
     header = stmt.test if isinstance(stmt, cst.If) else stmt.iter if isinstance(stmt, cst.For) else None
-    return header is not None and _inside(site, call, header) and _unconditional_expr(site, call, header)
+    return header is not None and inside(site, call, header) and _unconditional_expr(site, call, header)
 
 
 def _unconditional_expr(site, call, header) -> bool:
@@ -212,14 +208,14 @@ def _dedupe(site: Site, loop, mapping: dict, done: set) -> cst.Module | None:
 
 def _mutates_before(site: Site, stmt, call, name: str) -> bool:
     """In a one-line statement, a rebinding of name before the call (`x = f(); x.item()`)."""
-    return any(_inside(site, a, stmt) for a in site.assignments(name))
+    return any(inside(site, a, stmt) for a in site.assignments(name))
 
 
 def _reads(site: Site, name: str, skip: set) -> list[cst.Name]:
     """Loads of `name` that are not the accumulation itself (nodes in skip)."""
     out = []
     for n in site.nodes(cst.Name):
-        if n.value != name or not site.is_load(n) or any(_inside(site, n, s) for s in skip):
+        if n.value != name or not site.is_load(n) or any(inside(site, n, s) for s in skip):
             continue
         p = site.parent(n)
         if isinstance(p, cst.Attribute) and p.value is n and isinstance(site.parent(p), cst.Call) \
@@ -235,10 +231,10 @@ def _reads(site: Site, name: str, skip: set) -> list[cst.Name]:
 def _read_every_step(site: Site, reads: list, loop) -> bool:
     """A read inside the loop that is not under an `if` there: a sync every step again."""
     for r in reads:
-        if not _inside(site, r, loop):
+        if not inside(site, r, loop):
             continue
-        if not any(isinstance(a, cst.If) and _inside(site, a, loop.body)
-                   and (_inside(site, r, a.body) or (a.orelse is not None and _inside(site, r, a.orelse)))
+        if not any(isinstance(a, cst.If) and inside(site, a, loop.body)
+                   and (inside(site, r, a.body) or (a.orelse is not None and inside(site, r, a.orelse)))
                    for a in _between(site, r, loop)):
             return True  # not inside an if's branch (an if's test runs every step)
     return False
@@ -255,7 +251,7 @@ def _accumulations(site: Site, loop, mapping: dict, done: set) -> None:
         if _read_every_step(site, reads, loop):
             site.note(stmt, False, f"`{name}` is read every step: its value is needed on the host anyway")
             continue
-        inits = [a for a in site.assignments(name) if not _inside(site, a, loop) and a is not stmt]
+        inits = [a for a in site.assignments(name) if not inside(site, a, loop) and a is not stmt]
         if not inits or not all(isinstance(a, cst.Assign) and isinstance(a.value, (cst.Integer, cst.Float)) for a in inits):
             site.note(stmt, False, f"`{name}` does not start as a number literal: left alone")
             continue
@@ -274,7 +270,7 @@ def _accumulations(site: Site, loop, mapping: dict, done: set) -> None:
         if _read_every_step(site, reads, loop):
             site.note(call, False, f"`{name}` is read every step: its values are needed on the host anyway")
             continue
-        inits = [a for a in site.assignments(name) if not _inside(site, a, loop)]
+        inits = [a for a in site.assignments(name) if not inside(site, a, loop)]
         if not inits or not all(_empty_list_init(a, name) for a in inits):
             site.note(call, False, f"`{name}` does not start as an empty list: left alone")
             continue

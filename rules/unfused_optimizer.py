@@ -3,7 +3,9 @@
 ## What it does
 Measures the training thread's time inside `optimizer.step()` per step and the
 kernels it launches; flags a step that launches several kernels per parameter
-with no multi-tensor (`foreach`) or fused kernel among them.
+with no multi-tensor (`foreach`) or fused kernel among them. Also flags
+`zero_grad(set_to_none=False)` in the training loop, with the time it spends
+filling every gradient with zeros (its profiler spans and fill kernels).
 
 ## Why it is slow
 A per-parameter Adam launches ~5-10 tiny kernels for every parameter tensor; a
@@ -12,6 +14,8 @@ microsecond kernels. `foreach=True` batches the tensors into a few multi-tensor
 kernels; `fused=True` (CUDA) does the whole update in one or two kernels.
 (Measured on an H100: a launch-bound MLP with per-parameter Adam gained 2x from
 foreach/fused, and nothing from `torch.compile` of the model alone.)
+Zero-filling the gradients is one more pass over all of them; with
+`set_to_none=True` (the default since torch 2.0) the next backward writes them fresh.
 
 ## Example
 ```python
@@ -21,21 +25,31 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=False)
 ## Use instead
 ```python
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)   # or foreach=True
+opt.zero_grad()                                                    # not set_to_none=False
 ```
 
 ## When not to fix
 When the optimizer's time is a small share of the step (the estimate says so), or
 the optimizer has no foreach/fused implementation (write none by hand: use one
-that has, or `torch.compile` the optimizer step).
+that has, or `torch.compile` the optimizer step). Keep `set_to_none=False` where
+code reads `p.grad` as zeros before the backward, or where a parameter gets no
+gradient in some steps and must still be stepped (momentum, weight decay).
 """
 
 from __future__ import annotations
 
+import ast
+import re
+
+import libcst as cst
 import numpy as np
+from libcst import matchers as m
 
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import Evidence, Finding
+from trainprof.fix.codemod import (Codemod, Site, add_import, is_true, kwarg, model_device, replace, torch_name,
+                                   with_kwarg, without_kwarg)
 from trainprof.rule import Rule
 from trainprof.trace import measures as M
 
@@ -47,6 +61,14 @@ KEPT_LAUNCHES = 10
 
 
 def detect(ctx):
+    # One Rule, two patterns: the unfused step needs CUDA kernels to count; a
+    # zero_grad(set_to_none=False) costs CPU time on any device.
+    if ctx.trace.has_cuda:
+        yield from _detect_unfused(ctx)
+    yield from _detect_zero_grad(ctx)
+
+
+def _detect_unfused(ctx):
     tr, n, tl = ctx.trace, ctx.n_steps, ctx.timeline
     lo, hi = ctx.steps.window
     m = (tr.cat_mask(M.USER_ANNOTATION) & tr.name_mask(lambda s: s.startswith("Optimizer.step#"))
@@ -95,8 +117,242 @@ def detect(ctx):
             keep_fraction=keep,
             confidence="medium",
         ),
-        fix=Fix(ID, None, f"torch.optim.{opt}(..., fused=True) on CUDA (or foreach=True)"),
+        fix=FUSED.fix(f"torch.optim.{opt}(..., fused=True) on CUDA (or foreach=True)"),
     )
 
 
-RULE = Rule(ID, "Optimizer updates one tensor at a time", "compute", detect, __doc__, needs=("trace", "cuda"))
+# -- zero_grad(set_to_none=False) -------------------------------------------------------
+ZERO_GRAD_SPAN = "Optimizer.zero_grad#"  # torch's record_function around Optimizer.zero_grad
+
+
+def _keeps_zeros(call) -> bool:
+    """`x.zero_grad(set_to_none=False)` or `x.zero_grad(False)` (an ast call from the index)."""
+    if call.method != "zero_grad":
+        return False
+    args = call.node.args
+    return call.keywords.get("set_to_none") is False or (
+        len(args) == 1 and isinstance(args[0], ast.Constant) and args[0].value is False)
+
+
+def _detect_zero_grad(ctx):
+    if ctx.index is None or ctx.script is None:
+        return
+    calls = [c for c in ctx.index.calls if _keeps_zeros(c) and ctx.index.in_loop(c.line)]
+    if not calls:
+        return
+    tr, n, tl = ctx.trace, ctx.n_steps, ctx.timeline
+    lo, hi = ctx.steps.window
+    mask = (tr.cat_mask(M.USER_ANNOTATION) & tr.name_mask(lambda s: s.startswith(ZERO_GRAD_SPAN))
+            & M.on_thread(tr, ctx.steps) & (tr.ts >= lo) & (tr.ts < hi))
+    by_line = ctx.per_line(M.top_level(tr, mask))
+    launches = np.array(sorted(tl.launch_gpu), dtype=np.int64)
+    for c in calls:
+        lines = range(c.line, c.end_line + 1)
+        spans = [i for ln in lines for i in by_line.get(ln, [])]
+        if not spans and len(calls) == 1:
+            spans = by_line.get(None, [])  # no line attribution: the one such call in the loop
+        if spans:
+            iv = [(float(tr.ts[i]), float(tr.end[i])) for i in spans]
+        else:  # Module.zero_grad has no profiler span: the time its line held the thread
+            iv = [x for ln in lines for x in ctx.line_time(ctx.script, ln)[0]]
+        if not iv:
+            continue
+        s, e = M.merge(np.array([a for a, _ in iv]), np.array([b for _, b in iv]))
+        inside = launches[M.within(tr.ts[launches], s, e)] if len(launches) else launches
+        gpu = frozenset(g for i in inside.tolist() for g in tl.launch_gpu[i])  # the fill kernels
+        cost = float((e - s).sum()) / n
+        yield Finding(
+            rule=ID,
+            title="Gradients zero-filled every step",
+            path=ctx.relpath(),
+            line=c.line,
+            severity="low",
+            message=f"`{c.text}` writes zeros into every gradient each step ({cost / 1000:.3g} ms of the training "
+                    f"thread per step" + (f", {len(gpu) / n:.3g} fill kernels" if gpu else "") + "); "
+                    "`zero_grad()` (set_to_none=True, the default since torch 2.0) drops them instead and the "
+                    "next backward writes them fresh.",
+            evidence=(Evidence("zero_grad time per step", cost / 1000, "ms"),)
+            + ((Evidence("fill kernels per step", len(gpu) / n),) if tr.has_cuda else ()),
+            change=WhatIf(
+                Change(remove_cpu=tuple(zip(s.tolist(), e.tolist())), drop_gpu=gpu),
+                basis=f"the training thread's time in `{c.text}` ({'its profiler spans' if spans else 'its line'}) "
+                      "and the kernels launched there, replayed away (setting grads to None is not counted)",
+                confidence="medium" if spans else "low",
+            ),
+            fix=ZERO_GRAD.fix(),
+        )
+
+
+# -- codemods -----------------------------------------------------------------------------
+_OPTIM = re.compile(r"torch\.optim\.(?:\w+\.)?(Adam|AdamW|SGD)$")
+def _optim_class(site: Site, node) -> str | None:
+    mm = _OPTIM.match(site.qualname(node) or "") if isinstance(node, cst.Call) else None
+    return mm.group(1) if mm else None
+
+
+def _owner_of_params(call: cst.Call) -> str | None:
+    """X of `Opt(X.parameters(), ...)` / `Opt(params=X.named_parameters())`."""
+    p = kwarg(call, "params") or (call.args[0] if call.args and call.args[0].keyword is None else None)
+    v = p.value if p is not None else None
+    if isinstance(v, cst.Call) and not v.args and isinstance(v.func, cst.Attribute) \
+            and v.func.attr.value in ("parameters", "named_parameters") and isinstance(v.func.value, cst.Name):
+        return v.func.value.value
+    return None
+
+
+def _cuda_test(site: Site, dev) -> cst.BaseExpression | None:
+    """`torch.cuda.is_available()` when dev is (a name bound once to) `"cuda" if it else "cpu"`,
+    or torch.device of that."""
+    if isinstance(dev, cst.Name):
+        binds = site.assignments(dev.value)
+        dev = binds[0].value if len(binds) == 1 and isinstance(binds[0], cst.Assign) else None
+    if isinstance(dev, cst.Call) and site.qualname(dev) == "torch.device" and dev.args:
+        dev = dev.args[0].value
+    if isinstance(dev, cst.IfExp) and site.qualname(dev.test) == "torch.cuda.is_available" \
+            and site.device_kind(dev.body) == "cuda" and site.device_kind(dev.orelse) == "cpu":
+        return dev.test
+    return None
+
+
+def _fused_targets(site: Site) -> list[cst.Call]:
+    """The constructors to act on: at the finding lines, or of the optimizer whose
+    `.step()` is there (the step's span is what the detector measures)."""
+    ctors = [c for c in site.nodes(cst.Call) if _optim_class(site, c)]
+    if site.lines is None:
+        return ctors
+    out = [c for c in ctors if site.wanted(c)]
+    for c in site.nodes(cst.Call):
+        if isinstance(c.func, cst.Attribute) and c.func.attr.value == "step" and isinstance(c.func.value, cst.Name) \
+                and site.wanted(c):
+            name = c.func.value.value
+            hits = [a.value for a in site.assignments(name)
+                    if isinstance(a, cst.Assign) and _optim_class(site, a.value)]
+            if not hits:
+                site.note(c, False, f"`{name}` is not built by torch.optim.Adam/AdamW/SGD in this file: left alone")
+            out += [h for h in hits if all(h is not o for o in out)]
+    return out
+
+
+def _fuse(site: Site, call: cst.Call, edits: dict) -> bool:
+    """Adds fused= to one constructor (into edits); True when it needs `import torch`."""
+    cls = _optim_class(site, call)
+    fused = kwarg(call, "fused")
+    if fused is not None:
+        site.note(call, False, "already fused=True: nothing to do" if is_true(fused)
+                  else f"fused={site.code(fused.value)} is set explicitly: left alone")
+        return False
+    foreach, diff = kwarg(call, "foreach"), kwarg(call, "differentiable")
+    if foreach is not None or diff is not None:
+        site.note(call, False, "differentiable= is given (fused does not support it): left alone" if diff is not None
+                  else "foreach=False is given: an explicit choice the codemod does not override (to fuse, drop it "
+                       "and add fused=True by hand): left alone" if site.code(foreach.value) == "False"
+                  else "foreach= is given (fused=True raises with foreach=True): left alone")
+        return False
+    owner = _owner_of_params(call)
+    if owner is None:
+        site.note(call, False, "params are not `model.parameters()`: cannot tell they are CUDA tensors "
+                               "(fused=True raises on CPU or non-float params): left alone")
+        return False
+    kind, dev = model_device(site, owner, site.line(call))
+    if kind not in ("cuda", "cuda-or-cpu"):
+        site.note(call, False, {
+            "later": f"`{owner}` is moved to the device only after the optimizer is built (fused=True needs CUDA "
+                     f"params when it is built): left alone",
+            "unmoved": f"`{owner}` is not moved to a device before the optimizer is built: left alone",
+            "cpu": f"`{owner}` is on the CPU: left alone",
+        }.get(kind, f"cannot tell which device `{owner}` is on: left alone"))
+        return False
+    need_import = False
+    if kind == "cuda":
+        value = "True"
+    elif (test := _cuda_test(site, dev)) is not None:
+        value = site.code(test)  # fused exactly when the device is CUDA, by the script's own test
+    else:  # torch < 2.4 has no fused CPU kernels: fused only where the device turns out CUDA
+        t = torch_name(site)
+        need_import = t is None
+        value = f'{t or "torch"}.device({site.code(dev)}).type == "cuda"'
+    edits[call] = with_kwarg(call, "fused", value)
+    site.note(call, True, f"torch.optim.{cls}(..., fused={value}): `{owner}` is on "
+                          f"{'CUDA' if kind == 'cuda' else 'CUDA or the CPU'} before the optimizer is built")
+    return need_import
+
+
+def _transform_fused(site: Site) -> cst.Module:
+    edits: dict = {}
+    need = [_fuse(site, c, edits) for c in _fused_targets(site)]
+    out = replace(site.module, edits)
+    return add_import(out, "torch") if any(need) else out
+
+
+FUSED = Codemod(
+    "fused-optimizer", "unsafe",
+    "fused=True for torch.optim.Adam/AdamW/SGD whose parameters are on CUDA when it is built",
+    "fused kernels round differently: losses are close, not bit-identical -- compare loss curves; needs torch>=2.0 "
+    "for Adam/AdamW, >=2.3 for SGD; fused SGD rejects sparse gradients",
+    _transform_fused,
+)
+
+_BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
+_GRAD = m.Attribute(attr=m.Name("grad"))
+
+
+def _grad_reads(site: Site, node) -> list:
+    """`.grad` loads in node (not `p.grad = ...`)."""
+    return [a for a in m.findall(node, _GRAD)
+            if not isinstance(site.parent(a), (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))]
+
+
+def _zeros_read(site: Site, call: cst.Call) -> cst.CSTNode | None:
+    """A read of `.grad` (directly, or by a function of this file) that runs after this
+    zero_grad and before the next backward: there it would find None, not zeros."""
+    z = site.pos[call].end.line
+    loop = site.training_loop_of(call)
+    scope = loop or next((a for a in site.ancestors(call) if isinstance(a, cst.FunctionDef)), site.module)
+    backs = [site.line(b) for b in m.findall(scope, _BACKWARD)]
+    after = [b for b in backs if b >= z]
+    if after:
+        windows, where = [(z, min(after))], scope
+    else:  # zero_grad after the backward: the window wraps to the next iteration's start, and past the loop
+        first = site.line(scope) if scope is not site.module else 1
+        windows, where = [(z, float("inf"))] + ([(first, min(backs))] if backs else []), site.module
+    readers = {f.name.value for f in site.nodes(cst.FunctionDef) if _grad_reads(site, f)}
+    calls = [c for c in m.findall(where, m.Call(func=m.Name())) if c.func.value in readers]
+    for r in _grad_reads(site, where) + calls:
+        if any(a <= site.line(r) <= b for a, b in windows):
+            return r
+    return None
+
+
+def _transform_zero_grad(site: Site) -> cst.Module:
+    edits = {}
+    for c in site.nodes(cst.Call):
+        if not (isinstance(c.func, cst.Attribute) and c.func.attr.value == "zero_grad" and site.wanted(c)):
+            continue
+        arg = kwarg(c, "set_to_none") or (c.args[0] if len(c.args) == 1 and c.args[0].keyword is None else None)
+        if arg is None or not (isinstance(arg.value, cst.Name) and arg.value.value == "False"):
+            continue  # already the default, or a value the codemod cannot read
+        reader = _zeros_read(site, c)
+        if reader is not None:
+            site.note(c, False, f"`{site.code(reader)}` (line {site.line(reader)}) reads the gradients after this "
+                                f"zero_grad, before a backward writes them: it would find None, not zeros: left alone")
+            continue
+        new = without_kwarg(c, "set_to_none") if arg.keyword is not None else c.with_changes(args=())
+        if not new.args:
+            new = new.with_changes(whitespace_before_args=cst.SimpleWhitespace(""))
+        edits[c] = new
+        site.note(c, True, f"`{' '.join(site.code(c).split())}` -> `{site.code(c.func)}()`: the gradients are "
+                           f"dropped, not zero-filled")
+    return replace(site.module, edits)
+
+
+ZERO_GRAD = Codemod(
+    "zero-grad", "safe",
+    "zero_grad(set_to_none=False) -> zero_grad(): drop the gradients instead of filling them with zeros",
+    "the next backward writes each gradient fresh instead of adding it to zeros: the same values (set_to_none=True "
+    "is torch's default since 2.0). Holds for parameters that get a gradient every step: one that gets none in a "
+    "step keeps grad None, and the optimizer skips it instead of stepping it with zeros (momentum, weight decay)",
+    _transform_zero_grad,
+)
+
+RULE = Rule(ID, "Optimizer updates one tensor at a time", "compute", detect, __doc__, needs=("trace",),
+            codemods=(FUSED, ZERO_GRAD))

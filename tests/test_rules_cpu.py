@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import EXAMPLES, run_cli
+from conftest import EXAMPLES, SCRIPTS, run_cli
 
 CASES = {
     # example: (rule, line, extra checks on the finding's evidence)
@@ -15,9 +15,9 @@ CASES = {
 }
 
 
-def _analyze(tmp_path, name):
+def _analyze(tmp_path, name, where=EXAMPLES):
     out = tmp_path / name
-    r = run_cli("analyze", os.path.join(EXAMPLES, name + ".py"), "--run-dir", str(out), "--wait", "3",
+    r = run_cli("analyze", os.path.join(where, name + ".py"), "--run-dir", str(out), "--wait", "3",
                 "--warmup", "1", "--active", "3", "-q", "--", "--steps", "20")
     assert r.returncode == 0, r.stderr
     return json.loads((out / "analysis.json").read_text())
@@ -33,6 +33,22 @@ def test_rule_fires_at_its_line_and_not_when_fixed(tmp_path, name):
         assert evidence[k] == v
     assert found[0]["saving_ms"] > 0 and found[0]["speedup"] > 1.0
     assert not [f for f in _analyze(tmp_path, name + ".fixed")["findings"] if f["rule"] == rule]
+
+
+def test_zero_grad_set_to_none_false_found_at_its_line(tmp_path):
+    """A trace-backed finding of the unfused-optimizer rule on CPU too: the zero-filling
+    zero_grad's own profiler spans; none once the zero-grad codemod has run."""
+    from trainprof.fix.apply import all_codemods, fix_text
+
+    zg = lambda a: [f for f in a["findings"] if (f.get("fix") or {}).get("id") == "zero-grad"]
+    found = zg(_analyze(tmp_path, "zero_grad_false", SCRIPTS))
+    assert [(f["rule"], f["line"]) for f in found] == [("unfused-optimizer", 16)]
+    assert found[0]["fix"]["safety"] == "safe" and found[0]["saving_ms"] > 0
+    src = os.path.join(SCRIPTS, "zero_grad_false.py")
+    fixed = fix_text(src, open(src).read(), [all_codemods()["zero-grad"][1]], None).after
+    (tmp_path / "fixed").mkdir()
+    (tmp_path / "fixed" / "zero_grad_false.py").write_text(fixed)
+    assert not zg(_analyze(tmp_path, "zero_grad_false", str(tmp_path / "fixed")))
 
 
 def test_recurrent_loop_is_an_upper_bound_only(tmp_path):

@@ -67,7 +67,9 @@ def select(fixes: list[str] | None, all_safe: bool) -> list[Codemod]:
     else:
         chosen = []
     for name in fixes or ():
-        hits = [c for fid, (rid, c) in known.items() if name in (fid, rid)]
+        # a fix id names one codemod; a rule id (where no fix has that id) all of the rule's
+        hits = [c for fid, (_, c) in known.items() if fid == name] or \
+            [c for _, (rid, c) in known.items() if rid == name]
         if not hits:
             raise FixError(f"no fix {name!r}: the fixes are {', '.join(known)}")
         chosen += [c for c in hits if c not in chosen]
@@ -123,6 +125,9 @@ def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[in
         site = Site(module, lines, params)
         new = c.transform(site).code
         out.notes += [(c.id, n) for n in site.notes]
+        if lines and not site.notes:  # findings where the codemod saw nothing it knows
+            out.notes += [(c.id, Note(ln, False, "no form this fix can rewrite here: see the finding's advice"))
+                          for ln in sorted(lines)]
         if new != cur:
             out.used.append(c)
             remap.append(_line_map(cur, new))
@@ -144,16 +149,20 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
     files = a.get("files") or {}
     applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON)) or {}
-    wanted = {c.id for c in mods}
+    # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
+    # hoist-tensor beside host-alloc, looks for its own form at the same lines).
+    rule_of = {fid: rid for fid, (rid, _) in all_codemods().items()}
     by_file: dict[str, dict[str, dict[int, dict]]] = {}
     for f in a.get("findings") or []:
         fx = f.get("fix") or {}
-        if fx.get("id") not in wanted:
-            continue
-        p = _locate(f["path"], files, a.get("script"))
-        if p is None:
-            raise FixError(f"{f['path']}: not found (the analysis ran elsewhere?)")
-        by_file.setdefault(p, {}).setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
+        for c in mods:
+            if rule_of.get(c.id) != f.get("rule"):
+                continue
+            p = _locate(f["path"], files, a.get("script"))
+            if p is None:
+                raise FixError(f"{f['path']}: not found (the analysis ran elsewhere?)")
+            params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
+            by_file.setdefault(p, {}).setdefault(c.id, {})[int(f["line"])] = params
     out = []
     for p, sites in by_file.items():
         text = _read(p)

@@ -89,6 +89,7 @@ class Site:
     def qualname(self, node: cst.CSTNode) -> str | None:
         """The dotted name a call or name refers to (`T.zeros` -> torch.zeros), or None."""
         names = self.qnames.get(node.func if isinstance(node, cst.Call) else node, set())
+        names = names() if callable(names) else names  # libcst >= 1.? resolves lazily
         names = sorted(q.name for q in names)
         return names[0] if names else None
 
@@ -203,7 +204,9 @@ def is_true(arg: cst.Arg | None) -> bool:
 
 
 def with_kwarg(call: cst.Call, name: str, value: str) -> cst.Call:
-    """call with `name=value` added (or its value replaced), keeping the call's layout."""
+    """call with `name=value` added (or its value replaced), keeping the call's layout:
+    on the last argument's line, or on a line of its own where each argument has one;
+    a comment after the last argument stays on that argument's line."""
     new_value = cst.parse_expression(value)
     old = kwarg(call, name)
     if old is not None:
@@ -215,13 +218,35 @@ def with_kwarg(call: cst.Call, name: str, value: str) -> cst.Call:
     if not args:
         return call.with_changes(args=[new])
     last = args[-1]
+    PW = cst.ParenthesizedWhitespace
+    seps = [a.comma.whitespace_after for a in args[:-1] if isinstance(a.comma, cst.Comma)]
+    if len(args) > 1:
+        like = seps[-1] if len(seps) == len(args) - 1 and all(isinstance(w, PW) for w in seps) else None
+    else:
+        like = call.whitespace_before_args if isinstance(call.whitespace_before_args, PW) else None
+    bare = cst.TrailingWhitespace()
     if isinstance(last.comma, cst.Comma):
-        # a trailing comma (often one argument per line): the new argument takes over
-        # the last one's comma, and the last one gets the separator the others use
-        sep = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else \
-            cst.Comma(whitespace_after=call.whitespace_before_args)
-        args[-1] = last.with_changes(comma=sep)
-        args.append(new.with_changes(comma=last.comma))
+        lw = last.comma.whitespace_after
+        if like is not None and isinstance(lw, PW):
+            # trailing comma, one argument per line: the new one closes the call
+            args[-1] = last.with_changes(comma=last.comma.with_changes(
+                whitespace_after=lw.with_changes(empty_lines=[], indent=like.indent, last_line=like.last_line)))
+            args.append(new.with_changes(comma=cst.Comma(whitespace_after=lw.with_changes(first_line=bare,
+                                                                                          empty_lines=[]))))
+        else:  # f(a, b, ): on the same line
+            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            args.append(new.with_changes(comma=last.comma))
+    elif like is not None:
+        # one argument per line, no trailing comma: a line of its own, like the others
+        wa = last.whitespace_after_arg
+        if isinstance(wa, PW):  # the line break (and a comment) before `)`
+            args[-1] = last.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""), comma=cst.Comma(
+                whitespace_after=wa.with_changes(empty_lines=[], indent=like.indent, last_line=like.last_line)))
+            args.append(new.with_changes(whitespace_after_arg=wa.with_changes(first_line=bare, empty_lines=[])))
+        else:
+            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=like.with_changes(first_line=bare,
+                                                                                           empty_lines=[])))
+            args.append(new)
     else:
         args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         args.append(new)
@@ -266,3 +291,103 @@ def add_import(module: cst.Module, name: str) -> cst.Module:
     stmt = cst.parse_statement(f"import {name}\n")
     body.insert(last + 1, stmt)
     return module.with_changes(body=body)
+
+
+# -- shared by several rules' codemods -------------------------------------------------
+def inside(site: Site, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    return node is outer or any(a is outer for a in site.ancestors(node))
+
+
+def before(site: Site, a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    pa, pb = site.pos[a].start, site.pos[b].start
+    return (pa.line, pa.column) < (pb.line, pb.column)
+
+
+def move_device(site: Site, call: cst.Call) -> tuple[str | None, cst.BaseExpression | None, str]:
+    """For `t.to(...)` / `t.cuda(...)` that only moves t (a device, maybe non_blocking):
+    (device kind, device expression or None for a bare `.cuda()`, ''); else (None, None, why)."""
+    meth = call.func.attr.value
+    pos = [a for a in call.args if a.keyword is None]
+    kws = {a.keyword.value: a for a in call.args if a.keyword is not None}
+    if any(a.star for a in pos) or set(kws) - {"device", "non_blocking"} or len(pos) + ("device" in kws) > 1:
+        return None, None, f"`.{meth}(...)` does more than move the tensor (dtype or other arguments)"
+    dev = pos[0].value if pos else kws["device"].value if "device" in kws else None
+    if meth == "cuda" and (dev is None or isinstance(dev, cst.Integer)):
+        return "cuda", dev, ""
+    if dev is None:
+        return None, None, "`.to()` names no device"
+    kind = site.device_kind(dev)
+    if kind is None or (meth == "cuda" and kind != "cuda"):
+        return None, None, f"`{site.code(dev)}` is not a device the codemod can reason about"
+    return kind, dev, ""
+
+
+def mutations(site: Site, within: cst.CSTNode, name: str) -> list[cst.CSTNode]:
+    """Where `within` changes the tensor `name` in place: `name.x_()`, `name[i] = v`,
+    `name.a = v`, `name += v`, `f_(name)`, `f(name, inplace=True)`, `f(..., out=name)`."""
+    part = m.Subscript(value=m.Name(name)) | m.Attribute(value=m.Name(name))
+    is_it = m.Name(name) | part
+    out = []
+    for n in m.findall(within, m.Call() | m.AssignTarget(target=part) | m.AugAssign(target=is_it)):
+        if not isinstance(n, cst.Call):
+            out.append(n)
+            continue
+        f = n.func.attr.value if isinstance(n.func, cst.Attribute) else n.func.value if isinstance(n.func, cst.Name) else ""
+        inplace = f.endswith("_") and not f.startswith("_")
+        if inplace and isinstance(n.func, cst.Attribute) and m.matches(n.func.value, is_it):
+            out.append(n)
+        elif (inplace or is_true(kwarg(n, "inplace"))) and any(m.matches(a.value, m.Name(name)) for a in n.args):
+            out.append(n)
+        elif m.matches(kwarg(n, "out"), m.Arg(value=m.Name(name))):
+            out.append(n)
+    return out
+
+
+_MOVES = ("to", "cuda", "cpu")
+
+
+def torch_name(site: Site) -> str | None:
+    """The name the module binds torch to (`import torch as T` -> "T"), or None."""
+    for imp in site.nodes(cst.Import):
+        for a in imp.names:
+            if a.asname is None and a.evaluated_name.split(".")[0] == "torch":
+                return "torch"
+            if a.asname is not None and a.evaluated_name == "torch":
+                return a.asname.name.value
+    return None
+
+
+def _chain_device(site: Site, expr) -> tuple | None:
+    """(kind, device expression) of the last move in a method chain (`Net().to(dev).train()`),
+    or None when the chain moves nothing."""
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+        attr = expr.func.attr.value
+        if attr in ("cuda", "cpu"):
+            return attr, None
+        if attr == "to":
+            dev = kwarg(expr, "device") or (expr.args[0] if expr.args and expr.args[0].keyword is None else None)
+            if dev is not None:  # .to(torch.bfloat16) reads as an unknown device: refused, not guessed
+                return site.device_kind(dev.value), dev.value
+        expr = expr.func.value
+    return None
+
+
+def model_device(site: Site, name: str, line: int) -> tuple:
+    """Where module `name` is when line runs: (kind, device expression or None), kind one of
+    'cuda', 'cuda-or-cpu', 'cpu', None (a device the codemod cannot reason about), 'unmoved'
+    (never moved before line) or 'later' (moved only after line)."""
+    events = []  # (line, (kind, expr)): its bindings, then calls that move it in place
+    for a in site.assignments(name):
+        if site.line(a) < line:
+            value = a.value if isinstance(a, (cst.Assign, cst.AnnAssign)) else None
+            events.append((site.line(a), 0, (_chain_device(site, value) or ("unmoved", None)) if value is not None
+                           else (None, None)))
+    moves = [c for c in site.nodes(cst.Call) if isinstance(c.func, cst.Attribute) and c.func.attr.value in _MOVES
+             and isinstance(c.func.value, cst.Name) and c.func.value.value == name]
+    for c in moves:
+        if site.line(c) < line and _chain_device(site, c):  # not .to(memory_format=...)
+            events.append((site.line(c), 1, _chain_device(site, c)))
+    kind = max(events, key=lambda ev: ev[:2])[2] if events else ("unmoved", None)
+    if kind[0] == "unmoved" and any(site.line(c) >= line for c in moves):
+        return "later", None
+    return kind

@@ -1,0 +1,15 @@
+from torch import nn
+from torch.optim import SGD
+import torch
+
+
+def train(loader):
+  net = nn.Linear(4, 2).cuda()
+  opt = SGD(net.parameters(), lr=0.1)
+  for x, y in loader:
+    x, y = x.cuda(non_blocking=True), y.cuda(non_blocking=True)
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+      loss = nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    opt.step()
+    opt.zero_grad()

@@ -1,0 +1,24 @@
+import torch as T
+from torch import nn
+
+device = "cuda" if T.cuda.is_available() else "cpu"
+seq, dim = 8, 4
+model = nn.Linear(dim, dim).to(device)
+opt = T.optim.SGD(model.parameters(), lr=0.1)
+data = T.randn(seq, dim)
+for step in range(10):
+    x = data.to(device)
+    pos = T.arange(seq).float().to(device)  # positions
+    mask = T.tensor([1.0, 0.5, 0.25, 0.0]).to(device, non_blocking=True)
+    eye = T.eye(dim, dtype=T.float64).to(device=device).float()
+    zero = T.zeros(dim).to(T.device("cuda")) if T.cuda.is_available() else T.zeros(dim)
+    ones = (T.ones(seq, 1)).cuda()
+    half = T.full((seq, 1), 0.5).cuda(0)
+    buf = T.empty(0).to(device)
+    idx = T.as_tensor([0, 2]).to(device)
+    steps = T.arange(0, seq, 2).to(device)
+    loss = (model(x + pos[:, None]) * mask @ eye + zero).sum() + ones.sum() * half.sum() + buf.sum() + steps.sum()
+    loss = loss + model(x)[idx].sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
