@@ -26,6 +26,11 @@ class _Group(click.Group):
             _fail(e)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except BrokenPipeError:  # `trainprof rules | head`: the reader left; nothing to say
+            try:
+                sys.stdout = open(os.devnull, "w")
+            finally:
+                sys.exit(0)
         except KeyboardInterrupt:
             click.echo("trainprof: interrupted", err=True)
             sys.exit(130)
@@ -163,22 +168,26 @@ def _print_verified(v, estimate):
         click.echo(line)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command()
 @click.argument("target", required=False)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--fix", "fixes", default=None, metavar="ID[,ID]",
               help="Fixes to apply, by fix id or rule id (`trainprof rules` lists them).")
 @click.option("--all-safe", is_flag=True, help="Every safe fix: results stay bit-identical.")
 @click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
 @click.option("--static", is_flag=True, help="TARGET is a script: fix the patterns wherever they are, without a run.")
 @click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
+@click.option("--args", "script_args", default=None, metavar="'ARGS'",
+              help="With --verify: the script's arguments (default: those of the analysed run).")
 @_verify_options
-def apply(target, args, fixes, all_safe, dry_run, static, do_verify, skip, steps, rounds, parity_steps, timeout):
+def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip, steps, rounds, parity_steps,
+          timeout):
     """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
 
     Keeps a backup beside each file it writes and refuses a file changed since the
-    analysis. With --verify [-- ARGS], measures the fix (see `trainprof verify`).
+    analysis. With --verify, measures the fix (see `trainprof verify`).
     """
+    import shlex
+
     from .fix import apply as A
 
     mods = A.select([x.strip() for x in fixes.split(",") if x.strip()] if fixes else None, all_safe)
@@ -207,11 +216,30 @@ def apply(target, args, fixes, all_safe, dry_run, static, do_verify, skip, steps
     estimate = None
     if do_verify and run_dir:
         estimate = _estimate_for(run_dir, {c.id for ff in changed for c in ff.used})
+        period = _period(run_dir, {c.id for ff in changed for c in ff.used})
+        if period > 1 and steps % period:
+            # a throttled log/save runs once per `period` steps: time whole periods, so its
+            # cost is in the measurement, amortized, as it is in the estimate
+            steps = period * -(-steps // period)
+            click.echo(f"timing {steps} steps: whole periods of the `step % {period}` guard")
     written = A.write(changed, run_dir)
     for path, bak in written:
         click.echo(f"wrote {os.path.relpath(path)} (backup: {os.path.relpath(bak)})")
     if do_verify:
-        _verify_written(written, run_dir, list(args), estimate, skip, steps, rounds, parity_steps, timeout)
+        args = shlex.split(script_args) if script_args is not None else None
+        _verify_written(written, run_dir, args, estimate, skip, steps, rounds, parity_steps, timeout)
+
+
+def _period(run_dir, fix_ids) -> int:
+    """The least common multiple of the `every` periods of the applied fixes' findings."""
+    import math
+
+    from .capture import rundir
+
+    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
+    every = [int(f["fix"]["params"]["every"]) for f in a.get("findings") or []
+             if (f.get("fix") or {}).get("id") in fix_ids and "every" in ((f.get("fix") or {}).get("params") or {})]
+    return math.lcm(*every) if every else 1
 
 
 def _estimate_for(run_dir, fix_ids):
@@ -232,8 +260,8 @@ def _verify_written(written, run_dir, args, estimate, skip, steps, rounds, parit
     from .capture import rundir
     from .fix.verify import verify
 
-    if not args and run_dir:
-        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or []
+    if args is None:
+        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or [] if run_dir else []
     for path, bak in written:
         # the original runs from beside the patched file, so that its imports resolve alike
         orig = os.path.join(os.path.dirname(path), f"_trainprof_original_{os.path.basename(path)}")
@@ -278,9 +306,11 @@ def rules_cmd(rule_id):
                 return
         raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
     for r in rules:
-        click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}")
+        click.echo(f"{r.id:20} {r.category:8} {r.title}")
         for c in r.codemods:
-            click.echo(f"  fix {c.id:16} {c.safety:7} {c.summary}")
+            click.echo(f"  --fix {c.id:18} {c.safety:7} {c.summary}")
+        if not r.codemods:
+            click.echo("  (advice only)")
 
 
 if __name__ == "__main__":
