@@ -19,6 +19,7 @@ from .trace import load_trace
 from .trace import measures as M
 from .trace.breakdown import breakdown
 from .trace.lines import build_line_map, unprofiled_line_costs
+from .trace.step_view import step_view
 
 
 def _rules_package():
@@ -66,6 +67,8 @@ class Analysis:
     combined: Combined | None
     notes: list[str] = field(default_factory=list)
     source: str | None = None  # the script's text as indexed (for excerpts in reports)
+    view: dict | None = None  # one representative step, laid out for drawing (trace/step_view.py)
+    checked: list[str] = field(default_factory=list)  # rules that ran (found something or not)
 
 
 def _skip_reason(rule: Rule, ctx: Context) -> str | None:
@@ -157,6 +160,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         findings.extend(rule.detect(ctx))
     findings, combined = estimate_all(ctx, findings)
     findings.sort(key=lambda f: _rank(f, combined))
+    checked = [r.id for r in all_rules() if (not only or r.id in only) and r.id not in {s for s, _ in skipped}]
     return Analysis(
         run=run,
         run_dir=run_dir,
@@ -172,4 +176,6 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         combined=combined,
         notes=notes,
         source=index.text if index is not None else None,
+        view=step_view(ctx, findings),
+        checked=checked,
     )

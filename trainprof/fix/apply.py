@@ -194,6 +194,21 @@ def _locate(path: str, files: dict, script: str | None) -> str | None:
     return os.path.abspath(path) if os.path.isfile(path) else None
 
 
+def preview(path: str, fix_id: str, line: int, params: dict | None = None) -> str | None:
+    """The diff one finding's fix would make (None: no codemod, or nothing it can rewrite there)."""
+    known = all_codemods()
+    if fix_id not in known or not os.path.isfile(path):
+        return None
+    try:
+        ff = fix_text(path, _read(path), [known[fix_id][1]], {fix_id: {line: params or {}}})
+    except FixError:
+        return None
+    if not ff.changed:
+        return None
+    return "".join(difflib.unified_diff(ff.before.splitlines(True), ff.after.splitlines(True),
+                                        os.path.basename(path), os.path.basename(path), n=2))
+
+
 def plan_static(script: str, mods: list[Codemod]) -> list[FileFix]:
     if not os.path.isfile(script):
         raise FixError(f"script not found: {script}")

@@ -4,6 +4,7 @@ jinja2 and autoescape from templates/report.html.j2."""
 from __future__ import annotations
 
 import os
+import shlex
 
 import jinja2
 
@@ -32,6 +33,7 @@ def _env() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["basename"] = os.path.basename
     env.filters["num"] = fmt_num
+    env.filters["x"] = lambda v: f"{v:.2f}x" if v < 10 else f"{v:.3g}x"  # 1.04x, 3.81x, 177x
     return env
 
 
@@ -42,7 +44,28 @@ def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
     return [(n, lines[n - 1], n == line) for n in range(lo, hi + 1)]
 
 
+def _fixes(doc: dict, a: Analysis) -> None:
+    """Each fixable finding's diff (the codemod run in memory) and the command that applies it."""
+    from ..capture.runner import sha256
+    from ..fix.apply import preview
+
+    files = doc.get("files") or {}
+    for f in doc["findings"]:
+        fx = f.get("fix") or {}
+        f["diff"] = f["apply"] = None
+        if not fx.get("safety"):
+            continue
+        path = next((p for p in files if p == os.path.abspath(f["path"]) or p.endswith(os.sep + f["path"])), None)
+        if path is None or not os.path.isfile(path) or sha256(path) != files[path]:
+            continue  # changed since the run: its lines may have moved
+        f["diff"] = preview(path, fx["id"], f["line"], fx.get("params"))
+        if f["diff"] and a.run_dir:
+            f["apply"] = f"trainprof apply {shlex.quote(a.run_dir)} --fix {fx['id']}"
+
+
 def render(a: Analysis) -> str:
+    from ..engine import all_rules
+
     doc = jsonout.to_dict(a)
     b = a.breakdown
     total = b["step_ms"] or 1.0
@@ -50,8 +73,13 @@ def render(a: Analysis) -> str:
     src = a.source.splitlines() if a.source else None
     for f in doc["findings"]:
         f["excerpt"] = _excerpt(src, f["line"])
+    _fixes(doc, a)
+    found = {f.rule for f in a.findings}
+    titles = {r.id: r.title for r in all_rules()}
+    fine = [(r, titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
-    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir)
+    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=a.view, fine=fine,
+                                                        labels=dict(LABELS, other_cpu="other CPU"))
 
 
 def write(a: Analysis, path: str) -> None:
