@@ -288,6 +288,25 @@ def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
     _print_verified(v, None)
 
 
+@main.command("tensorboard")
+@click.argument("target", required=False)
+@click.option("--port", type=int, default=None, help="Port (default: a free one).")
+def tensorboard_cmd(target, port):
+    """Open RUN_DIR, or every run under LOGDIR (default ./trainprof_runs), in TensorBoard's
+    PyTorch Profiler plugin on 127.0.0.1; Ctrl-C stops it."""
+    import time
+
+    from .report.tensorboard import launch
+
+    url = launch(target, port)
+    click.echo(f"TensorBoard: {url}   (Ctrl-C stops it; from another machine: ssh -L PORT:127.0.0.1:PORT this-host)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
 @main.command("rules")
 @click.argument("rule_id", required=False)
 def rules_cmd(rule_id):

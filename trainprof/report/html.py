@@ -78,7 +78,7 @@ def render(a: Analysis) -> str:
     titles = {r.id: r.title for r in all_rules()}
     fine = [(r, titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
-    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=a.view, fine=fine,
+    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=a.view, fine=fine, run_dir=a.run_dir,
                                                         labels=dict(LABELS, other_cpu="other CPU"))
 
 

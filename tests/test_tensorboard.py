@@ -1,0 +1,120 @@
+"""`trainprof tensorboard`: the real TensorBoard and profiler plugin, over HTTP and in chromium."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import SAMPLES
+
+pytest.importorskip("torch_tb_profiler", reason="the profiler plugin is not installed: pip install 'trainprof[tensorboard]'")
+RUN = os.path.join(SAMPLES, "dataloader_stall")  # an H100 run that waits on its loader ~90% of the step
+API = "/data/plugin/pytorch_profiler"
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def _wait_loaded(base: str, run: str, timeout: float = 90.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            r = _get(base + API + "/runs")
+            if run in r["runs"] and not r["loading"]:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{run} not loaded by TensorBoard in {timeout} s")
+
+
+def _overview(base: str, run: str) -> dict:
+    worker = _get(f"{base}{API}/workers?run={run}&view=Overview")[0]
+    span = _get(f"{base}{API}/spans?run={run}&worker={worker}")[0]
+    return _get(f"{base}{API}/overview?run={run}&worker={worker}&span={span}")
+
+
+def _share(overview: dict, part: str) -> float:
+    return next(c["extra"] for c in overview["performance"][0]["children"] if c["name"] == part)
+
+
+@pytest.fixture(scope="module")
+def server():
+    p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "tensorboard", RUN], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+)/#pytorch_profiler", line)
+    assert m, line + p.stderr.read() if p.poll() is not None else line
+    yield p, m.group(1)
+    if p.poll() is None:
+        p.kill()
+
+
+def test_run_and_its_dataloader_time_over_http(server):
+    _, base = server
+    _wait_loaded(base, "dataloader_stall")
+    assert "Overview" in _get(f"{base}{API}/views?run=dataloader_stall")
+    ov = _overview(base, "dataloader_stall")
+    assert _share(ov, "DataLoader") > 50  # the plugin now sees the loader spans
+    assert abs(sum(c["extra"] for c in ov["performance"][0]["children"]) - 100) < 1  # the step breakdown
+    assert "DataLoader" in ov["recommendations"]
+
+
+def test_the_plugin_alone_shows_no_dataloader_time():
+    """The upstream defect the patch exists for: a plain TensorBoard on the same run says 0%."""
+    from trainprof.report.tensorboard import free_port, logdir_for
+
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("TORCH_PROFILER_START_METHOD", None)
+    p = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", logdir_for(RUN), "--host", "127.0.0.1",
+                          "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_loaded(base, "dataloader_stall")
+        assert _share(_overview(base, "dataloader_stall"), "DataLoader") == 0
+    finally:
+        p.kill()
+
+
+def test_overview_renders_offline_in_chromium(server, tmp_path):
+    from cdp import BINARY, Browser
+
+    if BINARY is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    _, base = server
+    _wait_loaded(base, "dataloader_stall")
+    b = Browser(str(tmp_path / "profile"))
+    try:
+        b.goto(base + API + "/index.html")  # the plugin's page (TensorBoard shows it in a frame)
+        assert b.wait_for("document.body.innerText.includes('Execution Summary')", 60)
+        text = b.js("document.body.innerText")
+        assert re.search(r"DataLoader\s+\d+\s+[5-9]\d", text)  # the loader's share, in the summary table
+        assert "needs Google Charts" in text  # no network here: charts say so instead of spinning
+        errors = [c for c in b.console if c["method"] == "Runtime.exceptionThrown"
+                  or c["params"].get("type") == "error"]
+        assert errors == []
+        b.screenshot(str(tmp_path / "overview.png"))
+        assert os.path.getsize(tmp_path / "overview.png") > 20_000
+    finally:
+        b.close()
+
+
+def test_ctrl_c_stops_it(server):
+    p, _ = server
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0 and "stopped" in out
+
+
+def test_bad_target_one_line_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "trainprof.cli", "tensorboard", str(tmp_path)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "no runs here" in r.stderr and "Traceback" not in r.stderr
