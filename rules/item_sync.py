@@ -39,6 +39,8 @@ An `.item()` on a CPU tensor is not a sync.
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 from libcst import matchers as m
 
@@ -98,6 +100,21 @@ def detect(ctx):
                       "replayed without the waits (later syncs absorb what is still owed)",
                 confidence="high" if line is not None else "medium",
             ),
+            fix=FIX.fix(),
+        )
+
+
+def lint(index):
+    """Static: a value read back from a tensor, every step, in the training loop."""
+    for c in index.calls:
+        if not index.in_loop(c.line) or not P.is_sync(c) or P.throttled(index, c.line):
+            continue
+        if c.qualname in P.SYNC_BUILTINS and not (c.node.args and isinstance(c.node.args[0], ast.Call)):
+            continue  # float(x): x may well be a Python number; only float(t.sum()) and the like
+        yield Finding(
+            rule=ID, title="GPU->CPU sync in the training loop", path=index.path, line=c.line, severity="medium",
+            message=f"`{c.text[:60]}` runs every step: if the tensor is on the GPU, the CPU waits for the GPU "
+                    "here (static: suspected; `trainprof analyze` measures the wait).",
             fix=FIX.fix(),
         )
 
@@ -332,4 +349,5 @@ FIX = Codemod(
     _transform,
 )
 
-RULE = Rule(ID, "GPU->CPU sync in the training loop", "sync", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,))
+RULE = Rule(ID, "GPU->CPU sync in the training loop", "sync", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,),
+            lint=lint)

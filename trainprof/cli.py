@@ -288,6 +288,48 @@ def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
     _print_verified(v, None)
 
 
+@main.command()
+@click.argument("scripts", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "never"]), default="medium",
+              show_default=True, help="Exit 1 when a finding is at least this severe.")
+@click.option("--select", default=None, metavar="RULE[,RULE]", help="Run only these rules.")
+@click.option("-o", "--output", default=None, help="Write the report here instead of printing it.")
+def lint(scripts, fmt, fail_on, select, output):
+    """Static checks of SCRIPTS: no run, no GPU (for CI). What they find is suspected,
+    not measured; `trainprof analyze` measures it."""
+    import json as _json
+
+    from .engine import all_rules
+    from .lint import at_least, lint_file
+    from .report.sarif import to_sarif
+
+    only = _selected(select)
+    linted = []
+    for s in scripts:
+        if not os.path.isfile(s):
+            raise TrainprofError(f"no such file: {s}")
+        linted.append(lint_file(s, only))
+    found = [f for lt in linted for f in lt.findings]
+    if fmt == "sarif":
+        text = _json.dumps(to_sarif(linted, all_rules()), indent=1) + "\n"
+    elif fmt == "json":
+        text = _json.dumps([{"rule": f.rule, "severity": f.severity, "path": f.path, "line": f.line,
+                             "message": f.message, "fix": f.fix.summary if f.fix else None} for f in found],
+                           indent=1) + "\n"
+    else:
+        text = "".join(f"{f.path}:{f.line}: {f.rule} [{f.severity}] {f.message}\n" for f in found)
+        text += f"{len(found)} finding(s) in {len(linted)} file(s) (static: suspected, not measured)\n"
+    if output:
+        from .files import write_atomic
+
+        write_atomic(output, text.encode())
+    else:
+        click.echo(text, nl=False)
+    if fail_on != "never" and at_least(found, fail_on):
+        sys.exit(1)
+
+
 @main.command("tensorboard")
 @click.argument("target", required=False)
 @click.option("--port", type=int, default=None, help="Port (default: a free one).")

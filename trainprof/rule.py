@@ -27,6 +27,8 @@ class Rule:
     doc: str  # What it does / Why it is slow / Example / Use instead / When not to fix
     needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source"
     codemods: tuple = ()  # trainprof.fix.codemod.Codemod: the fixes `trainprof apply` can make
+    # Static detection (`trainprof lint`, no run): (SourceIndex) -> findings, unmeasured.
+    lint: Callable[[SourceIndex], Iterable[Finding]] | None = None
 
     @property
     def fix_safety(self) -> str | None:

@@ -44,3 +44,15 @@ def is_factory(call: CallSite) -> bool:
 
 def is_to_device(call: CallSite) -> bool:
     return call.method in TO_DEVICE_METHODS and call.receiver is not None
+
+
+def throttled(index, line: int) -> bool:
+    """Whether `line` runs only every N steps: inside an `if` whose test takes a modulo
+    (`if step % 100 == 0:`), within the training loop."""
+    import ast
+
+    for node in ast.walk(index.tree):
+        if isinstance(node, ast.If) and node.body and node.body[0].lineno <= line <= (node.body[-1].end_lineno or 0):
+            if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(node.test)):
+                return True
+    return False
