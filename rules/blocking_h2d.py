@@ -33,6 +33,8 @@ short and the GPU idles regardless. Never make a device->host copy
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 from libcst import matchers as m
 from libcst.metadata import Assignment, ScopeProvider
@@ -248,5 +250,70 @@ FIX = Codemod(
     _transform,
 )
 
-RULE = Rule(ID, "Blocking host->device copy", "copy", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,))
+# -- static detection (`trainprof lint`) ------------------------------------------------
+def _root(node) -> str | None:
+    """The name an expression hangs off: x in `x`, `x["a"]`, `x.a`, `x.float()`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _to_host_or_dtype(index, c) -> bool:
+    """`.to("cpu")`, `.to(torch.float16)`, `.to(dtype=...)`: not a host->device copy."""
+    if c.method != "to":
+        return False
+    a = c.node.args[0] if c.node.args else None
+    if a is None:
+        return "device" not in c.keywords
+    if isinstance(a, ast.Constant):
+        return not (isinstance(a.value, str) and a.value.startswith("cuda"))
+    q = index.qualname(a) or ""
+    return q.startswith("torch.") and q != "torch.device"
+
+
+def _pin(call: ast.Call, kw: dict):
+    if len(call.args) > _PIN_POSITION:
+        a = call.args[_PIN_POSITION]
+        return a.value if isinstance(a, ast.Constant) else ...
+    return kw.get("pin_memory", False)
+
+
+def lint(index):
+    """Static: batches of a DataLoader copied to the device from pageable memory, or with
+    a blocking copy."""
+    from .dataloader_stall import STATIC, loader_loops
+
+    site_of = {id(c.node): c for c in index.calls}
+    for loop, dl, target in loader_loops(index):
+        batch = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        for stmt in (n for b in loop.body for n in ast.walk(b)):  # x, y = batch / x = batch["x"]
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, (ast.Name, ast.Subscript, ast.Attribute, ast.Tuple)):
+                vals = stmt.value.elts if isinstance(stmt.value, ast.Tuple) else [stmt.value]
+                if vals and all(isinstance(v, (ast.Name, ast.Subscript, ast.Attribute)) and _root(v) in batch for v in vals):
+                    batch |= {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        dl_site = site_of.get(id(dl))
+        pinned = dl_site is None or _pin(dl, dl_site.keywords) is not False  # not a literal: unknown, not flagged
+        seen = set()
+        for b in loop.body:
+            for node in ast.walk(b):
+                c = site_of.get(id(node))
+                if c is None or not P.is_to_device(c) or _root(node.func.value) not in batch \
+                        or _to_host_or_dtype(index, c) or P.throttled(index, c.line) or c.line in seen:
+                    continue
+                nb = c.keywords.get("non_blocking", False) is not False
+                if nb and pinned:
+                    continue
+                seen.add(c.line)
+                missing = ([] if nb else ["non_blocking=True"]) + (
+                    [] if pinned else [f"pin_memory=True on the DataLoader at line {dl.lineno}"])
+                yield Finding(
+                    rule=ID, title="Blocking host->device copy", path=index.path, line=c.line, severity="low",
+                    message=f"`{c.text[:60]}` copies a batch to the device every step without "
+                            f"{' and '.join(missing)}: the CPU waits for the copy ({STATIC}).",
+                    fix=FIX.fix(),
+                )
+
+
+RULE = Rule(ID, "Blocking host->device copy", "copy", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,),
+            lint=lint)
 

@@ -34,6 +34,7 @@ from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
+from trainprof.source import patterns as P
 
 ID = "checkpoint-io"
 SAVES = ("torch.save",)
@@ -80,4 +81,21 @@ def detect(ctx):
         )
 
 
-RULE = Rule(ID, "Checkpoint written every step", "io", detect, __doc__, needs=("trace", "source", "lines"))
+# -- static detection (`trainprof lint`) ------------------------------------------------
+def lint(index):
+    """Static: a checkpoint written on every step of the training loop."""
+    seen = set()
+    for c in index.calls:
+        if not _is_save(c) or not index.in_loop(c.line) or P.throttled(index, c.line) or c.line in seen:
+            continue
+        seen.add(c.line)
+        yield Finding(
+            rule=ID, title="Checkpoint written every step", path=index.path, line=c.line, severity="medium",
+            message=f"`{c.text[:60]}` runs every step: serializing and writing the checkpoint holds the training "
+                    "thread (static: suspected, not measured; `trainprof analyze` measures it).",
+            fix=Fix(ID, None, f"guard with `if step % {EVERY[0]} == 0:` (and save at the end)"),
+        )
+
+
+RULE = Rule(ID, "Checkpoint written every step", "io", detect, __doc__, needs=("trace", "source", "lines"),
+            lint=lint)

@@ -30,6 +30,7 @@ counts the cores this run had.
 
 from __future__ import annotations
 
+import ast
 import os
 
 import libcst as cst
@@ -306,4 +307,97 @@ FIX = Codemod(
 )
 
 
-RULE = Rule(ID, "Training loop waits on the data loader", "data", detect, __doc__, needs=("trace",), codemods=(FIX,))
+# -- static detection (`trainprof lint`) ------------------------------------------------
+STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
+_WRAPS = ("enumerate", "iter", "builtins.enumerate", "builtins.iter")
+
+
+def _ast_loader(index, node) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    q = index.qualname(node.func) or ""
+    return q.endswith("DataLoader") or (isinstance(node.func, ast.Name) and node.func.id == "DataLoader")
+
+
+def _function_at(index, line: int):
+    """The innermost function definition around `line` (None: module level)."""
+    fns = [n for n in ast.walk(index.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+           and n.lineno <= line <= (n.end_lineno or n.lineno)]
+    return max(fns, key=lambda n: n.lineno) if fns else None
+
+
+def loader_loops(index) -> list:
+    """(training loop's ast.For, the DataLoader(...) ast.Call it iterates, the loop's batch
+    target) for each training loop fed by a DataLoader built in this file (directly, through
+    enumerate/iter/tqdm, or through a name bound once to it in the loop's function, else at
+    module level)."""
+    out = []
+    for lp in index.loops:
+        loop = next((n for n in ast.walk(index.tree) if isinstance(n, (ast.For, ast.AsyncFor))
+                     and n.lineno == lp.line), None)
+        if loop is None:
+            continue
+        it, target = loop.iter, loop.target
+        while isinstance(it, ast.Call) and it.args and (
+                (index.qualname(it.func) or "") in _WRAPS or (index.qualname(it.func) or "").startswith("tqdm.")):
+            if (index.qualname(it.func) or "").endswith("enumerate") and isinstance(target, ast.Tuple) \
+                    and len(target.elts) == 2:
+                target = target.elts[1]
+            it = it.args[0]
+        call = it if _ast_loader(index, it) else None
+        if call is None and isinstance(it, ast.Name):
+            binds = [n.value for n in ast.walk(index.tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                     and isinstance(n.targets[0], ast.Name) and n.targets[0].id == it.id and _ast_loader(index, n.value)]
+            fn = _function_at(index, loop.lineno)
+            pick = [b for b in binds if _function_at(index, b.lineno) is fn] or \
+                   [b for b in binds if _function_at(index, b.lineno) is None]
+            call = pick[0] if len(pick) == 1 else None
+        if call is not None:
+            out.append((loop, call, target))
+    return out
+
+
+def _workers(call: ast.Call, kw: dict):
+    """num_workers as a literal int (0 when not given), or None when unknown."""
+    if any(k.arg is None for k in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    if len(call.args) > 5:
+        node = call.args[5]
+        v = node.value if isinstance(node, ast.Constant) else ...
+    else:
+        v = kw.get("num_workers", 0)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def lint(index):
+    """Static: the training loop's DataLoader loads batches on the training thread, or
+    restarts its workers every epoch."""
+    site_of = {id(c.node): c for c in index.calls}
+    done = set()
+    for loop, call, _ in loader_loops(index):
+        c = site_of.get(id(call))
+        if c is None or id(call) in done:
+            continue
+        done.add(id(call))
+        workers = _workers(call, c.keywords)
+        if workers == 0:
+            n = _default_workers()
+            yield Finding(
+                rule=ID, title="Training loop waits on the data loader", path=index.path, line=c.line,
+                end_line=c.end_line, severity="medium",
+                message=f"`{c.text[:60]}` feeds the training loop at line {loop.lineno} with num_workers=0: every "
+                        f"batch is loaded on the training thread while the GPU waits ({STATIC}).",
+                fix=FIX.fix(f"num_workers={n}, persistent_workers=True, pin_memory=True", workers=n),
+            )
+        elif workers is not None and workers > 0 and c.keywords.get("persistent_workers") is not True:
+            yield Finding(
+                rule=ID, title="Training loop waits on the data loader", path=index.path, line=c.line,
+                end_line=c.end_line, severity="info",
+                message=f"`{c.text[:60]}` has {workers} workers without persistent_workers=True: they are "
+                        f"started again at every epoch ({STATIC}).",
+                fix=FIX.fix("persistent_workers=True"),
+            )
+
+
+RULE = Rule(ID, "Training loop waits on the data loader", "data", detect, __doc__, needs=("trace",), codemods=(FIX,),
+            lint=lint)

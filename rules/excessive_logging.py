@@ -39,6 +39,8 @@ step here, the estimate says it gains ~0.
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 import numpy as np
 from libcst import matchers as m
@@ -338,4 +340,52 @@ FIX = Codemod(
     _transform,
 )
 
-RULE = Rule(ID, "Logging every step", "logging", detect, __doc__, needs=("trace", "source", "lines"), codemods=(FIX,))
+
+# -- static detection (`trainprof lint`) ------------------------------------------------
+STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
+_HEAVY = {"add_histogram", "add_image", "add_figure"}
+_PER_PARAM = {"named_parameters", "parameters", "named_modules", "modules", "named_buffers", "buffers",
+              "named_children", "children"}
+
+
+def _headers(index) -> set[int]:
+    """ids of the nodes in the training loops' headers (`for x in tqdm(loader):` is no log call)."""
+    out = set()
+    for n in ast.walk(index.tree):
+        if isinstance(n, (ast.For, ast.AsyncFor)) and any(lp.line == n.lineno for lp in index.loops):
+            out |= {id(x) for x in ast.walk(n.iter)}
+    return out
+
+
+def _per_param_loop(index, line: int) -> bool:
+    """Whether `line` is in a `for ... in model.named_parameters():` (or modules, buffers ...) loop."""
+    for n in ast.walk(index.tree):
+        if isinstance(n, (ast.For, ast.AsyncFor)) and n.body and n.body[0].lineno <= line <= (n.end_lineno or 0):
+            it = n.iter
+            if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in _PER_PARAM:
+                return True
+    return False
+
+
+def lint(index):
+    """Static: logging calls that run on every step of the training loop."""
+    headers, seen = _headers(index), set()
+    for c in index.calls:
+        if not P.is_logging(c) or not index.in_loop(c.line) or id(c.node) in headers or c.line in seen \
+                or P.throttled(index, c.line):
+            continue
+        seen.add(c.line)
+        per_param = _per_param_loop(index, c.line)
+        heavy = c.method in _HEAVY or per_param
+        yield Finding(
+            rule=ID, title="Logging every step", path=index.path, line=c.line,
+            severity="medium" if heavy else "low",
+            message=f"`{c.text[:60]}` runs every step" + (" for every parameter" if per_param else "")
+                    + f": formatting and writing it holds the training thread (and syncs on a CUDA tensor) "
+                      f"({STATIC}).",
+            fix=FIX.fix(f"guard with `if step % {DEFAULT_EVERY} == 0:`; keep epoch-end logs", every=DEFAULT_EVERY),
+        )
+
+
+RULE = Rule(ID, "Logging every step", "logging", detect, __doc__, needs=("trace", "source", "lines"), codemods=(FIX,),
+            lint=lint)

@@ -351,5 +351,47 @@ HOIST = Codemod(
     _hoist,
 )
 
+
+# -- static detection (`trainprof lint`) ------------------------------------------------
+_DATA = {"from_numpy", "stack", "cat", "zeros_like", "ones_like"}  # batches or device-following: not constants
+
+
+def _factory_under(index, node, site_of):
+    """The torch factory call that `node` (the receiver of a .to()/.cuda()) is built from:
+    `torch.zeros(n)`, `torch.arange(n).float()`, `torch.tensor(v)[None]`."""
+    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
+        c = site_of.get(id(node)) if isinstance(node, ast.Call) else None
+        if c is not None and P.is_factory(c):
+            return c if c.qualname.rsplit(".", 1)[-1] not in _DATA else None
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return None
+
+
+def lint(index):
+    """Static: a tensor built on the host and copied to the device on every step."""
+    site_of = {id(c.node): c for c in index.calls}
+    seen = set()
+    for c in index.calls:
+        if not P.is_to_device(c) or not index.in_loop(c.line) or P.throttled(index, c.line):
+            continue
+        if c.method == "to" and c.node.args and isinstance(c.node.args[0], ast.Constant) \
+                and not str(c.node.args[0].value).startswith("cuda"):
+            continue  # .to("cpu")
+        f = _factory_under(index, c.node.func.value, site_of)
+        if f is None or f.keywords.get("device", "cpu") not in ("cpu", None) or id(f.node) in seen:
+            continue
+        seen.add(id(f.node))
+        invariant = all(_is_literal(a) for a in f.node.args)
+        yield Finding(
+            rule=ID, title="Tensor built on the host and copied every step", path=index.path, line=f.line,
+            severity="low",
+            message=f"`{f.text[:60]}` is built on the CPU and copied to the device every step"
+                    + (" (its arguments are literals: loop-invariant)" if invariant else "")
+                    + " (static: suspected, not measured; `trainprof analyze` measures it).",
+            fix=FIX.fix("build it on the device (device=...)" + (
+                "; it is loop-invariant: `hoist-tensor` (unsafe) builds it once before the loop" if invariant else "")),
+        )
+
+
 RULE = Rule(ID, "Tensor built on the host and copied every step", "memory", detect, __doc__,
-            needs=("trace", "cuda", "source", "lines"), codemods=(FIX, HOIST))
+            needs=("trace", "cuda", "source", "lines"), codemods=(FIX, HOIST), lint=lint)

@@ -171,5 +171,54 @@ def detect(ctx):
         )
 
 
+# -- static detection (`trainprof lint`) ------------------------------------------------
+_NOT_TENSOR = {"append", "extend", "insert", "pop", "items", "keys", "values", "get", "update", "format", "join"}
+_PLAIN = {"range", "len", "enumerate", "zip", "int", "float", "str", "min", "max", "abs", "isinstance", "list",
+          "tuple", "dict", "sum", "print"}
+
+
+def _dim(e) -> bool:
+    """`x.shape[i]`, `x.size(i)`, `x.size()[i]`, `len(x)`: a tensor dimension."""
+    if isinstance(e, ast.Subscript):
+        v = e.value
+        return (isinstance(v, ast.Attribute) and v.attr == "shape") or (
+            isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr == "size")
+    if isinstance(e, ast.Call):
+        f = e.func
+        return (isinstance(f, ast.Attribute) and f.attr == "size" and len(e.args) == 1) or (
+            isinstance(f, ast.Name) and f.id == "len" and len(e.args) == 1)
+    return False
+
+
+def _tensor_op(c) -> bool:
+    q = c.qualname
+    if q is not None:
+        return q.startswith("torch.") or (q.split(".")[0] not in _PLAIN and not P.is_logging(c))
+    return c.method not in _NOT_TENSOR and not P.is_logging(c)
+
+
+def lint(index):
+    """Static: a Python loop over a tensor's dimension (one element per iteration) in the step."""
+    site_of = {id(c.node): c for c in index.calls}
+    for loop in _inner_loops(index):
+        it = loop.iter if isinstance(loop, ast.For) else None
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
+                and 1 <= len(it.args) <= 3 and _dim(it.args[0] if len(it.args) == 1 else it.args[1])):
+            continue
+        body = [site_of[id(n)] for s in loop.body for n in ast.walk(s) if id(n) in site_of]
+        if not any(_tensor_op(c) for c in body):
+            continue
+        header = index.line_text(loop.lineno)
+        carried = _recurrent(loop)
+        yield Finding(
+            rule=ID, title="Python loop of small tensor ops in the step", path=index.path, line=loop.lineno,
+            end_line=loop.end_lineno, severity="medium",
+            message=f"`{header[:60]}` runs tensor ops once per element, every step: a few small kernels per "
+                    "iteration (static: suspected, not measured; `trainprof analyze` measures it).",
+            fix=Fix(ID, None, "fuse it: nn.LSTM/nn.GRU (cuDNN), torch.compile or CUDA graphs" if carried
+                    else "vectorize: one call over the whole batch instead of one per element"),
+        )
+
+
 RULE = Rule(ID, "Python loop of small tensor ops in the step", "compute", detect, __doc__,
-            needs=("trace", "source", "lines"))
+            needs=("trace", "source", "lines"), lint=lint)

@@ -47,7 +47,7 @@ from libcst import matchers as m
 
 from trainprof.estimate import WhatIf
 from trainprof.estimate.replay import Change
-from trainprof.finding import Evidence, Finding
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, add_import, is_true, kwarg, model_device, replace, torch_name,
                                    with_kwarg, without_kwarg)
 from trainprof.rule import Rule
@@ -354,5 +354,34 @@ ZERO_GRAD = Codemod(
     _transform_zero_grad,
 )
 
+
+# -- static detection (`trainprof lint`) ------------------------------------------------
+STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
+
+
+def lint(index):
+    """Static: an optimizer told not to use its multi-tensor kernels; gradients zero-filled
+    instead of dropped."""
+    for c in index.calls:
+        q = c.qualname or ""
+        if q.startswith("torch.optim.") and c.keywords.get("foreach") is False:
+            yield Finding(
+                rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
+                end_line=c.end_line, severity="medium",
+                message=f"`{c.text[:60]}`: foreach=False updates each parameter with its own kernels, "
+                        f"several launches per parameter every step ({STATIC}).",
+                fix=Fix(ID, None, "drop foreach=False (multi-tensor kernels are the default on CUDA), "
+                                  "or fused=True for Adam/AdamW/SGD"),
+            )
+        elif _keeps_zeros(c) and index.in_loop(c.line):
+            yield Finding(
+                rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
+                severity="low",
+                message=f"`{c.text[:60]}` fills every gradient with zeros each step instead of dropping it "
+                        f"({STATIC}).",
+                fix=ZERO_GRAD.fix(),
+            )
+
+
 RULE = Rule(ID, "Optimizer updates one tensor at a time", "compute", detect, __doc__, needs=("trace",),
-            codemods=(FUSED, ZERO_GRAD))
+            codemods=(FUSED, ZERO_GRAD), lint=lint)

@@ -162,3 +162,9 @@ def test_loader_configuration_as_run_and_prefetch_caveat(tmp_path):
     # 16 x workers queued batches outlast the 9 timed steps: the analysis must say so
     notes = findings(out)["notes"]
     assert any(f"queues up to {16 * workers} batches" in n and "--wait" in n for n in notes), notes
+
+
+def test_tuned_example_has_nothing_above_info_when_run(tmp_path):
+    r, out = analyze(tmp_path, os.path.join(EXAMPLES, "tuned.py"), "--steps", "30")
+    assert r.returncode == 0, r.stderr
+    assert [(f["rule"], f["severity"]) for f in findings(out)["findings"] if f["severity"] != "info"] == []

@@ -13,8 +13,8 @@ EXPECTED = {
     "host_alloc": [("blocking-h2d", 19), ("host-alloc", 20), ("host-alloc", 21), ("host-alloc", 22)],
     "dataloader_stall": [("dataloader-stall", 35)],
     "fp32_transformer": [("fp32-compute", 20)],
-    "conv_fp32": [("fp32-compute", 40)],  # the training-loop line, where autocast goes
-    "launch_bound_adam": [("unfused-optimizer", 14)],
+    "conv_fp32": [("fp32-compute", 40), ("cudnn-benchmark", 15)],  # the training-loop line, where autocast goes
+    "launch_bound_adam": [("unfused-optimizer", 14), ("no-compile", 18)],  # launch-bound: compiling would help
     "per_sample_loss": [("python-loop", 22)],
     "lstm_item": [("python-loop", 23), ("item-sync", 26)],
     "checkpoint_every_step": [("checkpoint-io", 27)],

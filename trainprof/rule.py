@@ -206,3 +206,17 @@ class Context:
             return p if r.startswith("..") else r
         except ValueError:
             return p
+
+
+def static_detect(lint: Callable[[SourceIndex], Iterable[Finding]]) -> Callable[["Context"], Iterable[Finding]]:
+    """The detector of a rule that reads only the source: its static findings, in an
+    analysis too (unmeasured, so they rank after every measured one)."""
+    from dataclasses import replace
+
+    def detect(ctx: "Context") -> Iterable[Finding]:
+        if ctx.index is None:
+            return
+        for f in lint(ctx.index):
+            yield replace(f, path=ctx.relpath())
+
+    return detect

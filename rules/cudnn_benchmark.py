@@ -1,0 +1,120 @@
+"""Convolution layers without `torch.backends.cudnn.benchmark = True`: cuDNN picks its convolution algorithm by heuristic.
+
+## What it does
+Finds scripts that build convolution layers (`nn.Conv1d/2d/3d`,
+`nn.ConvTranspose1d/2d/3d`, their `Lazy` forms) and never set
+`torch.backends.cudnn.benchmark`, and points at the first convolution built.
+
+## Why it is slow
+With `benchmark = False` (the default) cuDNN chooses each convolution's algorithm
+from a heuristic. With `benchmark = True` it times the candidate algorithms the
+first time it meets a new input shape and keeps the fastest for that shape; for
+some layer shapes, batch sizes and GPUs the heuristic's pick is measurably slower.
+
+## Example
+```python
+model = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3), nn.BatchNorm2d(64), nn.ReLU()).cuda()
+for x, y in loader:
+    ...
+```
+
+## Use instead
+```python
+torch.backends.cudnn.benchmark = True   # once, before the first step
+model = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3), nn.BatchNorm2d(64), nn.ReLU()).cuda()
+```
+
+## When not to fix
+The gains are often small: measured on an H100 with a ResNet-50 and fixed input
+shapes, turning benchmark on gained nothing measurable (recent cuDNN heuristics
+pick well for common shapes). When input shapes change every step
+(variable-length inputs, variable image sizes, a ragged last batch on every
+epoch), benchmark re-tunes for every new shape and those tuning runs cost more
+than they save. When results must be reproducible (`cudnn.deterministic = True`,
+`torch.use_deterministic_algorithms(True)`), leave it off: the script is left
+alone then, as it is when it sets `benchmark` explicitly to anything. Measure the
+step time both ways before keeping it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from trainprof.finding import Finding
+from trainprof.rule import Rule
+from trainprof.trace import measures as M
+
+ID = "cudnn-benchmark"
+TITLE = "cuDNN autotuning off for convolutions"
+CONVS = {f"{k}{d}d" for k in ("Conv", "ConvTranspose", "LazyConv", "LazyConvTranspose") for d in (1, 2, 3)}
+_CONV_KERNEL = re.compile(r"conv|winograd", re.IGNORECASE)
+
+
+def _is_conv(q: str | None) -> bool:
+    if not q or not q.startswith("torch.nn."):
+        return False
+    return q.rsplit(".", 1)[-1] in CONVS
+
+
+def _sets_choice(index) -> bool:
+    """Whether the script decides cuDNN's autotuning itself (benchmark assigned, or
+    passed to cudnn.flags), or asks for deterministic results."""
+    for node in ast.walk(index.tree):
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for t in targets:
+            q = index.qualname(t) if isinstance(t, ast.Attribute) else None
+            if q == "torch.backends.cudnn.benchmark":
+                return True
+            if q == "torch.backends.cudnn.deterministic" and isinstance(node, ast.Assign) \
+                    and isinstance(node.value, ast.Constant) and node.value.value is True:
+                return True
+    for c in index.calls:
+        if c.qualname == "torch.backends.cudnn.flags" and "benchmark" in c.keywords:
+            return True
+        if c.qualname == "torch.use_deterministic_algorithms" and not (
+                c.node.args and isinstance(c.node.args[0], ast.Constant) and c.node.args[0].value is False):
+            return True
+    return False
+
+
+def lint(index):
+    """Static: convolution layers built, cudnn.benchmark never set."""
+    first = next((c for c in index.calls if _is_conv(c.qualname)), None)
+    if first is None or _sets_choice(index):
+        return
+    name = first.qualname.rsplit(".", 1)[-1]
+    yield Finding(
+        rule=ID, title=TITLE, path=index.path, line=first.line, end_line=first.end_line, severity="low",
+        message=f"the script builds `nn.{name}` layers and never sets `torch.backends.cudnn.benchmark`: cuDNN "
+                "picks convolution algorithms by heuristic instead of timing them. Setting it True once "
+                "before training may help with fixed input shapes; the gain is often small (measure it).",
+    )
+
+
+def _conv_kernels(trace) -> int:
+    if not trace.has_cuda:
+        return 0
+    m = M.gpu_mask(trace) & trace.name_mask(lambda n: bool(_CONV_KERNEL.search(n)))
+    return int(m.sum())
+
+
+def detect(ctx):
+    if ctx.index is None:
+        return
+    from dataclasses import replace
+
+    convs = _conv_kernels(ctx.trace)
+    for f in lint(ctx.index):
+        f = replace(f, path=ctx.relpath())
+        if not convs:
+            f = replace(f, severity="info",
+                        message=f.message + " This run launched no convolution kernels on the GPU: nothing to tune here.")
+        yield f
+
+
+RULE = Rule(ID, TITLE, "compute", detect, __doc__, needs=("source",), lint=lint)

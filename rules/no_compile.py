@@ -1,0 +1,109 @@
+"""A training script that never compiles its model: no `torch.compile`, TorchScript or CUDA graphs.
+
+## What it does
+Notes, once, at the training loop's header, that the script builds a model and
+trains it eagerly: nothing calls `torch.compile`, `torch.jit.script`/`trace`, or
+captures CUDA graphs (`torch.cuda.graph`, `CUDAGraph`, `make_graphed_callables`).
+
+## Why it is slow
+In eager mode every operation is a separate kernel launch, dispatched by Python.
+When the kernels are small the GPU finishes each one before the CPU has queued
+the next: the step is launch-bound, and the GPU idles between kernels.
+`torch.compile` fuses elementwise chains into fewer kernels and (with
+`mode="reduce-overhead"`) replays the whole step as a CUDA graph, one launch.
+
+## Example
+```python
+model = Net().cuda()
+for x, y in loader:
+    loss = loss_fn(model(x), y)
+    loss.backward(); opt.step(); opt.zero_grad()
+```
+
+## Use instead
+```python
+model = torch.compile(Net().cuda())   # or mode="reduce-overhead" for small steps
+for x, y in loader:
+    loss = loss_fn(model(x), y)
+    loss.backward(); opt.step(); opt.zero_grad()
+```
+
+## When not to fix
+When the GPU is already the bottleneck (large matmuls and convolutions, the GPU
+busy the whole step): compiling then gains little and costs compile time at
+start-up and at every recompile (dynamic shapes). `trainprof analyze` tells which:
+`gpu-idle` and `python-loop` findings mean launch-bound, a busy GPU means not.
+Also when the model breaks the graph everywhere (data-dependent control flow).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from trainprof.finding import Finding
+from trainprof.rule import Rule, static_detect
+
+ID = "no-compile"
+TITLE = "Model trained without compiling"
+
+_COMPILERS = {
+    "torch.compile", "torch.jit.script", "torch.jit.trace", "torch.jit.trace_module", "torch._dynamo.optimize",
+    "torch.cuda.graph", "torch.cuda.graphs", "torch.cuda.CUDAGraph", "torch.cuda.make_graphed_callables",
+    "torch.cuda.graphs.graph", "torch.cuda.graphs.CUDAGraph", "torch.cuda.graphs.make_graphed_callables",
+}
+_NOT_MODULES = {"Parameter", "Module", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
+_MODEL_FACTORIES = ("torchvision.models.", "timm.create_model", "timm.models.")
+
+
+def _compiles(index) -> bool:
+    for node in ast.walk(index.tree):
+        if isinstance(node, (ast.Attribute, ast.Name)):
+            q = index.qualname(node)
+            if q in _COMPILERS or (q or "").startswith("torch.cuda.graphs."):
+                return True
+    # nn.Module.compile() (torch >= 2.2), on a value
+    return any(c.method == "compile" and c.qualname is None and c.receiver for c in index.calls)
+
+
+def _module_classes(index) -> set[str]:
+    """Classes of this file that derive from torch.nn.Module (directly or through another)."""
+    classes = [n for n in ast.walk(index.tree) if isinstance(n, ast.ClassDef)]
+    found: set[str] = set()
+    for _ in range(len(classes) + 1):
+        for c in classes:
+            for b in c.bases:
+                q = index.qualname(b) or ""
+                if q.startswith("torch.nn.") or (isinstance(b, ast.Name) and b.id in found):
+                    found.add(c.name)
+    return found
+
+
+def _builds_module(index) -> bool:
+    own = _module_classes(index)
+    for c in index.calls:
+        q = c.qualname or ""
+        leaf = q.rsplit(".", 1)[-1]
+        if q.startswith("torch.nn.") and not q.startswith(("torch.nn.functional.", "torch.nn.utils.", "torch.nn.init.")) \
+                and leaf[:1].isupper() and leaf not in _NOT_MODULES:
+            return True
+        if q.startswith(_MODEL_FACTORIES) or c.method == "from_pretrained":
+            return True
+        if isinstance(c.node.func, ast.Name) and c.node.func.id in own:
+            return True
+    return False
+
+
+def lint(index):
+    """Static: a training loop and a model, and nothing that compiles."""
+    if not index.loops or not _builds_module(index) or _compiles(index):
+        return
+    yield Finding(
+        rule=ID, title=TITLE, path=index.path, line=index.loops[0].line, severity="info",
+        message="nothing in this script calls `torch.compile` (or TorchScript / CUDA graphs). Compiling helps "
+                "launch-bound steps (many small kernels, the GPU waiting on Python) and gains nothing where the "
+                "GPU is the bottleneck; `trainprof analyze` tells which: `gpu-idle` / `python-loop` findings "
+                "mean launch-bound (static: a suggestion, not measured).",
+    )
+
+
+RULE = Rule(ID, TITLE, "compute", static_detect(lint), __doc__, needs=("source",), lint=lint)

@@ -1,0 +1,20 @@
+import torch
+import torch.nn as nn
+
+vocab, dim = 50257, 768
+emb = nn.Embedding(50257, 768)  # expect
+tok = nn.Embedding(vocab, dim)  # non-literal sizes: not flagged
+model = nn.Sequential(
+    nn.Linear(1500, 4096),  # expect
+    nn.GELU(),
+    nn.Linear(4096, 1500),  # expect
+    nn.Linear(in_features=1500, out_features=1024),  # expect
+    nn.Linear(1024, 1024),
+    nn.Linear(1024, 10),  # a 10-class head: not flagged
+).cuda()
+opt = torch.optim.AdamW(model.parameters())
+for step in range(10):
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = model(torch.randn(8, 1500, device="cuda")).sum()
+    loss.backward()
+    opt.step()

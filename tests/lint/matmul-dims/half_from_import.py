@@ -1,0 +1,4 @@
+from torch import nn
+from torch.nn import Linear
+
+model = nn.Sequential(Linear(300, 512), nn.ReLU(), Linear(512, 100)).cuda().half()  # expect

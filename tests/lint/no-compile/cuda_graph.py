@@ -1,0 +1,8 @@
+import torch
+
+model = torch.nn.Linear(4, 1).cuda()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+g = torch.cuda.CUDAGraph()
+for step in range(100):
+    g.replay()
+    opt.step()

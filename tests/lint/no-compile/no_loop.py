@@ -1,0 +1,6 @@
+import torch
+
+model = torch.nn.Linear(4, 1)
+with torch.no_grad():
+    for x in torch.randn(10, 8, 4):
+        print(model(x).sum())
