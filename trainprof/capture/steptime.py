@@ -5,7 +5,7 @@
 Environment: TRAINPROF_SKIP (steps skipped first, default 10), TRAINPROF_STEPS
 (steps timed, default 20), TRAINPROF_LOSSES (instead of timing: record the value
 of the first N scalars passed to backward, the losses), TRAINPROF_SEED (seed
-torch, numpy and random first). A step ends at the first optimizer's step(), as
+torch, numpy and random first), TRAINPROF_DETERMINISTIC (deterministic kernels). A step ends at the first optimizer's step(), as
 in the capture; the device is synced at each edge of the timed window only.
 Prints one JSON line ({"step_ms": ...} or {"losses": [...]}) and exits at once,
 without running the rest of the training.
@@ -52,6 +52,8 @@ def main() -> None:
             numpy.random.seed(int(seed))
         except ImportError:
             pass
+    if os.environ.get("TRAINPROF_DETERMINISTIC"):
+        torch.use_deterministic_algorithms(True, warn_only=True)
     state = {"n": 0, "pacer": None, "t0": 0.0}
     losses: list[str] = []
 
