@@ -27,7 +27,9 @@ def browse(html: str, tmp, screenshot: str | None = None) -> tuple[str, list[str
 
 def _report(run: str, tmp) -> str:
     out = str(tmp / f"{run}.html")
-    r = run_cli("report", os.path.join(SAMPLES, run), "-q", "--html", out, "--json", str(tmp / f"{run}.json"))
+    copy = tmp / "runs" / run  # `report` writes analysis.json into the run: not into the repo's samples
+    shutil.copytree(os.path.join(SAMPLES, run), copy)
+    r = run_cli("report", str(copy), "-q", "--html", out, "--json", str(tmp / f"{run}.json"))
     assert r.returncode == 0, r.stderr
     return out
 
