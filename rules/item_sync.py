@@ -70,16 +70,8 @@ def _what(ctx, line: int | None) -> str:
 
 
 def detect(ctx):
-    events = [s for s in ctx.syncs if s.kind in ("d2h", "explicit")]
-    if not events:
-        return
-    by_line = ctx.per_line(s.idx for s in events)
-    ev_of = {s.idx: s for s in events}
     n = ctx.n_steps
-    tr = ctx.trace
-    for line, idxs in by_line.items():
-        blocked = sum(float(tr.dur[i]) for i in idxs) / n / 1000
-        gpu = [g for i in idxs for g in ev_of[i].copy_gpu]
+    for line, (idxs, blocked, gpu) in ctx.sync_waits.items():
         where = line if line is not None else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
         what = _what(ctx, line)
         yield Finding(

@@ -131,17 +131,10 @@ def detect(ctx):
     sites = _loop_sites(ctx.index)
     if not sites:
         return
-    events = [s for s in ctx.syncs if s.kind in ("d2h", "explicit")]
-    if not events:
-        return
-    ev_of = {s.idx: s for s in events}
     n = ctx.n_steps
-    tr = ctx.trace
-    for line, idxs in ctx.per_line(s.idx for s in events).items():
+    for line, (idxs, blocked, gpu) in ctx.sync_waits.items():
         if line not in sites:
             continue
-        blocked = sum(float(tr.dur[i]) for i in idxs) / n / 1000
-        gpu = [g for i in idxs for g in ev_of[i].copy_gpu]
         yield Finding(
             rule=ID, title=TITLE, path=ctx.relpath(), line=line, severity="medium",
             message=f"{sites[line]} needs the output size from the GPU: the CPU waits {len(idxs) / n:.3g}x per step "

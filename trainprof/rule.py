@@ -176,6 +176,18 @@ class Context:
         return M.classify_syncs(self.trace, self.steps)
 
     @cached_property
+    def sync_waits(self) -> dict:
+        """Script line (None: unknown) -> (sync events there, ms blocked per step, the GPU
+        copies they waited for): the device->host reads and explicit syncs of the loop."""
+        events = [s for s in self.syncs if s.kind in ("d2h", "explicit")]
+        ev_of = {s.idx: s for s in events}
+        out = {}
+        for line, idxs in self.per_line(s.idx for s in events).items():
+            blocked = sum(float(self.trace.dur[i]) for i in idxs) / self.n_steps / 1000
+            out[line] = (idxs, blocked, [g for i in idxs for g in ev_of[i].copy_gpu])
+        return out
+
+    @cached_property
     def launch_cost_us(self) -> float:
         """Median CPU time of one kernel launch in this trace."""
         m = M.runtime_mask(self.trace) & self.trace.name_mask(lambda n: "LaunchKernel" in n) & self.main

@@ -158,7 +158,7 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
         for c in mods:
             if rule_of.get(c.id) != f.get("rule"):
                 continue
-            p = _locate(f["path"], files, a.get("script"))
+            p = locate(f["path"], files, a.get("script"))
             if p is None:
                 raise FixError(f"{f['path']}: not found (the analysis ran elsewhere?)")
             params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
@@ -183,7 +183,7 @@ def _sha_file(p: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def _locate(path: str, files: dict, script: str | None) -> str | None:
+def locate(path: str, files: dict, script: str | None) -> str | None:
     if os.path.isabs(path) and os.path.isfile(path):
         return path
     for k in files:

@@ -47,7 +47,7 @@ def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
 def _fixes(doc: dict, a: Analysis) -> None:
     """Each fixable finding's diff (the codemod run in memory) and the command that applies it."""
     from ..capture.runner import sha256
-    from ..fix.apply import preview
+    from ..fix.apply import locate, preview
 
     files = doc.get("files") or {}
     for f in doc["findings"]:
@@ -55,8 +55,8 @@ def _fixes(doc: dict, a: Analysis) -> None:
         f["diff"] = f["apply"] = None
         if not fx.get("safety"):
             continue
-        path = next((p for p in files if p == os.path.abspath(f["path"]) or p.endswith(os.sep + f["path"])), None)
-        if path is None or not os.path.isfile(path) or sha256(path) != files[path]:
+        path = locate(f["path"], files, doc.get("script"))
+        if path is None or path not in files or sha256(path) != files[path]:
             continue  # changed since the run: its lines may have moved
         f["diff"] = preview(path, fx["id"], f["line"], fx.get("params"))
         if f["diff"] and a.run_dir:

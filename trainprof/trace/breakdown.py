@@ -9,28 +9,32 @@ from . import measures as M
 PARTS = ("data_loader", "sync_wait", "h2d_copies", "logging", "other_cpu")
 
 
+def activity_spans(ctx) -> dict:
+    """The training thread's (start, end) arrays by activity, for PARTS but other_cpu:
+    loader waits, sync calls, copy calls, time on logging lines."""
+    tr, st, main = ctx.trace, ctx.steps, ctx.main
+
+    def spans(idx):
+        return tr.ts[idx], tr.end[idx]
+
+    log_iv = [iv for line in sorted(ctx.logging_lines) for iv in ctx.line_time(ctx.script, line)[0]] \
+        if ctx.script else []
+    return {
+        "data_loader": spans(M.dataloader_spans(tr, st)),
+        "sync_wait": spans(np.flatnonzero(M.sync_calls(tr) & main)),
+        "h2d_copies": spans(np.flatnonzero(M.memcpy_calls(tr) & main)),
+        "logging": (np.array([a for a, _ in log_iv]), np.array([b for _, b in log_iv])),
+    }
+
+
 def breakdown(ctx) -> dict:
     """Disjoint parts of the step (per-step ms, profiled), by priority: a moment spent
     waiting on the loader is loader time even if a logging line is on the stack."""
     tr, st = ctx.trace, ctx.steps
     lo, hi = st.window
     n = max(len(st), 1)
-    main = ctx.main
-
-    def spans(mask):
-        idx = np.flatnonzero(mask)
-        return tr.ts[idx], tr.end[idx]
-
-    groups = [
-        spans(np.isin(np.arange(len(tr)), M.dataloader_spans(tr, st))),
-        spans(M.sync_calls(tr) & main),
-        spans(M.memcpy_calls(tr) & main),
-    ]
-    log_iv = []
-    if ctx.script:
-        for line in sorted(ctx.logging_lines):
-            log_iv += ctx.line_time(ctx.script, line)[0]
-    groups.append((np.array([a for a, _ in log_iv]), np.array([b for _, b in log_iv])))
+    act = activity_spans(ctx)
+    groups = [act[k] for k in PARTS[:-1]]
     parts, covered = {}, 0.0
     acc_s, acc_e = np.array([]), np.array([])
     for name, (s, e) in zip(PARTS[:-1], groups):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import measures as M
+from .breakdown import activity_spans
 from .model import KERNEL
 
 CPU_KINDS = ("data_loader", "sync_wait", "h2d_copies", "logging")  # drawn over "other CPU", last on top
@@ -46,22 +47,12 @@ def step_view(ctx, findings) -> dict | None:
     lo, hi = float(st.start[k]), float(st.end[k])
     if hi <= lo:
         return None
-    main = ctx.main
+    cpu = activity_spans(ctx)
 
     def spans(mask):
         idx = np.flatnonzero(mask)
         return tr.ts[idx], tr.end[idx]
 
-    log_iv = [iv for line in sorted(ctx.logging_lines) for iv in ctx.line_time(ctx.script, line)[0]] \
-        if ctx.script else []
-    loader = np.zeros(len(tr), dtype=bool)
-    loader[M.dataloader_spans(tr, st)] = True
-    cpu = {
-        "data_loader": spans(loader),
-        "sync_wait": spans(M.sync_calls(tr) & main),
-        "h2d_copies": spans(M.memcpy_calls(tr) & main),
-        "logging": (np.array([a for a, _ in log_iv]), np.array([b for _, b in log_iv])),
-    }
     lanes = [{"name": "training thread", "kind": "cpu",
               "segments": [(0.0, 1.0, "other_cpu")] + [(x, w, kind) for kind in CPU_KINDS
                                                        for x, w in _segments(*cpu[kind], lo, hi)]}]
