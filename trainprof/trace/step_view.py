@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import measures as M
-from .breakdown import activity_spans
+from .breakdown import PARTS, activity_spans
 from .model import KERNEL
 
-CPU_KINDS = ("data_loader", "sync_wait", "h2d_copies", "logging")  # drawn over "other CPU", last on top
+CPU_KINDS = PARTS[:-1]  # drawn over "other CPU", last on top
 RESOLUTION = 1500  # rectangles narrower than 1/RESOLUTION of the step merge with their neighbours
 MAX_MARKED = 6  # findings marked under the timeline
 
