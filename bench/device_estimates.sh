@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Device-machine driver for bench/estimates.py (carry .whl). PHASES: tests analyze time fixed.
+# Device-machine driver for bench/estimates.py (carry .whl). PHASES: tests analyze time fixed rules apply probe.
 # Everything lands in $OUT: pytest.log, runs.tar.gz (analyze), steptimes.jsonl (time), fixed.tar.gz,
-# probe.json (probe). One time round of all 26 scripts takes ~400 s on the H100: ROUNDS=1 per call.
+# probe.json (probe), rules.tar.gz (rules), apply.log (apply). One time round of all 26 scripts takes ~400 s on the H100: ROUNDS=1 per call.
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --no-build-isolation --upgrade --target /tmp/site .whl/*.whl . || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
@@ -17,5 +17,19 @@ fixed)
     rm -f /tmp/fixed/$ex.fixed/output.log /tmp/fixed/$ex.fixed/report.html
   done
   tar -C /tmp -czf $OUT/fixed.tar.gz fixed; lap fixed ;;
+rules)  # runs for the rules' GPU tests (sample_traces/): RULE_RUNS example names
+  for ex in ${RULE_RUNS:-tuned mask_loss mask_loss.fixed}; do
+    timeout 180 python3 -m trainprof.cli analyze examples/$ex.py --run-dir /tmp/rules/$ex -q -- --steps 200 > /dev/null || echo "FAILED $ex"
+    rm -f /tmp/rules/$ex/output.log /tmp/rules/$ex/report.html
+  done
+  tar -C /tmp -czf $OUT/rules.tar.gz rules; lap rules ;;
+apply)  # `apply --all-safe --verify` on copies of the APPLY examples -> apply.log
+  mkdir -p /tmp/apply
+  for ex in ${APPLY:-item_sync host_alloc small_host_tensors lstm_item pin_memory_workers}; do
+    cp examples/$ex.py /tmp/apply/
+    timeout 120 python3 -m trainprof.cli analyze /tmp/apply/$ex.py --run-dir /tmp/apply/$ex -q -- --steps 200 > /dev/null || echo "FAILED analyze $ex"
+    echo "== $ex" >> $OUT/apply.log
+    timeout 300 python3 -m trainprof.cli apply /tmp/apply/$ex --all-safe --verify >> $OUT/apply.log 2>&1 || echo "FAILED apply $ex"
+  done; lap apply ;;
 probe) timeout 200 python3 bench/probe_overhead.py > $OUT/probe.json 2>/dev/null; lap probe ;;
 esac; done

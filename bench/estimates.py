@@ -54,11 +54,13 @@ FIXES = {
     "launch_bound_adam": ("unfused-optimizer",),
     "conv_fp32": ("fp32-compute",),
     "checkpoint_every_step": ("checkpoint-io",),
+    "mask_loss": ("mask-index-sync",),
 }
 STEPS = ["--steps", "200"]
 # Fixed versions that throttle (log or save every P steps, as trainprof advises): each timed
 # window must span whole periods, so that the periodic log or save is in the time, amortized.
-PERIOD = {"excessive_logging": 500, "histogram_logging": 100, "checkpoint_every_step": 500}
+# (P: the longest period there; the others divide it)
+PERIOD = {"excessive_logging": 500, "histogram_logging": 500, "checkpoint_every_step": 500}
 
 
 def _names() -> list[str]:
@@ -117,9 +119,10 @@ def steptime(out: str) -> None:
 
 def _measured(out: str) -> tuple[dict[str, list[float]], set[str]]:
     """name -> step times (ms); and the throttled fixed versions whose records all timed
-    a window that missed the periodic log or save (not comparable with the estimate)."""
-    times: dict[str, list[float]] = {}
-    missed: set[str] = set()
+    a window that missed the periodic log or save (not comparable with the estimate).
+    Only the timing runs (the `run` tag) that timed both an example and its fixed version
+    count for either: machines and sessions differ, rounds of one run interleave."""
+    recs, missed = [], set()
     with open(out if out.endswith(".jsonl") else os.path.join(out, "steptimes.jsonl")) as f:
         for line in f:
             rec = json.loads(line)
@@ -130,8 +133,22 @@ def _measured(out: str) -> tuple[dict[str, list[float]], set[str]]:
             if period and (not rec.get("timed") or rec["timed"] % period):
                 missed.add(name)
                 continue
+            recs.append(rec)
+    both: dict[str, set] = {}
+    for rec in recs:
+        both.setdefault(rec.get("run"), set()).add(rec["name"])
+    times: dict[str, list[float]] = {}
+    for rec in recs:
+        name = rec["name"]
+        base = name[:-len(".fixed")] if name.endswith(".fixed") else name
+        if {base, base + ".fixed"} <= both[rec.get("run")]:
             times.setdefault(name, []).append(rec["step_ms"])
+            if rec.get("device"):  # a timing run on another card than the capture's
+                OTHER_CARD.setdefault(base, set()).add(rec["device"].replace("NVIDIA ", ""))
     return times, missed - set(times)
+
+
+OTHER_CARD: dict[str, set] = {}  # example -> the cards of its timing runs, where not the capture's
 
 
 def _suggested_period(findings: list, rules: tuple[str, ...]) -> set[int]:
@@ -144,6 +161,23 @@ def _suggested_period(findings: list, rules: tuple[str, ...]) -> set[int]:
         if f["rule"] in rules and m and f.get("speedup", 1) >= 1.01:
             out.add(int(m.group(1)))
     return out
+
+
+def _same_card(cross: list, ok: int, n: int) -> str:
+    """The score over the rows captured and timed on the same card, where some were not."""
+    if not cross:
+        return ""
+    m, k = n - len(cross), ok - sum(w for _, w in cross)
+    return (f" On rows captured and timed on the same card ({', '.join(c for c, _ in cross)} left out): "
+            f"{k} of {m} within 25% ({100 * k / max(m, 1):.0f}%).")
+
+
+def _applied_periods(name: str) -> set[int]:
+    """The `step % N` periods the fixed version applies."""
+    import re
+
+    with open(os.path.join(EX, name + ".fixed.py")) as f:
+        return {int(x) for x in re.findall(r"step % (\d+)", f.read())}
 
 
 def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
@@ -164,13 +198,15 @@ def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
 def report(out: str, dest: str) -> None:
     meas, missed = _measured(out)
     rows, ok_err, ok_top, n = [], 0, 0, 0
+    cross: list = []  # rows timed on another card than their capture
     device = torch_v = None
     for name in _names():
         run = os.path.join(os.path.dirname(out) if out.endswith(".jsonl") else out, "runs", name)
         if not os.path.isdir(run):
             run = os.path.join(ROOT, "sample_traces", name)
         if name + ".fixed" in missed:
-            rows.append(f"| {name} | {', '.join(FIXES[name])} | {statistics.median(meas[name]):.3g} | "
+            before = f"{statistics.median(meas[name]):.3g}" if name in meas else "-"
+            rows.append(f"| {name} | {', '.join(FIXES[name])} | {before} | "
                         f"(re-measure: the timed window held no `step % {PERIOD[name]}` log or save) | | | | | |")
             continue
         if not os.path.isdir(run) or name not in meas or name + ".fixed" not in meas:
@@ -181,6 +217,8 @@ def report(out: str, dest: str) -> None:
         device, torch_v = full.get("device"), full.get("torch")
         before, after = statistics.median(meas[name]), statistics.median(meas[name + ".fixed"])
         rounds = min(len(meas[name]), len(meas[name + ".fixed"]))
+        if name in OTHER_CARD:
+            rounds = f"{rounds} (timed on {', '.join(sorted(OTHER_CARD[name]))})"
         measured = before / after
         predicted = (sel.get("estimate") or {}).get("combined_speedup") or 1.0
         err = abs(math.log(predicted / measured))
@@ -192,15 +230,17 @@ def report(out: str, dest: str) -> None:
         else:
             own = [f for f in ranked if f["rule"] in FIXES[name]]
             top_ok = all(f["speedup"] < 1.1 for f in own) and top not in FIXES[name]
-        if name in PERIOD and _suggested_period(sel["findings"], FIXES[name]) - {PERIOD[name]}:
+        if name in PERIOD and _suggested_period(sel["findings"], FIXES[name]) - _applied_periods(name):
             # trainprof advises another period than the fixed version applies: not the same fix
             rows.append(f"| {name} | {', '.join(FIXES[name])} | {before:.3g} | {after:.3g} | {rounds} | {measured:.3g}x | "
                         f"(trainprof suggests every {sorted(_suggested_period(sel['findings'], FIXES[name]))} steps, "
-                        f"the fixed version every {PERIOD[name]}) | | |")
+                        f"the fixed version every {sorted(_applied_periods(name))}) | | |")
             continue
         n += 1
         ok_err += within
         ok_top += top_ok
+        if name in OTHER_CARD:
+            cross.append((name, within))
         rows.append(f"| {name} | {', '.join(FIXES[name])} | {before:.3g} | {after:.3g} | {rounds} | {measured:.3g}x | "
                     f"{predicted:.3g}x | {err:.2f} {'ok' if within else 'MISS'} | {top} {'ok' if top_ok else 'MISS'} |")
     text = f"""# Estimates vs measurements
@@ -217,7 +257,7 @@ where it does not, the fix's own estimate must say < 1.1x and not be ranked firs
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + f"""
 
-Within 25%: {ok_err} of {n} ({100 * ok_err / max(n, 1):.0f}%). Top finding right: {ok_top} of {n} ({100 * ok_top / max(n, 1):.0f}%).
+Within 25%: {ok_err} of {n} ({100 * ok_err / max(n, 1):.0f}%). Top finding right: {ok_top} of {n} ({100 * ok_top / max(n, 1):.0f}%).{_same_card(cross, ok_err, n)}
 Scored by {platform.python_implementation()} {platform.python_version()} on {platform.node() or 'this machine'}.
 """
     with open(dest, "w") as f:

@@ -1,4 +1,5 @@
-"""Fixed: writes the parameter and gradient histograms only every 100 steps."""
+"""Fixed: writes the gradient histograms every 100 steps and the parameter ones every 500, as
+trainprof advises from their measured cost."""
 import argparse
 import tempfile
 
@@ -24,8 +25,9 @@ for step in range(args.steps):
     opt.zero_grad()
     loss.backward()
     opt.step()
-    if step % 100 == 0:
-        for name, p_ in model.named_parameters():
+    for name, p_ in model.named_parameters():
+        if step % 500 == 0:
             writer.add_histogram(f"param/{name}", p_, step)
+        if step % 100 == 0:
             writer.add_histogram(f"grad/{name}", p_.grad, step)
 writer.close()

@@ -75,6 +75,7 @@ def detect(ctx):
                 basis=f"the line's measured time on the training thread over {n} steps, replayed away, "
                       f"then 1/{every} of it added back",
                 keep_fraction=1.0 / every,
+                periodic=True,
                 confidence="high",
             ),
             fix=Fix(ID, None, f"guard with `if step % {every} == 0:` (and save at the end)"),

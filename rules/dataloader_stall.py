@@ -400,4 +400,4 @@ def lint(index):
 
 
 RULE = Rule(ID, "Training loop waits on the data loader", "data", detect, __doc__, needs=("trace",), codemods=(FIX,),
-            lint=lint)
+            lint=lint, aliases=('dataloader-config',))

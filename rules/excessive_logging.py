@@ -128,6 +128,7 @@ def detect(ctx):
                       + (" and the writer thread's Python time overlapping the rest of the step" if extra else "")
                       + f", replayed away, then 1/{every} of it added back",
                 keep_fraction=1.0 / every,
+                periodic=True,
                 confidence="high",
             ),
             fix=FIX.fix(f"guard with `if step % {every} == 0:`; keep epoch-end logs", every=every),
@@ -388,4 +389,4 @@ def lint(index):
 
 
 RULE = Rule(ID, "Logging every step", "logging", detect, __doc__, needs=("trace", "source", "lines"), codemods=(FIX,),
-            lint=lint)
+            lint=lint, aliases=('histogram-logging',))

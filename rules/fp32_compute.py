@@ -268,5 +268,54 @@ AUTOCAST = Codemod(
     _transform_autocast,
 )
 
+# -- static detection (`trainprof lint`) ------------------------------------------------
+# What says a script already trains in reduced precision (or lets fp32 matmuls use TF32)
+_LOW = re.compile(r"autocast|bfloat16|float16|\bhalf\b|allow_tf32|set_float32_matmul_precision|GradScaler|\bfp16\b|bf16")
+_HEAVY = re.compile(r"^torch\.(nn\.(Linear|Conv[123]d|ConvTranspose[123]d|Transformer\w*|MultiheadAttention|LSTM|GRU|RNN|"
+                    r"Bilinear)|nn\.functional\.(linear|conv[123]d|scaled_dot_product_attention)|"
+                    r"(matmul|mm|bmm|einsum|addmm|baddbmm))$")
+_CONV = re.compile(r"^torch\.nn\.Conv[123]d$")
+
+
+def _models(index) -> set[str]:
+    """Names assigned from an expression that builds a torch.nn module (or a class of this file)."""
+    import ast
+
+    classes = {n.name for n in ast.walk(index.tree) if isinstance(n, ast.ClassDef)}
+    out = set()
+    for a in ast.walk(index.tree):
+        if not isinstance(a, ast.Assign) or not isinstance(a.targets[0], ast.Name):
+            continue
+        for c in ast.walk(a.value):
+            if isinstance(c, ast.Call):
+                q = index.qualname(c.func) or ""
+                if q.startswith("torch.nn.") or (isinstance(c.func, ast.Name) and c.func.id in classes):
+                    out.add(a.targets[0].id)
+                    break
+    return out
+
+
+def lint(index):
+    """Static: a CUDA training script with matmul/conv layers and no bf16/fp16/TF32 anywhere."""
+    if not index.loops or _LOW.search(index.text) or not re.search(r"""\bcuda\b""", index.text):
+        return
+    heavy = [c for c in index.calls if _HEAVY.match(c.qualname or "")]
+    if not heavy:
+        return
+    conv = any(_CONV.match(c.qualname or "") for c in heavy)
+    models = _models(index)
+    loop = index.loops[0]
+    line = next((c.line for c in index.calls if loop.line < c.line <= loop.end_line and c.method is None
+                 and c.receiver is None and c.text.split("(", 1)[0] in models), loop.line)
+    yield Finding(
+        rule=ID, title="fp32 matmuls/convolutions on Tensor-Core hardware", path=index.path, line=line, severity="low",
+        message="the model's matmuls" + ("/convolutions" if conv else "") + " run in fp32: nothing here enables bf16 "
+                "autocast, fp16 or TF32, and on a Tensor-Core GPU fp32 runs them several times slower"
+                + (" (convnets: channels_last too)" if conv else "") + " (static: suspected; `trainprof analyze` "
+                "measures their share of GPU time).",
+        fix=AUTOCAST.fix("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"),
+    )
+
+
 RULE = Rule(ID, "fp32 matmuls/convolutions on Tensor-Core hardware", "compute", detect, __doc__,
-            needs=("trace", "cuda"), codemods=(AUTOCAST,))
+            needs=("trace", "cuda"), codemods=(AUTOCAST,), lint=lint, aliases=('fp32-matmul', 'conv-layout'))

@@ -44,8 +44,8 @@ def detect(ctx):
     n = ctx.n_steps
     busy = M.gpu_busy(tr, lo, hi)
     share = busy / (hi - lo)
-    if share >= THRESHOLD:
-        return
+    if ctx.gpu_busy_share >= THRESHOLD:
+        return  # busy enough once the profiler's own CPU cost is out
     g = M.gpu_mask(tr) & M.in_window(tr, lo, hi)
     bs, be = M.merge(np.clip(tr.ts[g], lo, hi), np.clip(tr.end[g], lo, hi))
     # Idle gaps, then which script line the training thread was on in each.
@@ -76,8 +76,8 @@ def detect(ctx):
         path=ctx.relpath(),
         line=line,
         severity="medium",
-        message=f"The GPU is busy {100 * share:.0f}% of the step and idle {idle_ms:.3g} ms per step; "
-                f"meanwhile the CPU is on {holders}.",
+        message=f"The GPU is busy {100 * share:.0f}% of the profiled step (~{100 * ctx.gpu_busy_share:.0f}% "
+                f"without the profiler) and idle {idle_ms:.3g} ms per profiled step; meanwhile the CPU is on {holders}.",
         evidence=(
             Evidence("GPU busy", 100 * share, "%"),
             Evidence("GPU idle per step", idle_ms, "ms"),

@@ -342,4 +342,4 @@ FIX = Codemod(
 )
 
 RULE = Rule(ID, "GPU->CPU sync in the training loop", "sync", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,),
-            lint=lint)
+            lint=lint, aliases=('explicit-sync',))

@@ -126,30 +126,35 @@ def lint(index):
 
 
 def detect(ctx):
-    if ctx.index is None or not ctx.trace.has_cuda:
+    if not ctx.trace.has_cuda or not ctx.shape_sync_waits:
         return
-    sites = _loop_sites(ctx.index)
-    if not sites:
-        return
-    n = ctx.n_steps
-    for line, (idxs, blocked, gpu) in ctx.sync_waits.items():
-        if line not in sites:
-            continue
+    tr, n = ctx.trace, ctx.n_steps
+    sites = _loop_sites(ctx.index) if ctx.index is not None else {}
+    shape_of = {s.idx: s.shape_op for s in ctx.syncs}
+    for line, (idxs, blocked, gpu) in ctx.shape_sync_waits.items():
+        ops = sorted({shape_of[i] for i in idxs})
+        what = sites.get(line) or f"`{tr.name(ops[0])}`"
+        cpu = sum(float(tr.dur[o]) for o in ops) / n / 1000
         yield Finding(
-            rule=ID, title=TITLE, path=ctx.relpath(), line=line, severity="medium",
-            message=f"{sites[line]} needs the output size from the GPU: the CPU waits {len(idxs) / n:.3g}x per step "
-                    f"({blocked:.3g} ms blocked per step).",
+            rule=ID, title=TITLE, path=ctx.relpath(),
+            line=line if line is not None else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1),
+            severity="medium",
+            message=f"{what} needs the output size from the GPU: the CPU waits {len(idxs) / n:.3g}x per step "
+                    f"({blocked:.3g} ms blocked per step; {cpu:.3g} ms per step in the ops around the waits).",
             evidence=(
                 Evidence("syncs per step", len(idxs) / n),
                 Evidence("CPU blocked per step", blocked, "ms"),
+                Evidence("CPU time of the data-dependent ops per step", cpu, "ms"),
             ),
             change=WhatIf(
-                Change(drop_syncs=frozenset(idxs), drop_gpu=frozenset(gpu)),
-                basis=f"CPU time blocked in {len(idxs)} sync calls at this line over {n} steps; "
-                      "replayed without the waits (a fixed-shape rewrite keeps the GPU work)",
+                Change(remove_cpu=tuple((float(tr.ts[o]), float(tr.end[o])) for o in ops),
+                       drop_syncs=frozenset(idxs), drop_gpu=frozenset(gpu)),
+                basis=f"{len(idxs)} sync waits at this line over {n} steps, and the CPU time of the "
+                      f"{len(ops)} ops that held them (a fixed-shape rewrite masks with elementwise ops instead), "
+                      "replayed away",
                 confidence="medium",
             ),
         )
 
 
-RULE = Rule(ID, TITLE, "sync", detect, __doc__, needs=("source",), lint=lint)  # detect checks CUDA itself
+RULE = Rule(ID, TITLE, "sync", detect, __doc__, needs=("trace", "cuda"), lint=lint)

@@ -221,4 +221,4 @@ def lint(index):
 
 
 RULE = Rule(ID, "Python loop of small tensor ops in the step", "compute", detect, __doc__,
-            needs=("trace", "source", "lines"), lint=lint)
+            needs=("trace", "source", "lines"), lint=lint, aliases=('python-loop-kernels',))

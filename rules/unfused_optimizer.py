@@ -384,4 +384,4 @@ def lint(index):
 
 
 RULE = Rule(ID, "Optimizer updates one tensor at a time", "compute", detect, __doc__, needs=("trace",),
-            codemods=(FUSED, ZERO_GRAD), lint=lint)
+            codemods=(FUSED, ZERO_GRAD), lint=lint, aliases=('fused-optimizer', 'zero-grad'))

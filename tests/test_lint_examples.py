@@ -11,6 +11,9 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 # example -> [(rule, line), ...]: what lint must find there (it may find more).
 EXPECTED = {
     "checkpoint_every_step.py": [("checkpoint-io", 27)],
+    "conv_fp32.py": [("fp32-compute", 40), ("cudnn-benchmark", 15)],
+    "fp32_transformer.py": [("fp32-compute", 20)],
+    "mask_loss.py": [("mask-index-sync", 25)],
     "dataloader_stall.py": [("dataloader-stall", 32), ("blocking-h2d", 36)],
     "excessive_logging.py": [("excessive-logging", 26), ("excessive-logging", 27), ("excessive-logging", 29)],
     "histogram_logging.py": [("excessive-logging", 28), ("excessive-logging", 29)],
@@ -35,3 +38,8 @@ def test_lint_finds_the_examples_problem(example):
 def test_tuned_example_has_nothing_above_info_statically():
     found = lint_file(os.path.join(EXAMPLES, "tuned.py")).findings
     assert all(f.severity == "info" for f in found), [(f.rule, f.line, f.severity) for f in found]
+
+
+def test_every_slow_example_is_in_the_table():
+    slow = {f for f in os.listdir(EXAMPLES) if f.endswith(".py") and not f.endswith(".fixed.py") and f != "tuned.py"}
+    assert slow == set(EXPECTED)

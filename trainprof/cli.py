@@ -88,14 +88,13 @@ def _output_options(f):
 def _selected(select):
     if not select:
         return None
-    from .engine import all_rules
+    from .engine import rule_for
 
-    ids = {r.id for r in all_rules()}
     want = {s.strip() for s in select.split(",") if s.strip()}
-    unknown = sorted(want - ids)
+    unknown = sorted(w for w in want if rule_for(w) is None)
     if unknown:
         raise click.UsageError(f"unknown rule {', '.join(unknown)} (see `trainprof rules`)")
-    return want
+    return {rule_for(w).id for w in want}
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -289,27 +288,24 @@ def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
 
 
 @main.command()
-@click.argument("scripts", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("scripts", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "never"]), default="medium",
               show_default=True, help="Exit 1 when a finding is at least this severe.")
 @click.option("--select", default=None, metavar="RULE[,RULE]", help="Run only these rules.")
 @click.option("-o", "--output", default=None, help="Write the report here instead of printing it.")
 def lint(scripts, fmt, fail_on, select, output):
-    """Static checks of SCRIPTS: no run, no GPU (for CI). What they find is suspected,
-    not measured; `trainprof analyze` measures it."""
+    """Static checks of SCRIPTS (files, or folders of *.py): no run, no GPU (for CI).
+    What they find is suspected, not measured; `trainprof analyze` measures it."""
     import json as _json
 
     from .engine import all_rules
-    from .lint import at_least, lint_file
+    from .lint import at_least, lint_paths
     from .report.sarif import to_sarif
 
-    only = _selected(select)
-    linted = []
-    for s in scripts:
-        if not os.path.isfile(s):
-            raise TrainprofError(f"no such file: {s}")
-        linted.append(lint_file(s, only))
+    linted, errors = lint_paths(scripts, _selected(select))
+    for e in errors:
+        click.echo(f"trainprof: {e}", err=True)
     found = [f for lt in linted for f in lt.findings]
     if fmt == "sarif":
         text = _json.dumps(to_sarif(linted, all_rules()), indent=1) + "\n"
@@ -326,7 +322,7 @@ def lint(scripts, fmt, fail_on, select, output):
         write_atomic(output, text.encode())
     else:
         click.echo(text, nl=False)
-    if fail_on != "never" and at_least(found, fail_on):
+    if errors or (fail_on != "never" and at_least(found, fail_on)):
         sys.exit(1)
 
 
@@ -357,8 +353,12 @@ def rules_cmd(rule_id):
 
     rules = all_rules()
     if rule_id:
+        from .engine import rule_for
+
         for r in rules:
-            if r.id == rule_id:
+            if r is rule_for(rule_id):
+                if rule_id != r.id:
+                    click.echo(f"({rule_id} is part of {r.id})\n")
                 click.echo(f"{r.id}: {r.title}\n")
                 click.echo(r.doc.strip())
                 for c in r.codemods:
@@ -367,7 +367,8 @@ def rules_cmd(rule_id):
                 return
         raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
     for r in rules:
-        click.echo(f"{r.id:20} {r.category:8} {r.title}")
+        click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}"
+                   + (f"  (covers {', '.join(r.aliases)})" if r.aliases else ""))
         for c in r.codemods:
             click.echo(f"  --fix {c.id:18} {c.safety:7} {c.summary}")
         if not r.codemods:

@@ -76,6 +76,8 @@ def _skip_reason(rule: Rule, ctx: Context) -> str | None:
         return "no CUDA activity in this run"
     if "source" in rule.needs and ctx.index is None:
         return "no script to read (pass --script)"
+    if "memory" in rule.needs and not ctx.run.get("memory"):
+        return "no GPU memory record in run.json (a run captured before trainprof recorded one)"
     if "lines" in rule.needs and ctx.lines is None:
         return "no line attribution (a bare trace has no line recorder log)"
     return None
@@ -179,3 +181,11 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         view=step_view(ctx, findings),
         checked=checked,
     )
+
+
+def rule_for(name: str) -> Rule | None:
+    """The rule with this id or alias."""
+    for r in all_rules():
+        if name == r.id or name in r.aliases:
+            return r
+    return None

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from .engine import all_rules
+from .errors import TrainprofError
 from .finding import Finding
 from .source import index_source
 
@@ -34,6 +35,37 @@ def lint_file(path: str, only: set[str] | None = None) -> Linted:
     found = [f if f.path == rel else _with_path(f, rel) for f in found]
     found.sort(key=lambda f: (f.line, -SEVERITIES.index(f.severity), f.rule))
     return Linted(path, found)
+
+
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "build", "dist"}
+
+
+def expand(paths) -> list[str]:
+    """Files to lint: each file given, and the *.py files under each directory given
+    (hidden folders, virtualenvs and build output skipped), in a stable order."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                                 and not os.path.exists(os.path.join(root, d, "pyvenv.cfg")))
+                out.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".py"))
+        elif os.path.isfile(p):
+            out.append(p)
+        else:
+            raise TrainprofError(f"no such file or directory: {p}")
+    return out
+
+
+def lint_paths(paths, only: set[str] | None = None) -> tuple[list[Linted], list[str]]:
+    """Lint every file; a file that does not parse is an error line, not the end of the run."""
+    linted, errors = [], []
+    for f in expand(paths):
+        try:
+            linted.append(lint_file(f, only))
+        except TrainprofError as e:
+            errors.append(str(e))
+    return linted, errors
 
 
 def _with_path(f: Finding, path: str) -> Finding:

@@ -25,10 +25,12 @@ class Rule:
     category: str
     detect: Callable[["Context"], Iterable[Finding]]
     doc: str  # What it does / Why it is slow / Example / Use instead / When not to fix
-    needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source"
+    needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source", "memory"
     codemods: tuple = ()  # trainprof.fix.codemod.Codemod: the fixes `trainprof apply` can make
     # Static detection (`trainprof lint`, no run): (SourceIndex) -> findings, unmeasured.
     lint: Callable[[SourceIndex], Iterable[Finding]] | None = None
+    # Narrower ids this rule covers (`--select` and `trainprof rules` take them too)
+    aliases: tuple[str, ...] = ()
 
     @property
     def fix_safety(self) -> str | None:
@@ -67,6 +69,21 @@ class Context:
         if self.trace.has_cuda:
             return replay(self.timeline).step_us
         return float(np.mean(self.steps.dur))
+
+    @cached_property
+    def gpu_busy_us(self) -> float:
+        """Time per recorded step during which any GPU stream ran something."""
+        lo, hi = self.steps.window
+        return M.gpu_busy(self.trace, lo, hi) / max(self.n_steps, 1)
+
+    @cached_property
+    def gpu_busy_share(self) -> float:
+        """The GPU's busy share of the step without the profiler: its busy time over the
+        unprofiled step (the profiler slows the CPU side, hardly the kernels), else over
+        the profiled step."""
+        lo, hi = self.steps.window
+        step = self.unprofiled_us or (hi - lo) / max(self.n_steps, 1)
+        return min(1.0, self.gpu_busy_us / step) if step > 0 else 0.0
 
     @cached_property
     def unprofiled_us(self) -> float | None:
@@ -178,8 +195,17 @@ class Context:
     @cached_property
     def sync_waits(self) -> dict:
         """Script line (None: unknown) -> (sync events there, ms blocked per step, the GPU
-        copies they waited for): the device->host reads and explicit syncs of the loop."""
-        events = [s for s in self.syncs if s.kind in ("d2h", "explicit")]
+        copies they waited for): the device->host reads and explicit syncs of the loop,
+        less those inside a data-dependent-shape op (`shape_sync_waits`)."""
+        return self._waits(lambda s: s.shape_op is None)
+
+    @cached_property
+    def shape_sync_waits(self) -> dict:
+        """As `sync_waits`, for the syncs inside data-dependent-shape ops (nonzero, unique...)."""
+        return self._waits(lambda s: s.shape_op is not None)
+
+    def _waits(self, keep) -> dict:
+        events = [s for s in self.syncs if s.kind in ("d2h", "explicit") and keep(s)]
         ev_of = {s.idx: s for s in events}
         out = {}
         for line, idxs in self.per_line(s.idx for s in events).items():

@@ -252,6 +252,7 @@ class Capture:
             "python": sys.version.split()[0],
             "cpu_count": os.cpu_count(),
             "loaders": list(self.loaders.values()),
+            "memory": _memory(torch) if self.cuda else None,
         }
         lines = self.recorder.to_json()
         lines["anchors"] = self.anchors
@@ -284,6 +285,17 @@ class Capture:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # skip the rest of training, and worker joins that could hang
+
+
+def _memory(torch) -> dict | None:
+    """The CUDA caching allocator's peaks so far (bytes) and the device's capacity."""
+    try:
+        free, total = torch.cuda.mem_get_info()
+        return {"peak_allocated": torch.cuda.max_memory_allocated(), "peak_reserved": torch.cuda.max_memory_reserved(),
+                "reserved": torch.cuda.memory_reserved(), "free": free, "total": total,
+                "alloc_retries": torch.cuda.memory_stats().get("num_alloc_retries", 0)}
+    except Exception:  # an odd device or build: the memory rule then says it has no record
+        return None
 
 
 def _in_profiler(e: BaseException) -> bool:

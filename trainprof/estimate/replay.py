@@ -53,6 +53,9 @@ class Change:
     drop_gpu: frozenset[int] = frozenset()  # GPU events (trace indices) no longer run
     gpu_scale: tuple[tuple[int, float], ...] = ()  # GPU event -> duration factor
     floor_us: float = 0.0  # the step can be no faster than this per step (e.g. loader throughput)
+    # Main-thread time shrunk to a share, (start, end, keep), with the GPU work issued
+    # inside kept: launches made cheap (a CUDA graph replay issues them all at once)
+    squeeze_cpu: tuple[tuple[float, float, float], ...] = ()
 
     def __or__(self, other: Change) -> Change:
         return Change(
@@ -61,11 +64,13 @@ class Change:
             self.drop_gpu | other.drop_gpu,
             self.gpu_scale + other.gpu_scale,
             max(self.floor_us, other.floor_us),
+            self.squeeze_cpu + other.squeeze_cpu,
         )
 
     @property
     def empty(self) -> bool:
-        return not (self.remove_cpu or self.drop_syncs or self.drop_gpu or self.gpu_scale or self.floor_us)
+        return not (self.remove_cpu or self.drop_syncs or self.drop_gpu or self.gpu_scale or self.floor_us
+                    or self.squeeze_cpu)
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,10 +304,12 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     recorded event taken out of the CPU side (or, given a `warp`, each line's measured
     correction), and the rest scaled by `cpu_scale`."""
     rem = _Removed(change.remove_cpu)
+    sq = _Removed(change.squeeze_cpu)
     blk = _Removed(tl.blocked)
     # Recorded events inside removed time cost nothing: their weights drop out.
     if overhead_us and len(tl.ov_t):
         w = tl.ov_w * rem.kept(tl.ov_t) if len(rem.s) else tl.ov_w
+        w = w * sq.kept(tl.ov_t) if len(sq.s) else w
         cum_w = np.concatenate([[0.0], np.cumsum(w)])
         ov_t = tl.ov_t
     else:
@@ -310,8 +317,10 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
 
     def cpu(a: float, b: float) -> float:
         if warp is not None:
-            return max(0.0, (warp(b) - warp(a)) - (rem.before_w(b, warp) - rem.before_w(a, warp))) * cpu_scale
-        raw = (b - a) - (rem.before(b) - rem.before(a)) - (blk.before(b) - blk.before(a))
+            gone = rem.before_w(b, warp) - rem.before_w(a, warp) + sq.before_w(b, warp) - sq.before_w(a, warp)
+            return max(0.0, (warp(b) - warp(a)) - gone) * cpu_scale
+        raw = ((b - a) - (rem.before(b) - rem.before(a)) - (blk.before(b) - blk.before(a))
+               - (sq.before(b) - sq.before(a)))
         if cum_w is None or raw <= 0:
             return max(raw, 0.0) * cpu_scale
         ov = overhead_us * (cum_w[bisect_left(ov_t, b)] - cum_w[bisect_left(ov_t, a)])

@@ -1,0 +1,12 @@
+import torch
+from torch import nn
+
+model = nn.Linear(1024, 1024).cuda()
+opt = torch.optim.AdamW(model.parameters(), fused=True)
+x = torch.randn(64, 1024, device="cuda")
+for step in range(100):
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = model(x).float().square().mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
