@@ -10,11 +10,11 @@ SAMPLES = os.path.join(ROOT, "sample_traces")
 SCRIPTS = os.path.join(ROOT, "tests", "scripts")
 
 
-def run_cli(*args, cwd=None, timeout=600):
+def run_cli(*args, cwd=None, timeout=600, env=None):
     """Run the real `trainprof` CLI in a subprocess. Scripts run on the CPU, also on a
     GPU machine, so that CPU behaviour is what these tests see everywhere (GPU
     behaviour is tested on the real GPU runs in sample_traces/)."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", **(env or {}))
     return subprocess.run([sys.executable, "-m", "trainprof.cli", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env=env)
 

@@ -121,7 +121,7 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
     """
     from .capture import CaptureOptions, capture, rundir
     from .engine import analyze as run_analysis
-    from .errors import CaptureError
+    from .errors import CaptureError, Interrupted
     from .report.progress import Progress
 
     only = _selected(select)
@@ -134,7 +134,11 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
     with Progress(enabled=not quiet and not show_output) as progress:
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
-        analysis = run_analysis(out, only=only)
+        try:
+            analysis = run_analysis(out, only=only)
+        except KeyboardInterrupt:  # the run itself is complete: say how to analyze it later
+            raise Interrupted(f"interrupted while analyzing; the run is saved (`trainprof report {out}` "
+                              "analyzes it)") from None
     _finish(analysis, out, json_path, html_path, open_html, quiet)
 
 

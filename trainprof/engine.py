@@ -99,7 +99,7 @@ def _loader_buffer_notes(run: dict) -> list[str]:
     """A multi-process DataLoader starts with workers x prefetch_factor batches queued:
     steps profiled before that queue drains can hide a loader that cannot keep up."""
     out = []
-    last = max(run.get("active_steps") or [0]) + 1 + run.get("schedule", {}).get("wait", 0)
+    last = max(run.get("active_steps") or [0]) + 1 + (run.get("schedule") or {}).get("wait", 0)
     for ld in run.get("loaders") or []:
         w, p = ld.get("num_workers") or 0, ld.get("prefetch_factor") or 2
         if w and last - (ld.get("first_step") or 0) <= w * p:
@@ -111,7 +111,7 @@ def _loader_buffer_notes(run: dict) -> list[str]:
 
 def analyze(target: str, script: str | None = None, only: set[str] | None = None) -> Analysis:
     run_dir, trace_path = rundir.resolve(target)
-    run = (rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON)) if run_dir else None) or {}
+    run = (rundir.read_run(run_dir) if run_dir else None) or {}
     trace = load_trace(trace_path)
     st = M.steps(trace, run.get("active_steps"))
     if len(st) == 0:
@@ -133,7 +133,11 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             notes.append(f"{script} changed since the run: lines may have moved")
     lines = unprof_lines = None
     if run_dir:
-        doc = rundir.read_json(os.path.join(run_dir, rundir.LINES_JSON))
+        try:
+            doc = rundir.read_lines(run_dir)
+        except TraceError as e:  # the trace still stands: analyze it without line attribution
+            doc = None
+            notes.append(f"lines.json is damaged, so no line attribution: {e.message}")
         if doc:
             # Paths in the log are where the run happened; map them to where they are now.
             if script and run.get("script"):

@@ -17,5 +17,11 @@ class CaptureError(TrainprofError):
     exit_code = 2
 
 
+class Interrupted(CaptureError):
+    """Ctrl-C during a run: the script was stopped; the message says what the run directory holds."""
+
+    exit_code = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
+
+
 class TraceError(TrainprofError):
     exit_code = 3

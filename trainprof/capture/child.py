@@ -309,6 +309,27 @@ def _in_profiler(e: BaseException) -> bool:
     return bool(ours) and any("profiler" in f for f, _ in names[ours[-1] + 1:])
 
 
+def _summary(e: BaseException) -> str:
+    """The exception in one line, for the first line of trainprof's error (the traceback's tail
+    follows it). A DataLoader worker's exception is re-raised in the main process with a message
+    of many lines -- "Caught ValueError in DataLoader worker process 0.", "Original Traceback
+    (most recent call last):", the worker's frames, "ValueError: corrupt sample 16" -- whose
+    first line does not say what went wrong; that one becomes "ValueError in DataLoader worker
+    process 0: corrupt sample 16"."""
+    try:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    except Exception:  # a broken __str__ of the user's exception
+        lines = []
+    if not lines:
+        return type(e).__name__
+    head = lines[0]
+    if len(lines) > 2 and head.startswith("Caught ") and lines[1].startswith("Original Traceback"):
+        where = head.removeprefix("Caught ").rstrip(".").partition(" ")[2]  # "in DataLoader worker process 0"
+        exc, sep, msg = lines[-1].partition(": ")  # the worker's own last line: "ValueError: corrupt sample 16"
+        return f"{exc} {where}: {msg[:300]}" if sep else f"{exc} {where}"
+    return f"{type(e).__name__}: {head[:300]}" + (" ..." if len(lines) > 1 or len(head) > 300 else "")
+
+
 def main() -> None:
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
@@ -341,7 +362,7 @@ def main() -> None:
                                  or "runpy" in t.tb_frame.f_code.co_filename):
             t = t.tb_next  # show the user's frames, not ours
         tb = traceback.format_exception(type(e), e, t)
-        cap.send(event="error", kind="raised", message=f"{type(e).__name__}: {e}", traceback="".join(tb[-12:]))
+        cap.send(event="error", kind="raised", message=_summary(e), traceback="".join(tb[-12:]))
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(4)

@@ -16,6 +16,8 @@ import json
 import os
 import time
 
+import msgspec
+
 from ..errors import TraceError
 
 RUN_JSON = "run.json"
@@ -42,14 +44,109 @@ def find_traces(run_dir: str) -> list[str]:
     )
 
 
-def read_json(path: str) -> dict | None:
+def read_json(path: str, schema: type | None = None) -> dict | None:
+    """A JSON file of the run directory (None if absent). Given a schema, a file of the
+    wrong shape (damaged, hand-edited, another tool's) is a clear error here, not a
+    TypeError deep in an analysis; the document itself is returned as it was."""
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
         raise TraceError(f"{path}: unreadable ({e})") from None
+    if schema is not None:
+        try:
+            msgspec.convert(doc, schema, strict=False)
+        except msgspec.ValidationError as e:
+            raise TraceError(f"{path}: not a trainprof {os.path.basename(path)} ({e})") from None
+    return doc
+
+
+# The shapes of run.json and lines.json: the fields trainprof reads, with their types
+# (others are ignored). Written by capture/child.py and runner.py.
+class _Schedule(msgspec.Struct):
+    wait: int = 0
+    warmup: int = 0
+    active: int = 0
+
+
+class _Loader(msgspec.Struct):
+    num_workers: int | None = None
+    prefetch_factor: int | None = None
+    batch_size: int | None = None
+    pin_memory: bool | None = None
+    persistent_workers: bool | None = None
+    first_step: int | None = None
+
+
+class _Memory(msgspec.Struct):
+    peak_allocated: int = 0
+    peak_reserved: int = 0
+    reserved: int = 0
+    free: int = 0
+    total: int = 0
+    alloc_retries: int = 0
+
+
+class RunSchema(msgspec.Struct):
+    script: str | None = None
+    script_sha256: str | None = None
+    argv: list[str] = []
+    cwd: str | None = None
+    schedule: _Schedule | None = None
+    trace: str | None = None
+    active_steps: list[int] | None = None
+    unprofiled_pre_ms: float | None = None
+    unprofiled_post_ms: float | None = None
+    unprofiled_ms: float | None = None
+    unprofiled_step_ms: list[float] = []
+    profiled_step_ms: list[float] = []
+    step_marker: str | None = None
+    cuda: bool | None = None
+    device: str | None = None
+    torch: str | None = None
+    cuda_version: str | None = None
+    python: str | None = None
+    cpu_count: int | None = None
+    loaders: list[_Loader] | None = None
+    memory: _Memory | None = None
+    notes: list[str] | None = None
+
+
+_Event = tuple[int, int, int, int, int]  # (ns, kind, code id, file index, line)
+_Frame = tuple[int, int, int]  # (code id, file index, line)
+
+
+class _Unprofiled(msgspec.Struct):
+    steps: int
+    initial_stack: list[_Frame]
+    events: list[_Event]
+    start: float
+    end: float
+
+
+class LinesSchema(msgspec.Struct):
+    files: list[str]
+    initial_stack: list[_Frame] = []
+    events: list[_Event] = []
+    anchors: list[tuple[int, float, float]] = []
+    tight_anchors: list[tuple[float, float]] = []
+    unprofiled: _Unprofiled | None = None
+
+
+def read_run(run_dir: str) -> dict | None:
+    return read_json(os.path.join(run_dir, RUN_JSON), RunSchema)
+
+
+def read_lines(run_dir: str) -> dict | None:
+    doc = read_json(os.path.join(run_dir, LINES_JSON), LinesSchema)
+    if doc is not None:
+        n = len(doc["files"])
+        parts = [doc] + ([doc["unprofiled"]] if doc.get("unprofiled") else [])
+        if any(not 0 <= fr[1] < n for p in parts for fr in p.get("initial_stack", []) + [e[2:] for e in p.get("events", [])]):
+            raise TraceError(f"{os.path.join(run_dir, LINES_JSON)}: not a trainprof lines.json (a file index out of range)")
+    return doc
 
 
 def resolve(target: str) -> tuple[str | None, str]:
@@ -58,7 +155,7 @@ def resolve(target: str) -> tuple[str | None, str]:
         traces = find_traces(target)
         if not traces:
             raise TraceError(f"{target}: no *.pt.trace.json[.gz] in this directory")
-        run = read_json(os.path.join(target, RUN_JSON)) or {}
+        run = read_run(target) or {}
         named = run.get("trace")
         if named and os.path.join(target, named) in traces:
             return target, os.path.join(target, named)

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
-from ..errors import CaptureError
+from ..errors import CaptureError, Interrupted
 from . import rundir
 
 
@@ -111,7 +111,10 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         if log:
             log.close()
     done, post, error, exited, buf = None, None, None, None, b""
-    steps_seen = 0
+    steps_seen, phase = 0, "starting"
+    total = opts.wait + opts.warmup + opts.active
+    name = os.path.basename(script)
+    interrupted = False
     try:
         while True:
             left = opts.timeout - (time.monotonic() - t0)
@@ -141,6 +144,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                     ev = msg.get("event")
                     if ev == "phase":
                         steps_seen = max(steps_seen, msg["step"])
+                        phase = msg["phase"]
                         if progress:
                             progress(msg["phase"], msg["step"], msg["total"])
                     elif ev == "done":
@@ -157,12 +161,32 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                 break
         proc.wait(timeout=max(1.0, opts.timeout - (time.monotonic() - t0)))
     except KeyboardInterrupt:
+        # Ctrl-C reaches trainprof alone (the script runs in a session of its own): stop the
+        # script, and say whether the run directory is of any use.
         _kill(proc)
-        raise CaptureError("interrupted: the script was stopped; no trace was written") from None
+        if done is None:
+            raise Interrupted(
+                f"interrupted {_when(steps_seen, phase, total)}: the script was stopped before its "
+                f"trace was written ({run_dir} is incomplete)") from None
+        interrupted = True  # the trace is written: keep the run (run.json below), then say so
     except subprocess.TimeoutExpired:
         _kill(proc)
     finally:
         os.close(read_fd)
+        # Whatever the script left in its process group goes too: DataLoader workers outlive a
+        # child that ended by os._exit (trainprof's own stop, a crash, the user's script) by
+        # seconds -- until their watchdog notices -- or for good where they hang.
+        _kill_group(proc)
+        try:
+            os.unlink(cfg_path)  # read at the child's start; not part of the run directory
+        except OSError:
+            pass
+    notes = []
+    if error and error.get("kind") == "raised" and done is not None:
+        # Raised in the steady-state timing after the trace: the run is complete but for that.
+        notes.append(f"{name} raised {error['message']} after the trace was written: "
+                     "the steps after the trace were not timed")
+        error = None
     if error:
         if error.get("kind") == "profiler":
             if opts.with_stack and not opts.retried:
@@ -177,20 +201,24 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                 return run
             raise CaptureError(f"torch's profiler failed: {error['message']} (try --no-stack, or another torch)")
         if error.get("kind") == "raised":
-            raise CaptureError(f"{os.path.basename(script)} raised {error['message']}", error.get("traceback"))
+            raise CaptureError(f"{name} raised {error['message']} ({_when(steps_seen, phase, total)}; "
+                               "no trace was written)", error.get("traceback"))
         raise CaptureError(error["message"])
     if done is None:
-        total = opts.wait + opts.warmup + opts.active
         n = exited["steps"] if exited else steps_seen
         status = exited["status"] if exited else proc.returncode
         if n == 0:
             why = "without a single optimizer step (try --step-marker backward)"
         else:
             why = f"after {max(n - 1, 0)} of the {total} steps trainprof needs (lower --wait/--warmup/--active, or train longer)"
-        raise CaptureError(
-            f"{os.path.basename(script)} exited (status {status}) {why}",
-            _tail(log_path) if log else None,
-        )
+        if status is not None and status < 0:  # ended by a signal: the OOM killer, a crash in native code
+            try:
+                how = f"was killed by {signal.Signals(-status).name}"
+            except ValueError:
+                how = f"was killed by signal {-status}"
+        else:
+            how = f"exited (status {status})"
+        raise CaptureError(f"{name} {how} {why}", _tail(log_path) if log else None)
     run = {
         "schema": 1,
         "script": script,
@@ -203,10 +231,23 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     run.update({k: v for k, v in done.items() if k != "event"})
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
     run["unprofiled_ms"] = rundir.steady_unprofiled(run)
+    if notes:
+        run["notes"] = notes
     with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
         json.dump(run, f, indent=1)
-    os.unlink(cfg_path)
+    if interrupted:
+        raise Interrupted(f"interrupted after the trace was written: the script was stopped; the run "
+                          f"is saved (`trainprof report {run_dir}` analyzes it)")
     return run
+
+
+def _when(step: int, phase: str, total: int) -> str:
+    """Where the script was, from the child's last progress message."""
+    if step == 0:
+        return "before its first optimizer step"
+    doing = {"wait": "before profiling", "warmup": "while the profiler warmed up",
+             "active": "while the profiler recorded", "writing": "while the trace was written"}
+    return f"in step {step} of {total}, {doing.get(phase, phase)}"
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -219,4 +260,18 @@ def _kill(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
     except OSError:
+        pass
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL what is left of the child's process group (its id is the child's pid: the child
+    started a session). Called once the child is gone or being stopped; a group with no member
+    left answers ESRCH."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:  # ProcessLookupError: nothing left; PermissionError: not ours
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
         pass

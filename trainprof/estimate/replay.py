@@ -121,9 +121,12 @@ def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
     rt = M.runtime_mask(trace) & (trace.pid == st.pid) & (trace.ts >= lo) & (trace.ts < hi)
     launches = [i for i in np.flatnonzero(rt & (trace.corr >= 0)).tolist() if trace.corr[i] in gpu_of]
     syncs = np.flatnonzero(M.sync_calls(trace) & M.on_thread(trace, st) & (trace.ts >= lo) & (trace.ts < hi))
-    launch_gpu = {i: gpu_of[int(trace.corr[i])] for i in launches}
-    launched = {g for gs in launch_gpu.values() for g in gs}
     gpu_idx = np.flatnonzero(M.gpu_mask(trace) & (trace.ts < hi + 1e9) & (trace.end > lo))
+    # GPU work of the window's launches that ran in the window's reach (a clock-damaged
+    # trace can put a launch's kernel anywhere)
+    reach = set(gpu_idx.tolist())
+    launch_gpu = {i: [g for g in gpu_of[int(trace.corr[i])] if g in reach] for i in launches}
+    launched = {g for gs in launch_gpu.values() for g in gs}
     g_dur, g_stream, g_lat = {}, {}, {}
     # Launch latency: seen where a kernel was not queued behind another on its stream.
     order = gpu_idx[np.argsort(trace.ts[gpu_idx], kind="stable")]

@@ -110,7 +110,8 @@ def _line_map(before: str, after: str):
 def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[int, dict]] | None) -> FileFix:
     """Run codemods over text. sites: codemod id -> {line: params} (None: --static, everywhere)."""
     out = FileFix(path, text, text)
-    cur = text
+    bom = "\ufeff" if text.startswith("\ufeff") else ""  # libcst drops a byte-order mark: put it back
+    cur = text[len(bom):]
     remap = [lambda ln: ln]
     for c in mods:
         where = None if sites is None else sites.get(c.id)
@@ -132,7 +133,7 @@ def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[in
             out.used.append(c)
             remap.append(_line_map(cur, new))
             cur = new
-    out.after = cur
+    out.after = bom + cur
     return out
 
 
@@ -218,28 +219,68 @@ def plan_static(script: str, mods: list[Codemod]) -> list[FileFix]:
 def backup_path(path: str) -> str:
     p = f"{path}.trainprof.bak"
     n = 2
-    while os.path.exists(p):
+    while os.path.lexists(p):  # lexists: never write through a (dangling) link named like a backup
         p, n = f"{path}.trainprof.bak{n}", n + 1
     return p
 
 
 def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, str]]:
-    """Write each changed file (backup first, then an atomic replace); returns (path, backup)."""
-    done = []
-    for ff in fixes:
-        if not ff.changed:
-            continue
+    """Write each changed file (backup first, then an atomic replace); returns (path, backup).
+
+    Every check runs before the first write, so a refusal writes nothing; an error while
+    writing leaves that file as it was and says which files were already written.
+    """
+    todo = [ff for ff in fixes if ff.changed]
+    for ff in todo:
         # the file must still be what was read: a change since would be lost
         if _read(ff.path) != ff.before:
             raise FixError(f"{os.path.relpath(ff.path)} changed while fixing it: nothing written")
-        bak = backup_path(ff.path)
-        mode = os.stat(ff.path).st_mode & 0o7777
-        write_atomic(bak, ff.before.encode())
-        write_atomic(ff.path, ff.after.encode(), mode=mode)
-        done.append((ff.path, bak))
+        # the rename would replace a read-only file (its folder allows that; so does root):
+        # the user said not to write it
+        if not os.stat(ff.path).st_mode & 0o222 or not os.access(ff.path, os.W_OK):
+            raise FixError(f"{os.path.relpath(ff.path)} is read-only: nothing written")
+    done: list[tuple[str, str]] = []
+    err = None
+    for ff in todo:
+        try:
+            done.append((ff.path, _write_one(ff)))
+        except FixError as e:
+            err = e
+            break
     if run_dir and done:
         path = os.path.join(run_dir, APPLIED_JSON)
-        applied = rundir.read_json(path) or {}
-        applied.update({p: _sha_file(p) for p, _ in done})
-        write_atomic(path, json.dumps(applied, indent=1).encode())
+        try:
+            applied = rundir.read_json(path) or {}
+            applied.update({p: _sha_file(p) for p, _ in done})
+            write_atomic(path, json.dumps(applied, indent=1).encode())
+        except OSError as e:
+            err = err or FixError(f"cannot record the fixes in {path}: {e.strerror or e} "
+                                  "(a second apply of this analysis will refuse the fixed files)")
+    if err:
+        if done:  # the one-line error says what did change, and where the originals are
+            err.message += "; written before it: " + ", ".join(
+                f"{os.path.relpath(p)} (backup: {os.path.relpath(b)})" for p, b in done)
+        raise err
     return done
+
+
+def _write_one(ff: FileFix) -> str:
+    """Back the file up, then replace it; its backup's path. OSError -> FixError, file as it was."""
+    rel = os.path.relpath(ff.path)
+    bak = backup_path(ff.path)
+    mode = os.stat(ff.path).st_mode & 0o7777
+    try:
+        write_atomic(bak, ff.before.encode())
+    except OSError as e:  # e.g. a read-only folder: no backup, so no write either
+        raise FixError(f"cannot write the backup {os.path.relpath(bak)}: {e.strerror or e}: "
+                       f"{rel} left as it was") from None
+    try:
+        write_atomic(ff.path, ff.after.encode(), mode=mode)
+    except OSError as e:
+        try:  # the file is still the original: its fresh copy would only be clutter
+            if _read(ff.path) == ff.before:
+                os.unlink(bak)
+        except (OSError, FixError):
+            pass
+        raise FixError(f"cannot write {rel}: {e.strerror or e}: left as it was") from None
+    return bak

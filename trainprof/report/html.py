@@ -17,6 +17,12 @@ from . import jsonout
 LABELS = {"data_loader": "data loader", "sync_wait": "sync wait", "h2d_copies": "H2D copies",
           "logging": "logging", "other_cpu": "other CPU"}
 EXCERPT = 3  # lines shown either side of a finding's line
+# The page stays small whatever the run: these bound what grows with the script or the trace
+# (the timeline's bounds are in trace/step_view.py). analysis.json keeps everything whole.
+MAX_TEXT = 2000  # characters of any one text (a message, a name from the trace, an argument)
+MAX_LINE = 400  # characters of one source or diff line
+MAX_DIFF_LINES = 150  # lines of one fix's diff (`trainprof apply --dry-run` prints it all)
+MAX_FINDINGS = 100  # findings shown, the costliest; the page counts the others
 
 
 def _templates_dir() -> str:
@@ -34,14 +40,40 @@ def _env() -> jinja2.Environment:
     env.filters["basename"] = os.path.basename
     env.filters["num"] = fmt_num
     env.filters["x"] = lambda v: f"{v:.2f}x" if v < 10 else f"{v:.3g}x"  # 1.04x, 3.81x, 177x
+    env.filters["clip"] = _clip
     return env
+
+
+def _clip(text: str, n: int = MAX_TEXT) -> str:
+    return text if len(text) <= n else f"{text[:n]}… [{len(text) - n} more characters]"
+
+
+def _clip_all(x, skip=("diff",)):
+    """Every string in a document clipped to MAX_TEXT (keys in skip: left to their own bound)."""
+    if isinstance(x, str):
+        return _clip(x)
+    if isinstance(x, dict):
+        return {k: v if k in skip else _clip_all(v, skip) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_clip_all(v, skip) for v in x)
+    return x
+
+
+def _clip_diff(diff: str | None) -> str | None:
+    if not diff:
+        return diff
+    lines = diff.splitlines()
+    out = [_clip(ln, MAX_LINE) for ln in lines[:MAX_DIFF_LINES]]
+    if len(lines) > MAX_DIFF_LINES:
+        out.append(f"… {len(lines) - MAX_DIFF_LINES} more lines (`trainprof apply --dry-run` prints them all)")
+    return "\n".join(out)
 
 
 def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
     if not lines or not 0 < line <= len(lines):
         return []
     lo, hi = max(1, line - EXCERPT), min(len(lines), line + EXCERPT)
-    return [(n, lines[n - 1], n == line) for n in range(lo, hi + 1)]
+    return [(n, _clip(lines[n - 1], MAX_LINE), n == line) for n in range(lo, hi + 1)]
 
 
 def _fixes(doc: dict, a: Analysis) -> None:
@@ -50,15 +82,22 @@ def _fixes(doc: dict, a: Analysis) -> None:
     from ..fix.apply import locate, preview
 
     files = doc.get("files") or {}
+    hashes: dict = {}
+    diffs: dict = {}  # each file hashed, and each (file, fix, line) previewed, once however many findings
     for f in doc["findings"]:
         fx = f.get("fix") or {}
         f["diff"] = f["apply"] = None
         if not fx.get("safety"):
             continue
         path = locate(f["path"], files, doc.get("script"))
-        if path is None or path not in files or sha256(path) != files[path]:
+        if path is not None and path in files and path not in hashes:
+            hashes[path] = sha256(path)
+        if path is None or path not in files or hashes[path] != files[path]:
             continue  # changed since the run: its lines may have moved
-        f["diff"] = preview(path, fx["id"], f["line"], fx.get("params"))
+        key = (path, fx["id"], f["line"], repr(fx.get("params")))
+        if key not in diffs:
+            diffs[key] = preview(path, fx["id"], f["line"], fx.get("params"))
+        f["diff"] = diffs[key]
         if f["diff"] and a.run_dir:
             f["apply"] = f"trainprof apply {shlex.quote(a.run_dir)} --fix {fx['id']}"
 
@@ -70,17 +109,24 @@ def render(a: Analysis) -> str:
     b = a.breakdown
     total = b["step_ms"] or 1.0
     parts = [{"key": k, "label": LABELS[k], "ms": b["parts"][k], "share": b["parts"][k] / total} for k in PARTS]
+    hidden = max(0, len(doc["findings"]) - MAX_FINDINGS)
+    doc["findings"] = doc["findings"][:MAX_FINDINGS]
+    _fixes(doc, a)
+    doc = _clip_all(doc)
     src = a.source.splitlines() if a.source else None
     for f in doc["findings"]:
         f["excerpt"] = _excerpt(src, f["line"])
-    _fixes(doc, a)
+        f["diff"] = _clip_diff(f["diff"])
     found = {f.rule for f in a.findings}
     titles = {r.id: r.title for r in all_rules()}
     fine = [(r, titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
     return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=a.view, fine=fine, run_dir=a.run_dir,
-                                                        labels=dict(LABELS, other_cpu="other CPU"))
+                                                        labels=dict(LABELS, other_cpu="other CPU"),
+                                                        hidden_findings=hidden)
 
 
 def write(a: Analysis, path: str) -> None:
-    write_atomic(path, render(a).encode())
+    # A lone surrogate (an argument or a file name that was not UTF-8, kept by Python as
+    # surrogateescape) would stop a strict encode: it is shown as its \udcXX escape.
+    write_atomic(path, render(a).encode("utf-8", "backslashreplace"))

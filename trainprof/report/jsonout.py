@@ -88,4 +88,11 @@ def _plain(o):
 
 
 def write(a: Analysis, path: str) -> None:
-    write_atomic(path, msgspec.json.format(msgspec.json.encode(to_dict(a), enc_hook=_plain), indent=1))
+    doc = to_dict(a)
+    try:
+        data = msgspec.json.format(msgspec.json.encode(doc, enc_hook=_plain), indent=1)
+    except UnicodeEncodeError:  # a lone surrogate (a non-UTF-8 argv or path): escaped as \udcXX
+        import json
+
+        data = json.dumps(doc, ensure_ascii=True, indent=1, default=_plain).encode()
+    write_atomic(path, data)

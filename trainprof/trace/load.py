@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import zlib
 
 import msgspec
@@ -70,15 +71,19 @@ def read_bytes(path: str) -> bytes:
     return data
 
 
+_I64 = 2 ** 63
+
+
 def _int_or(v, default=-1) -> int:
+    """v as an int64 column value; default where it is absent, not a number, or out of range."""
     if v is None:
         return default
-    if isinstance(v, int):
-        return v
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return default
+    if not isinstance(v, int):
+        try:
+            v = int(v)
+        except (TypeError, ValueError, OverflowError):  # "abc", NaN, inf
+            return default
+    return v if -_I64 <= v < _I64 else default
 
 
 def load_trace(path: str | os.PathLike) -> Trace:
@@ -88,12 +93,29 @@ def load_trace(path: str | os.PathLike) -> Trace:
         raise TraceError(f"{path}: empty trace file")
     try:
         doc = _decoder.decode(data)
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:  # msgspec raises the latter on some bad UTF-8
+        doc = _without_lone_surrogates(data) if isinstance(e, msgspec.DecodeError) else None
+        if doc is not None:
+            return _build(path, doc)
         msg = str(e)
         if "truncated" in msg.lower() or "unexpected end" in msg.lower():
             raise TraceError(f"{path}: truncated JSON ({msg})") from None
         raise TraceError(f"{path}: not a Kineto trace ({msg})") from None
     return _build(path, doc)
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _without_lone_surrogates(data: bytes) -> _TraceFile | None:
+    """msgspec refuses a lone UTF-16 surrogate escape (a name cut mid-character; it says
+    "truncated"): decode again with every surrogate escape as U+FFFD, or None."""
+    if not _SURROGATE.search(data):
+        return None
+    try:
+        return _decoder.decode(_SURROGATE.sub(rb"\\ufffd", data))
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
 
 
 def _build(path: str, doc: _TraceFile) -> Trace:
@@ -102,14 +124,14 @@ def _build(path: str, doc: _TraceFile) -> Trace:
     str_ids: dict[str, int] = {}  # string pid/tid -> negative id
 
     def sid(v) -> int:
-        if isinstance(v, int):
+        if isinstance(v, int) and -_I64 <= v < _I64:
             return v
-        return str_ids.setdefault(v, -1 - len(str_ids))
+        return str_ids.setdefault(str(v), -1 - len(str_ids))
 
     complete = [e for e in doc.traceEvents if e.ph == "X"]
     n = len(complete)
     name_id = np.empty(n, np.int32)
-    cat_id = np.empty(n, np.int16)
+    cat_id = np.empty(n, np.int32)
     ts = np.empty(n, np.float64)
     dur = np.empty(n, np.float64)
     pid = np.empty(n, np.int64)
@@ -135,13 +157,13 @@ def _build(path: str, doc: _TraceFile) -> Trace:
             if a.external_id is not None:
                 ext[i] = _int_or(a.external_id)
             if a.python_id is not None:
-                py_id[i] = a.python_id
+                py_id[i] = _int_or(a.python_id)
             if a.python_parent_id is not None:
-                py_parent[i] = a.python_parent_id
+                py_parent[i] = _int_or(a.python_parent_id)
             if a.stream is not None:
                 stream[i] = _int_or(a.stream)
             if a.bytes is not None:
-                nbytes[i] = int(a.bytes)
+                nbytes[i] = _int_or(a.bytes)
             if a.input_dims:
                 raw_args[i] = a.input_dims
     thread_names = {}

@@ -6,6 +6,7 @@ Only complete ('X') events are kept: those are the ones every analysis reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Trace:
     names: list[str]  # interned: name_id -> string
     cats: list[str]  # interned: cat_id -> string
     name_id: np.ndarray  # int32
-    cat_id: np.ndarray  # int16
+    cat_id: np.ndarray  # int32
     ts: np.ndarray  # float64, microseconds
     dur: np.ndarray  # float64, microseconds
     pid: np.ndarray  # int64 (string pids interned to negative numbers)
@@ -47,8 +48,8 @@ class Trace:
     def __len__(self) -> int:
         return len(self.ts)
 
-    @property
-    def end(self) -> np.ndarray:
+    @cached_property
+    def end(self) -> np.ndarray:  # computed once: analyses read it tens of thousands of times
         return self.ts + self.dur
 
     def cat_mask(self, *cats: str) -> np.ndarray:

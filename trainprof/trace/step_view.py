@@ -2,7 +2,9 @@
 it does, each GPU stream's busy time, and the spans of the findings' lines.
 
 Positions are fractions of the step (0..1), merged below a pixel's worth so that a
-step of 100k kernels still draws as a few thousand rectangles.
+step of 100k kernels still draws as a few thousand rectangles. What the page holds is
+bounded whatever the trace: at most MAX_STREAMS GPU lanes (the busiest; the view counts
+the others) and MAX_LANE_SEGMENTS rectangles a lane (beyond, wider gaps merge).
 """
 
 from __future__ import annotations
@@ -16,26 +18,36 @@ from .model import KERNEL
 CPU_KINDS = PARTS[:-1]  # drawn over "other CPU", last on top
 RESOLUTION = 1500  # rectangles narrower than 1/RESOLUTION of the step merge with their neighbours
 MAX_MARKED = 6  # findings marked under the timeline
+MAX_STREAMS = 8  # GPU streams drawn, the busiest: a trace of hundreds of streams keeps the page small
+MAX_LANE_SEGMENTS = 1500  # rectangles in one lane (all its kinds); beyond, gaps merge at a coarser resolution
 
 
-def _segments(s: np.ndarray, e: np.ndarray, lo: float, hi: float) -> list[tuple[float, float]]:
-    """Intervals clipped to [lo, hi), merged across gaps under a pixel, as (x, width) fractions."""
+def _segments(s: np.ndarray, e: np.ndarray, lo: float, hi: float,
+              resolution: int = RESOLUTION) -> list[tuple[float, float]]:
+    """Intervals clipped to [lo, hi), merged across gaps under 1/resolution of it, as (x, width) fractions."""
     if not len(s):
         return []
     s, e = np.clip(s, lo, hi), np.clip(e, lo, hi)
     keep = e > s
-    s, e = M.merge(s[keep], e[keep])
+    s, e = M.merge(s[keep], e[keep])  # sorted, disjoint: ends increase too
     if not len(s):
         return []
     span = hi - lo
-    gap = span / RESOLUTION
-    out = [[s[0], e[0]]]
-    for a, b in zip(s[1:].tolist(), e[1:].tolist()):
-        if a - out[-1][1] < gap:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [((a - lo) / span, max((b - a) / span, 1 / RESOLUTION / 2)) for a, b in out]
+    first = np.r_[0, np.flatnonzero(s[1:] - e[:-1] >= span / resolution) + 1]  # a gap of a pixel or more
+    last = np.r_[first[1:] - 1, len(s) - 1]
+    a, b = s[first], e[last]
+    return list(zip(((a - lo) / span).tolist(), np.maximum((b - a) / span, 1 / RESOLUTION / 2).tolist()))
+
+
+def _lane(parts, lo: float, hi: float) -> tuple[list, int]:
+    """(segments, resolution) of a lane drawn from parts [(kind, starts, ends)], with at most
+    MAX_LANE_SEGMENTS rectangles: the resolution halves until they fit."""
+    res = RESOLUTION
+    while True:
+        segs = [(x, w, kind) for kind, s, e in parts for x, w in _segments(s, e, lo, hi, res)]
+        if len(segs) <= MAX_LANE_SEGMENTS or res <= 8:
+            return segs, res
+        res //= 2
 
 
 def step_view(ctx, findings) -> dict | None:
@@ -49,23 +61,25 @@ def step_view(ctx, findings) -> dict | None:
         return None
     cpu = activity_spans(ctx)
 
-    def spans(mask):
-        idx = np.flatnonzero(mask)
-        return tr.ts[idx], tr.end[idx]
-
-    lanes = [{"name": "training thread", "kind": "cpu",
-              "segments": [(0.0, 1.0, "other_cpu")] + [(x, w, kind) for kind in CPU_KINDS
-                                                       for x, w in _segments(*cpu[kind], lo, hi)]}]
-    g = M.gpu_mask(tr) & (tr.end > lo) & (tr.ts < hi)
-    for stream in sorted(set(tr.stream[g].tolist())):
-        m = g & (tr.stream == stream)
-        kernels = m & tr.cat_mask(KERNEL)
-        copies = m & ~tr.cat_mask(KERNEL)
-        segs = [(x, w, "kernel") for x, w in _segments(*spans(kernels), lo, hi)]
-        segs += [(x, w, "copy") for x, w in _segments(*spans(copies), lo, hi)]
-        busy = M.union_length(tr.ts[m], tr.end[m], lo, hi)
-        lanes.append({"name": f"GPU stream {stream}", "kind": "gpu", "segments": segs,
-                      "busy": busy / (hi - lo)})
+    segs, res = _lane([(kind, *cpu[kind]) for kind in CPU_KINDS], lo, hi)
+    lanes = [{"name": "training thread", "kind": "cpu", "segments": [(0.0, 1.0, "other_cpu")] + segs,
+              "resolution": res}]
+    end = tr.end  # (computed on each access)
+    g = M.gpu_mask(tr) & (end > lo) & (tr.ts < hi)
+    is_kernel = tr.cat_mask(KERNEL)
+    gs = g.nonzero()[0]
+    busy = {}
+    for stream in sorted(set(tr.stream[gs].tolist())):
+        idx = gs[tr.stream[gs] == stream]
+        busy[stream] = (M.union_length(tr.ts[idx], end[idx], lo, hi) / (hi - lo), idx)
+    drawn = sorted(sorted(busy, key=lambda sid: -busy[sid][0])[:MAX_STREAMS])
+    for stream in drawn:
+        share, idx = busy[stream]
+        kern, copy = idx[is_kernel[idx]], idx[~is_kernel[idx]]
+        segs, res = _lane([("kernel", tr.ts[kern], end[kern]), ("copy", tr.ts[copy], end[copy])], lo, hi)
+        lanes.append({"name": f"GPU stream {stream}", "kind": "gpu", "segments": segs, "busy": share,
+                      "resolution": res})
+    hidden = [busy[sid][0] for sid in busy if sid not in drawn]
     marks = []
     for n, f in enumerate(findings, 1):
         if len(marks) >= MAX_MARKED:
@@ -73,11 +87,16 @@ def step_view(ctx, findings) -> dict | None:
         if not ctx.script or ctx.relpath(ctx.script) != f.path:
             continue
         iv = ctx.line_time(ctx.script, f.line)[0]
-        segs = _segments(np.array([a for a, _ in iv]), np.array([b for _, b in iv]), lo, hi)
+        segs, res = _lane([("mark", np.array([a for a, _ in iv]), np.array([b for _, b in iv]))], lo, hi)
         if segs:
-            marks.append({"n": n, "rule": f.rule, "line": f.line, "segments": segs})
+            marks.append({"n": n, "rule": f.rule, "line": f.line, "segments": [(x, w) for x, w, _ in segs],
+                          "resolution": res})
+    coarse = min([ln["resolution"] for ln in lanes + marks], default=RESOLUTION)
     return {"step": int(st.num[k]), "ms": (hi - lo) / 1000, "lanes": lanes, "marks": marks,
-            "ticks": _ticks((hi - lo) / 1000)}
+            "ticks": _ticks((hi - lo) / 1000),
+            # what was left out or drawn coarser, for the page to say so
+            "hidden_streams": len(hidden), "hidden_busy": max(hidden, default=0.0),
+            "coarse_ms": (hi - lo) / 1000 / coarse if coarse < RESOLUTION else None}
 
 
 def _ticks(ms: float) -> list[tuple[float, str]]:
