@@ -74,3 +74,29 @@ def test_late_profiler_steps_start_at_trainprofs_anchor():
     st = M.steps(t, [4, 5])
     inside = [(items >= a) & (items < b) for a, b in zip(st.start, st.end)]
     assert [int(x.sum()) for x in inside] == [2, 2]  # each step holds its two .item() calls
+
+
+def test_load_reports_progress_by_chunk_and_phase(tmp_path, monkeypatch):
+    import gzip
+
+    from trainprof.engine import analyze
+    from trainprof.trace import load
+
+    monkeypatch.setattr(load, "CHUNK", 16 << 10)  # many chunks from a small sample
+    run = os.path.join(SAMPLES, "item_sync")
+    seen = []
+    a = analyze(run, progress=lambda *p: seen.append(p))
+    reads = [p for p in seen if p[0] == "reading"]
+    assert len(reads) > 3 and all(x[1] <= y[1] for x, y in zip(reads, reads[1:]))
+    assert abs(reads[-1][1] - reads[-1][2]) < 1e-9  # the whole file
+    phases = [p[0] for p in seen]
+    assert phases.index("decoding") > phases.index("reading") and "building" in phases
+    rules = [p for p in seen if p[0] == "rules"]
+    assert rules[-1][1] == rules[-1][2] == len(rules) and phases[-1] == "estimating"
+    assert a.findings  # the same analysis with or without a listener
+    # plain JSON reads the same way, and gives the same bytes
+    gz = next(f for f in os.listdir(run) if f.endswith(".gz"))
+    raw = gzip.decompress(open(os.path.join(run, gz), "rb").read())
+    plain = tmp_path / "t.pt.trace.json"
+    plain.write_bytes(raw)
+    assert bytes(load.read_bytes(str(plain))) == raw == bytes(load.read_bytes(os.path.join(run, gz)))

@@ -135,7 +135,7 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
         try:
-            analysis = run_analysis(out, only=only)
+            analysis = run_analysis(out, only=only, progress=progress.update)
         except KeyboardInterrupt:  # the run itself is complete: say how to analyze it later
             raise Interrupted(f"interrupted while analyzing; the run is saved (`trainprof report {out}` "
                               "analyzes it)") from None
@@ -149,8 +149,10 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
 def report(target, script, select, json_path, html_path, open_html, quiet):
     """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""
     from .engine import analyze as run_analysis
+    from .report.progress import Progress
 
-    analysis = run_analysis(target, script=script, only=_selected(select))
+    with Progress(enabled=not quiet) as progress:  # shown on a terminal only
+        analysis = run_analysis(target, script=script, only=_selected(select), progress=progress.update)
     _finish(analysis, analysis.run_dir, json_path, html_path, open_html, quiet)
 
 

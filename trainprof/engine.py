@@ -109,10 +109,11 @@ def _loader_buffer_notes(run: dict) -> list[str]:
     return out
 
 
-def analyze(target: str, script: str | None = None, only: set[str] | None = None) -> Analysis:
+def analyze(target: str, script: str | None = None, only: set[str] | None = None, progress=None) -> Analysis:
+    """progress(phase, done, total), if given, hears how loading and the rules go."""
     run_dir, trace_path = rundir.resolve(target)
     run = (rundir.read_run(run_dir) if run_dir else None) or {}
-    trace = load_trace(trace_path)
+    trace = load_trace(trace_path, progress)
     st = M.steps(trace, run.get("active_steps"))
     if len(st) == 0:
         raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
@@ -156,7 +157,10 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     ctx = Context(trace, st, run, index, lines, os.path.abspath(script) if script else None,
                   unprof_lines if lines is not None else None)
     findings, skipped = [], []
-    for rule in all_rules():
+    rules = all_rules()
+    for k, rule in enumerate(rules):
+        if progress:
+            progress("rules", k + 1, len(rules))
         if only and rule.id not in only:
             continue
         why = _skip_reason(rule, ctx)
@@ -164,6 +168,8 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             skipped.append((rule.id, why))
             continue
         findings.extend(rule.detect(ctx))
+    if progress:
+        progress("estimating", 0, 0)
     findings, combined = estimate_all(ctx, findings)
     findings.sort(key=lambda f: _rank(f, combined))
     checked = [r.id for r in all_rules() if (not only or r.id in only) and r.id not in {s for s, _ in skipped}]

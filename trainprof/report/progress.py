@@ -19,6 +19,11 @@ PHASES = {
     "writing": "writing the trace",
     "post": "timing unprofiled steps after the trace",
     "analyzing": "analyzing",
+    "reading": "reading the trace",
+    "decoding": "decoding the trace",
+    "building": "indexing the events",
+    "rules": "running the rules",
+    "estimating": "estimating (what-if replays)",
 }
 
 
@@ -39,7 +44,12 @@ class Progress:
         if not self._live:
             return
         label = PHASES.get(phase, phase)
-        steps = f" step {step}/{total}" if total else ""
+        if phase == "reading":
+            steps = f" {step:.0f}/{total:.0f} MB"
+        elif phase == "rules":
+            steps = f" {step}/{total}"
+        else:
+            steps = f" step {step}/{total}" if total else ""
         self._spinner.update(text=Text(f"{label}{steps}  [{time.monotonic() - self.t0:.0f} s]"))
 
     def __exit__(self, *exc):

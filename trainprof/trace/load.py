@@ -55,20 +55,76 @@ class _TraceFile(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_TraceFile)
 
 
-def read_bytes(path: str) -> bytes:
+CHUNK = 8 << 20
+
+
+def read_bytes(path: str, progress=None) -> bytes | bytearray:
+    """The trace's JSON bytes, gunzipped if need be, read in chunks (progress(phase, MB done,
+    MB total) after each). A gzip member's trailer gives its size: the output buffer is
+    allocated once, so a large trace never sits in memory twice."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        size = os.path.getsize(path)
+        f = open(path, "rb")
     except FileNotFoundError:
         raise TraceError(f"trace not found: {path}") from None
     except OSError as e:
         raise TraceError(f"cannot read trace {path}: {e.strerror}") from None
-    if data[:2] == b"\x1f\x8b":
+    mb = size / 1e6
+    with f:
+        head = f.read(2)
+        f.seek(0)
         try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as e:
+            if head != b"\x1f\x8b":
+                out = bytearray(size)
+                view, got = memoryview(out), 0
+                while got < size:
+                    n = f.readinto(view[got:got + CHUNK])
+                    if not n:
+                        break
+                    got += n
+                    if progress:
+                        progress("reading", got / 1e6, mb)
+                return out[:got] if got < size else out
+            return _gunzip(f, size, mb, progress)
+        except OSError as e:
+            raise TraceError(f"cannot read trace {path}: {e.strerror or e}") from None
+        except (EOFError, zlib.error) as e:
             raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
-    return data
+
+
+def _gunzip(f, size: int, mb: float, progress) -> bytearray:
+    f.seek(max(size - 4, 0))
+    isize = int.from_bytes(f.read(4), "little")  # the (last) member's size mod 2**32
+    f.seek(0)
+    cap = isize if isize > size else 0  # a plausible size: allocate once, fill in place
+    buf = bytearray(cap)
+    pos, read = 0, 0
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fresh = True  # d has seen no input yet (a member may end exactly at the file's end)
+    while chunk := f.read(CHUNK):
+        read += len(chunk)
+        while chunk:
+            fresh = False
+            data = d.decompress(chunk)
+            if pos + len(data) <= cap:
+                buf[pos:pos + len(data)] = data
+            else:
+                if cap:  # the trailer's size was not the total (several members, or over 4 GB)
+                    del buf[pos:]
+                    cap = 0
+                buf += data
+            pos += len(data)
+            chunk = b""
+            if d.eof:  # another gzip member may follow
+                chunk = d.unused_data.lstrip(b"\x00")
+                d, fresh = zlib.decompressobj(16 + zlib.MAX_WBITS), True
+        if progress:
+            progress("reading", read / 1e6, mb)
+    if not fresh:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    if cap and pos < cap:
+        del buf[pos:]
+    return buf
 
 
 _I64 = 2 ** 63
@@ -86,9 +142,12 @@ def _int_or(v, default=-1) -> int:
     return v if -_I64 <= v < _I64 else default
 
 
-def load_trace(path: str | os.PathLike) -> Trace:
+def load_trace(path: str | os.PathLike, progress=None) -> Trace:
+    """progress(phase, done, total), if given, hears of each chunk read and each phase."""
     path = os.fspath(path)
-    data = read_bytes(path)
+    data = read_bytes(path, progress)
+    if progress:
+        progress("decoding", 0, 0)
     if not data.strip():
         raise TraceError(f"{path}: empty trace file")
     try:
@@ -101,6 +160,8 @@ def load_trace(path: str | os.PathLike) -> Trace:
         if "truncated" in msg.lower() or "unexpected end" in msg.lower():
             raise TraceError(f"{path}: truncated JSON ({msg})") from None
         raise TraceError(f"{path}: not a Kineto trace ({msg})") from None
+    if progress:
+        progress("building", 0, 0)
     return _build(path, doc)
 
 
