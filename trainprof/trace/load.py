@@ -8,7 +8,6 @@ holding only the fields the analyses use.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import zlib
