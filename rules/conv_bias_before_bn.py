@@ -51,11 +51,11 @@ import ast
 from itertools import pairwise
 
 from trainprof.finding import Finding
+from trainprof.source import patterns as P
 from trainprof.rule import Rule, static_detect
 
 ID = "conv-bias-before-bn"
 TITLE = "convolution bias before BatchNorm"
-CONVS = {f"{k}{d}d" for k in ("Conv", "ConvTranspose", "LazyConv", "LazyConvTranspose") for d in (1, 2, 3)}
 NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
          "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"}
 _BIAS_POS = 7  # Conv*d(in, out, kernel, stride, padding, dilation | output_padding, groups, bias, ...)
@@ -70,7 +70,7 @@ def _layer(index, node, names) -> bool:
 
 def _biased_conv(index, node) -> bool:
     """A convolution built with a bias: bias not given, or given as a literal true value."""
-    if not _layer(index, node, CONVS):
+    if not _layer(index, node, P.CONV_LAYERS):
         return False
     q = index.qualname(node.func).rsplit(".", 1)[-1]
     bias = next((k.value for k in node.keywords if k.arg == "bias"), None)

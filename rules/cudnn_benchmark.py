@@ -42,19 +42,13 @@ import ast
 import re
 
 from trainprof.finding import Finding
+from trainprof.source import patterns as P
 from trainprof.rule import Rule
 from trainprof.trace import measures as M
 
 ID = "cudnn-benchmark"
 TITLE = "cuDNN autotuning off for convolutions"
-CONVS = {f"{k}{d}d" for k in ("Conv", "ConvTranspose", "LazyConv", "LazyConvTranspose") for d in (1, 2, 3)}
 _CONV_KERNEL = re.compile(r"conv|winograd", re.IGNORECASE)
-
-
-def _is_conv(q: str | None) -> bool:
-    if not q or not q.startswith("torch.nn."):
-        return False
-    return q.rsplit(".", 1)[-1] in CONVS
 
 
 def _sets_choice(index) -> bool:
@@ -84,7 +78,7 @@ def _sets_choice(index) -> bool:
 
 def lint(index):
     """Static: convolution layers built, cudnn.benchmark never set."""
-    first = next((c for c in index.calls if _is_conv(c.qualname)), None)
+    first = next((c for c in index.calls if P.is_conv_layer(c.qualname)), None)
     if first is None or _sets_choice(index):
         return
     name = first.qualname.rsplit(".", 1)[-1]

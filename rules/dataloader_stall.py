@@ -66,7 +66,7 @@ def detect(ctx):
         workers = seen[0]["num_workers"]
     cores = int(ctx.run.get("cpu_count") or 1)
     spare = max(1, cores - 1)  # one core stays with the training thread
-    unprof_step = ctx.unprofiled_us or ctx.step_us
+    unprof_step = ctx.base_step_us
     if not multi:
         # Each batch costs `load` on the training thread; W workers load in parallel with the step.
         load_us = sum(ctx.unprofiled_cpu(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n

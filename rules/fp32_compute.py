@@ -44,6 +44,7 @@ from trainprof.estimate.replay import Change
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, add_import, kwarg, model_device, replace, torch_name)
 from trainprof.rule import Rule
+from trainprof.source import patterns as P
 
 ID = "fp32-compute"
 # Kernels by what bf16 autocast (and channels_last for convnets) does to them: fp32
@@ -274,14 +275,13 @@ _LOW = re.compile(r"autocast|bfloat16|float16|\bhalf\b|allow_tf32|set_float32_ma
 _HEAVY = re.compile(r"^torch\.(nn\.(Linear|Conv[123]d|ConvTranspose[123]d|Transformer\w*|MultiheadAttention|LSTM|GRU|RNN|"
                     r"Bilinear)|nn\.functional\.(linear|conv[123]d|scaled_dot_product_attention)|"
                     r"(matmul|mm|bmm|einsum|addmm|baddbmm))$")
-_CONV = re.compile(r"^torch\.nn\.Conv[123]d$")
 
 
 def _models(index) -> set[str]:
-    """Names assigned from an expression that builds a torch.nn module (or a class of this file)."""
+    """Names assigned from an expression that builds a torch.nn module (or a module class of this file)."""
     import ast
 
-    classes = {n.name for n in ast.walk(index.tree) if isinstance(n, ast.ClassDef)}
+    classes = P.module_classes(index)
     out = set()
     for a in ast.walk(index.tree):
         if not isinstance(a, ast.Assign) or not isinstance(a.targets[0], ast.Name):
@@ -302,7 +302,7 @@ def lint(index):
     heavy = [c for c in index.calls if _HEAVY.match(c.qualname or "")]
     if not heavy:
         return
-    conv = any(_CONV.match(c.qualname or "") for c in heavy)
+    conv = any(P.is_conv_layer(c.qualname) for c in heavy)
     models = _models(index)
     loop = index.loops[0]
     line = next((c.line for c in index.calls if loop.line < c.line <= loop.end_line and c.method is None

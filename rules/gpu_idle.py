@@ -42,7 +42,7 @@ def detect(ctx):
     tr = ctx.trace
     lo, hi = ctx.steps.window
     n = ctx.n_steps
-    busy = M.gpu_busy(tr, lo, hi)
+    busy = ctx.gpu_busy_us * n
     share = busy / (hi - lo)
     if ctx.gpu_busy_share >= THRESHOLD:
         return  # busy enough once the profiler's own CPU cost is out
@@ -67,7 +67,7 @@ def detect(ctx):
     idle_ms = (hi - lo - busy) / n / 1000
     holders = ", ".join(f"line {ln} ({v / n / 1000:.3g} ms)" for v, ln in top) or "unknown lines"
     line = top[0][1] if top else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
-    unprof = (ctx.unprofiled_us or ctx.step_us) / 1000
+    unprof = ctx.base_step_us / 1000
     floor = busy / n / 1000
     bound = max(0.0, unprof - floor)
     yield Finding(

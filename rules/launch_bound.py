@@ -93,7 +93,7 @@ def detect(ctx):
         return
     dur = tr.dur[ops]
     issuing = float(dur.sum()) / n
-    if issuing * min(1.0, (ctx.unprofiled_us or step) / step) < busy:
+    if issuing * min(1.0, ctx.base_step_us / step) < busy:
         return  # the CPU issues faster than the GPU runs (profiler cost out): not the launches
     k_dur = np.array([tr.dur[g] for g in kernels])
     by_line: dict = {}
@@ -110,7 +110,7 @@ def detect(ctx):
     yield Finding(
         rule=ID, title=TITLE, path=ctx.relpath(), line=line, severity="medium",
         message=f"{per_step:.0f} kernels per step, median {np.median(k_dur):.3g} µs each: the GPU runs "
-                f"{busy / 1000:.3g} ms of a {step / 1000:.3g} ms profiled step ({(ctx.unprofiled_us or step) / 1000:.3g} ms "
+                f"{busy / 1000:.3g} ms of a {step / 1000:.3g} ms profiled step ({ctx.base_step_us / 1000:.3g} ms "
                 f"unprofiled) while the CPU spends {issuing / 1000:.3g} ms "
                 f"in the operators that launch them" + (f" ({where})" if where else "")
                 + f". Fused optimizers, torch.compile and CUDA graphs cut the launches; capturing the whole step "

@@ -91,7 +91,7 @@ def detect(ctx):
         return
     if share >= LOW:
         return
-    step = ctx.unprofiled_us or (hi - lo) / n
+    step = ctx.base_step_us
     busy = ctx.gpu_busy_us
     if ctx.gpu_busy_share >= MAX_BUSY:
         return  # GPU-bound: a larger batch gives about the same samples/s

@@ -41,6 +41,7 @@ from __future__ import annotations
 import ast
 
 from trainprof.finding import Finding
+from trainprof.source import patterns as P
 from trainprof.rule import Rule, static_detect
 
 ID = "no-compile"
@@ -65,21 +66,8 @@ def _compiles(index) -> bool:
     return any(c.method == "compile" and c.qualname is None and c.receiver for c in index.calls)
 
 
-def _module_classes(index) -> set[str]:
-    """Classes of this file that derive from torch.nn.Module (directly or through another)."""
-    classes = [n for n in ast.walk(index.tree) if isinstance(n, ast.ClassDef)]
-    found: set[str] = set()
-    for _ in range(len(classes) + 1):
-        for c in classes:
-            for b in c.bases:
-                q = index.qualname(b) or ""
-                if q.startswith("torch.nn.") or (isinstance(b, ast.Name) and b.id in found):
-                    found.add(c.name)
-    return found
-
-
 def _builds_module(index) -> bool:
-    own = _module_classes(index)
+    own = P.module_classes(index)
     for c in index.calls:
         q = c.qualname or ""
         leaf = q.rsplit(".", 1)[-1]

@@ -90,11 +90,11 @@ def _selected(select):
         return None
     from .engine import rule_for
 
-    want = {s.strip() for s in select.split(",") if s.strip()}
-    unknown = sorted(w for w in want if rule_for(w) is None)
+    found = {w: rule_for(w) for w in (s.strip() for s in select.split(",")) if w}
+    unknown = sorted(w for w, r in found.items() if r is None)
     if unknown:
         raise click.UsageError(f"unknown rule {', '.join(unknown)} (see `trainprof rules`)")
-    return {rule_for(w).id for w in want}
+    return {r.id for r in found.values()}
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -361,16 +361,16 @@ def rules_cmd(rule_id):
     if rule_id:
         from .engine import rule_for
 
-        for r in rules:
-            if r is rule_for(rule_id):
-                if rule_id != r.id:
-                    click.echo(f"({rule_id} is part of {r.id})\n")
-                click.echo(f"{r.id}: {r.title}\n")
-                click.echo(r.doc.strip())
-                for c in r.codemods:
-                    click.echo(f"\n## Fix `{c.id}` ({c.safety})\n{c.summary}\n"
-                               f"{'Check' if c.safety == 'unsafe' else 'Why safe'}: {c.check}")
-                return
+        r = rule_for(rule_id)
+        if r is not None:
+            if rule_id != r.id:
+                click.echo(f"({rule_id} is part of {r.id})\n")
+            click.echo(f"{r.id}: {r.title}\n")
+            click.echo(r.doc.strip())
+            for c in r.codemods:
+                click.echo(f"\n## Fix `{c.id}` ({c.safety})\n{c.summary}\n"
+                           f"{'Check' if c.safety == 'unsafe' else 'Why safe'}: {c.check}")
+            return
         raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
     for r in rules:
         click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}"

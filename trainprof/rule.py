@@ -77,12 +77,16 @@ class Context:
         return M.gpu_busy(self.trace, lo, hi) / max(self.n_steps, 1)
 
     @cached_property
+    def base_step_us(self) -> float:
+        """The step the estimates start from: timed without the profiler where the run has
+        that time, else the profiled step."""
+        return self.unprofiled_us or self.step_us
+
+    @cached_property
     def gpu_busy_share(self) -> float:
         """The GPU's busy share of the step without the profiler: its busy time over the
-        unprofiled step (the profiler slows the CPU side, hardly the kernels), else over
-        the profiled step."""
-        lo, hi = self.steps.window
-        step = self.unprofiled_us or (hi - lo) / max(self.n_steps, 1)
+        unprofiled step (the profiler slows the CPU side, hardly the kernels)."""
+        step = self.base_step_us
         return min(1.0, self.gpu_busy_us / step) if step > 0 else 0.0
 
     @cached_property
@@ -167,7 +171,7 @@ class Context:
         if not self.unprofiled_lines or self.lines is None:
             return None
         lo, hi = self.steps.window
-        if self.trace.has_cuda and M.gpu_busy(self.trace, lo, hi) > 0.5 * (hi - lo):
+        if self.trace.has_cuda and self.gpu_busy_us * self.n_steps > 0.5 * (hi - lo):
             return None
         n = max(self.n_steps, 1)
         prof = {key: sum(b - a for a, b in iv) / n for key, iv in self.spans_by_line.items()}

@@ -56,3 +56,27 @@ def throttled(index, line: int) -> bool:
             if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(node.test)):
                 return True
     return False
+
+
+# torch.nn convolution modules (their leaf names)
+CONV_LAYERS = {f"{k}{d}d" for k in ("Conv", "ConvTranspose", "LazyConv", "LazyConvTranspose") for d in (1, 2, 3)}
+
+
+def is_conv_layer(qualname: str | None) -> bool:
+    return bool(qualname) and qualname.startswith("torch.nn.") and qualname.rsplit(".", 1)[-1] in CONV_LAYERS
+
+
+def module_classes(index) -> set[str]:
+    """Classes of this file that derive from torch.nn.Module (directly or through another)."""
+    import ast
+
+    classes = [n for n in ast.walk(index.tree) if isinstance(n, ast.ClassDef)]
+    found: set[str] = set()
+    for _ in range(len(classes) + 1):
+        for c in classes:
+            for b in c.bases:
+                q = index.qualname(b) or ""
+                if q.startswith("torch.nn.") or (isinstance(b, ast.Name) and b.id in found):
+                    found.add(c.name)
+    return found
+
