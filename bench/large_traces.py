@@ -54,7 +54,7 @@ a measure replaces its line in the report). Kinds:
   msgspec_dict   msgspec.json.decode(bytes) into dicts and lists
   msgspec_struct msgspec into a minimal typed Struct (gc=False) with the fields trainprof reads;
                  the baseline of every ratio: best of 3 runs
-  msgspec_tp     msgspec into trainprof's own structs (trainprof.trace.load._decoder): decode only
+  msgspec_tp     msgspec into trainprof's own structs (trainprof.trace.decode.whole_decoder): decode only
   ijson          ijson.items(f, "traceEvents.item") streamed (yajl2_c), counting events
   tp_load        trainprof.trace.load.load_trace(path)
   tp_report      trainprof report RUN_DIR -q (load + full analysis + analysis.json + report.html)
@@ -629,9 +629,9 @@ def child(kind: str, target: str) -> None:
         doc = dec.decode(_read(trace))
         extra["events"] = len(doc.traceEvents)
     elif kind == "msgspec_tp":
-        from trainprof.trace.load import _decoder
+        from trainprof.trace.decode import whole_decoder
         t0 = time.perf_counter()
-        doc = _decoder.decode(_read(trace))
+        doc = whole_decoder.decode(_read(trace))
         extra["events"] = len(doc.traceEvents)
     elif kind == "ijson":
         import ijson
@@ -647,7 +647,9 @@ def child(kind: str, target: str) -> None:
         t0 = time.perf_counter()
         tr = load_trace(trace)
         extra["events"] = len(tr)
-    elif kind == "tp_report":
+    elif kind in ("tp_report", "tp_report_serial"):
+        if kind == "tp_report_serial":
+            os.environ["TRAINPROF_JOBS"] = "1"  # the streamed load, all in this one process
         from trainprof.cli import main
         t0 = time.perf_counter()
         try:
@@ -674,7 +676,7 @@ def child(kind: str, target: str) -> None:
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(15)
         extra["tottime"] = s.getvalue()
         # trainprof's own phases, each with its cumulative time: where the analysis goes
-        phases = {"read_bytes", "_build", "load_trace", "steps", "build_line_map", "refine_offset",
+        phases = {"read_bytes", "merge", "load_trace", "steps", "build_line_map", "refine_offset",
                   "unprofiled_line_costs", "index_source", "detect", "estimate_all", "calibrate", "_solve",
                   "build_timeline", "replay", "breakdown", "step_view", "_finish", "write", "render"}
         rows = []
@@ -700,18 +702,10 @@ def child(kind: str, target: str) -> None:
 
         t0 = t = time.perf_counter()
         _reset_peak()
-        data = L.read_bytes(trace)
-        t = mark("read (+gunzip)", t)
-        doc = L._decoder.decode(data)
-        t = mark("msgspec decode into trainprof's structs", t)
-        tr = L._build(trace, doc)
-        t = mark("_build: columns from the structs", t)
-        del doc
+        tr = L.load_trace(trace)
+        t = mark("load_trace: read, gunzip, cut into pieces, decode (in worker processes), merge", t)
         gc.collect()
-        t = mark("free the structs", t)
-        del data
-        gc.collect()
-        t = mark("free the bytes (still held by raw_args' msgspec.Raw views?)", t)
+        t = mark("gc.collect()", t)
         parts = _time_analysis_parts(engine)
         orig = engine.load_trace
         engine.load_trace = lambda *a, **k: tr
@@ -739,6 +733,14 @@ def child(kind: str, target: str) -> None:
     else:
         raise SystemExit(f"unknown kind {kind}")
     t1 = time.perf_counter()
+    if kind.startswith("tp_"):  # the loader's worker processes, if it started any (joined by now)
+        import resource
+        me, ch = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        extra.update(cpu_s=round(me.ru_utime + me.ru_stime, 2), workers_cpu_s=round(ch.ru_utime + ch.ru_stime, 2),
+                     workers_peak_mb=round(ch.ru_maxrss / 1024), jobs=os.environ.get("TRAINPROF_JOBS", "auto"))
+        if ch.ru_maxrss:
+            from trainprof.trace.load import MAX_WORKERS
+            extra["workers_n"] = int(os.environ.get("TRAINPROF_JOBS") or min(os.cpu_count() or 1, MAX_WORKERS))
     print(json.dumps({"op_s": round(t1 - t0, 3), "import_s": round(t0 - t_imp, 3), **extra}, default=str))
 
 
@@ -750,22 +752,43 @@ BARE = ["read", "orjson", "orjson_nogc", "json", "msgspec_dict", "msgspec_struct
 # (kind, formats): what runs on the .json, what on the .json.gz
 PLAN = [("read", ("json", "gz")), ("orjson", ("json",)), ("orjson_nogc", ("json",)), ("json", ("json",)),
         ("msgspec_dict", ("json",)), ("msgspec_struct", ("json", "gz")), ("msgspec_tp", ("json",)), ("ijson", ("json",)),
-        ("tp_load", ("json", "gz")), ("tp_report", ("json", "gz")),
+        ("tp_load", ("json", "gz")), ("tp_report", ("json", "gz")), ("tp_report_serial", ("json", "gz")),
         ("tp_stages", ("gz",)), ("tp_profile", ("gz",)), ("hta", ("gz",))]
 PROFILE_KINDS = ("tp_profile",)
-# The baseline every ratio divides by: best of 3 fresh processes (one run of it varies by ~15%).
-REPEAT = {"msgspec_struct": 3}
+# The baseline every ratio divides by, and trainprof report against it: best of 3 fresh processes (one
+# run varies by ~15% on the CPU host, ~30% on the device host).
+REPEAT = {"msgspec_struct": 3, "msgspec_tp": 3, "tp_report": 3}
+
+
+def _tree_pss_mb(pid: int) -> float:
+    """Proportional set size of pid and its child processes (the loader's workers): pages shared
+    between them (a forked worker's copy of its parent) are counted once, split among them."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in _slurp(f"/proc/{p}/smaps_rollup").splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024.0
+                    break
+            todo += [int(c) for c in _slurp(f"/proc/{p}/task/{p}/children").split()]
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 def spawn_rusage(cmd: list[str], timeout: float | None, log: str) -> dict:
-    """Run cmd; wall time, and the child's own peak RSS from os.wait4."""
+    """Run cmd; wall time, the child's own peak RSS from os.wait4, and the peak of its process
+    tree's PSS, sampled every 50 ms (the loader's worker processes included)."""
     t = time.perf_counter()
     out_path = log + ".out"
     with open(log, "w") as err, open(out_path, "w") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, start_new_session=True)
         status, rus, rc = "ok", None, None
         deadline = None if timeout is None else t + timeout
+        tree_peak = 0.0
         while True:
+            tree_peak = max(tree_peak, _tree_pss_mb(p.pid))
             pid, st, rus = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 rc = os.waitstatus_to_exitcode(st)
@@ -779,7 +802,7 @@ def spawn_rusage(cmd: list[str], timeout: float | None, log: str) -> dict:
         p.returncode = rc
     wall = time.perf_counter() - t
     res = {"status": status if rc == 0 or status == "timeout" else "error", "rc": rc, "wall_s": round(wall, 2),
-           "maxrss_mb": round(rus.ru_maxrss / 1024.0, 1)}
+           "maxrss_mb": round(rus.ru_maxrss / 1024.0, 1), "tree_pss_mb": round(tree_peak, 1)}
     text = _slurp(out_path).strip().splitlines()
     if status == "ok" and rc == 0 and text:
         try:
@@ -894,6 +917,7 @@ LABEL = {
     "ijson": "ijson.items streamed (yajl2_c)",
     "tp_load": "trainprof load_trace",
     "tp_report": "trainprof report -q (load+analysis+report)",
+    "tp_report_serial": "the same, TRAINPROF_JOBS=1 (no worker processes)",
     "tp_stages": "trainprof report, staged (see below)",
     "tp_profile": "trainprof report under cProfile",
     "hta": "HTA 0.5.0 load + temporal + idle breakdown",
@@ -1020,7 +1044,8 @@ def report(args) -> None:
         L.append("")
     L.append("Columns: **op s** is the operation's wall time inside the child (file read included, interpreter "
              "start-up and imports not); **process s** the child process's whole wall time; **peak RSS** its "
-             "ru_maxrss; **x JSON** the peak RSS over the .json's size; **x fastest** op s over the fastest bare "
+             "ru_maxrss (the largest of its processes; trainprof's loader runs worker processes on large traces, "
+             "whose memory the note's process-tree PSS, sampled every 50 ms, adds in); **x JSON** the peak RSS over the .json's size; **x fastest** op s over the fastest bare "
              "decode of the same file format (for .json.gz: the minimal Struct decode of the .json.gz, gunzip "
              "included).\n")
 
@@ -1054,6 +1079,9 @@ def report(args) -> None:
                     note = f"load {r.get('load_s')} s, temporal {r.get('temporal_s')} s, idle {r.get('idle_s')} s"
                 elif fastest.get(fmt, (None, None))[1] == kind:
                     note = "fastest bare decode"
+                elif r.get("workers_cpu_s"):
+                    note = (f"CPU: {r['cpu_s']} s here + {r['workers_cpu_s']} s in the loader's worker processes; "
+                            f"peak PSS of the process tree {r.get('tree_pss_mb', '?')} MB")
                 if r.get("runs_op_s"):
                     note += f" (best of {len(r['runs_op_s'])}: {', '.join(str(x) for x in r['runs_op_s'])} s)"
                 L.append(f"| {LABEL[kind]} | {fe} | {_fmt(r['op_s'], 2)} | {_fmt(r['wall_s'])} | "
@@ -1084,7 +1112,7 @@ def report(args) -> None:
                 continue
             c = {"mb": mb, "fmt": fmt, "report_s": rep["op_s"], "report_proc_s": rep["wall_s"],
                  "fastest_s": fastest[fmt][0], "fastest": fastest[fmt][1], "rss_mb": rep["maxrss_mb"],
-                 "json_mb": json_mb}
+                 "json_mb": json_mb, "tree_mb": rep.get("tree_pss_mb")}
             if hta:
                 c["hta_status"] = hta["status"]
                 c["hta_s"] = hta.get("op_s") if hta["status"] == "ok" else hta.get("wall_s")
@@ -1105,9 +1133,11 @@ def report(args) -> None:
         else:
             h, hr = "-", ""
         rr = c["rss_mb"] / c["json_mb"]
+        tree = (f"; the process tree's peak PSS {c['tree_mb'] / c['json_mb']:.2f}x"
+                f" {'ok' if c['tree_mb'] / c['json_mb'] <= 2 else 'MISS'}") if c.get("tree_mb") else ""
         L.append(f"| {size_label(c['mb'])} | {'.json' if c['fmt'] == 'json' else '.json.gz'} | {c['report_s']:.1f} | "
                  f"{c['fastest_s']:.2f} ({c['fastest']}) | {ratio:.1f}x {'ok' if ratio <= 1.5 else 'MISS'} | {h} | {hr} | "
-                 f"{rr:.2f}x {'ok' if rr <= 2 else 'MISS'} |")
+                 f"main process {rr:.2f}x {'ok' if rr <= 2 else 'MISS'}{tree} |")
     L.append("")
     # Findings written by hand live in LARGE_TRACES.md itself, between these markers: kept as they are.
     notes = "<!-- notes:begin -->\n(findings: write them here; `report` keeps this block)\n<!-- notes:end -->"

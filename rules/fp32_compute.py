@@ -35,6 +35,7 @@ curve). bf16 keeps fp32's range; fp16 needs a GradScaler.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import libcst as cst
 from libcst import matchers as m
@@ -68,6 +69,7 @@ FLOOR_US = 4.0
 MIN_GAIN = 0.10  # of the GPU's busy time
 
 
+@lru_cache(maxsize=4096)  # a trace repeats few kernel names many times
 def _kind(name: str) -> str | None:
     n = name.lower()
     if _HALF.search(n) or _KEEP.search(name):

@@ -80,7 +80,8 @@ def _launch_ops(ctx):
 def detect(ctx):
     tr, tl, n = ctx.trace, ctx.timeline, ctx.n_steps
     lo, hi = ctx.steps.window
-    kernels = [g for gs in tl.launch_gpu.values() for g in gs if tr.cat(g) != GPU_MEMCPY and "emset" not in tr.name(g)]
+    g = tl.kernels[1]
+    kernels = g[~(tr.cat_mask(GPU_MEMCPY) | tr.name_mask(lambda s: "emset" in s))[g]]
     per_step = len(kernels) / n
     if per_step < MIN_KERNELS:
         return
@@ -95,7 +96,7 @@ def detect(ctx):
     issuing = float(dur.sum()) / n
     if issuing * min(1.0, ctx.base_step_us / step) < busy:
         return  # the CPU issues faster than the GPU runs (profiler cost out): not the launches
-    k_dur = np.array([tr.dur[g] for g in kernels])
+    k_dur = tr.dur[kernels]
     by_line: dict = {}
     for i, c, d in zip(ops.tolist(), launches.tolist(), dur.tolist()):
         ln = ctx.script_line(i)

@@ -1,4 +1,5 @@
 import gzip
+import json
 import os
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_load_reports_progress_by_chunk_and_phase(tmp_path, monkeypatch):
     assert len(reads) > 3 and all(x[1] <= y[1] for x, y in zip(reads, reads[1:]))
     assert abs(reads[-1][1] - reads[-1][2]) < 1e-9  # the whole file
     phases = [p[0] for p in seen]
-    assert phases.index("decoding") > phases.index("reading") and "building" in phases
+    assert phases.index("building") > phases.index("reading")  # streamed: pieces decode while it reads
     rules = [p for p in seen if p[0] == "rules"]
     assert rules[-1][1] == rules[-1][2] == len(rules) and phases[-1] == "estimating"
     assert a.findings  # the same analysis with or without a listener
@@ -100,3 +101,72 @@ def test_load_reports_progress_by_chunk_and_phase(tmp_path, monkeypatch):
     plain = tmp_path / "t.pt.trace.json"
     plain.write_bytes(raw)
     assert bytes(load.read_bytes(str(plain))) == raw == bytes(load.read_bytes(os.path.join(run, gz)))
+
+
+COLUMNS = ["name_id", "cat_id", "ts", "dur", "pid", "tid", "corr", "ext", "py_id", "py_parent", "stream", "nbytes"]
+
+
+def _same_trace(a, b):
+    assert a.names == b.names and a.cats == b.cats
+    for c in COLUMNS:
+        assert np.array_equal(getattr(a, c), getattr(b, c)), c
+    assert a.thread_names == b.thread_names and a.meta == b.meta
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("run", ["item_sync", "dataloader_stall", "tuned"])
+def test_streamed_pieces_give_the_whole_documents_columns(run, workers, monkeypatch):
+    from trainprof.trace import load
+
+    path = _trace_of(os.path.join(SAMPLES, run))
+    whole = load._load_whole(path, None)
+    # many small chunks and pieces, decoded here or in worker processes
+    monkeypatch.setattr(load, "CHUNK", 64 << 10)
+    monkeypatch.setattr(load, "PIECE", 256 << 10)
+    monkeypatch.setattr(load, "_load_whole", _no_fallback)
+    _same_trace(load.load_trace(path, workers=workers), whole)
+
+
+def _no_fallback(*a):
+    raise AssertionError("the streamed path fell back to decoding the whole document")
+
+
+def _trace_of(run_dir):
+    return os.path.join(run_dir, next(f for f in os.listdir(run_dir) if ".pt.trace.json" in f))
+
+
+def _layouts(doc):
+    """The same trace written as other writers might: (name, bytes, whether the streamed path must take it)."""
+    ev = doc["traceEvents"]
+    rest = {k: v for k, v in doc.items() if k != "traceEvents"}
+    odd = [dict(ev[0], name="a}, {b"), dict(ev[1], name='}]"x'), *ev[2:]]  # braces inside strings
+    yield "kineto", json.dumps(doc, indent=1).encode(), True
+    yield "compact", json.dumps(doc, separators=(",", ":")).encode(), True
+    yield "events first", json.dumps({"traceEvents": ev, **rest}).encode(), True
+    yield "events only", json.dumps({"traceEvents": ev}).encode(), True
+    yield "no events", json.dumps({**rest, "traceEvents": []}).encode(), True
+    yield "nested }] after", json.dumps({**rest, "traceEvents": ev, "zz": [{"a": [{"b": 1}]}]}).encode(), True
+    yield "strings with braces", json.dumps({**rest, "traceEvents": odd}).encode(), False
+    yield "traceEvents inside a string first", json.dumps({"x": 'k "traceEvents": [', **doc}).encode(), False
+
+
+def test_streamed_reader_takes_other_layouts_or_falls_back(tmp_path, monkeypatch):
+    import gzip
+
+    from trainprof.trace import load
+
+    src = _trace_of(os.path.join(SAMPLES, "item_sync"))
+    doc = json.loads(gzip.decompress(open(src, "rb").read()))
+    whole_load = load._load_whole
+    monkeypatch.setattr(load, "CHUNK", 16 << 10)
+    monkeypatch.setattr(load, "PIECE", 32 << 10)
+    for name, data, streamed in _layouts(doc):
+        p = tmp_path / "t.pt.trace.json"
+        p.write_bytes(data)
+        expect = whole_load(str(p), None)
+        fell_back = []
+        monkeypatch.setattr(load, "_load_whole", lambda *a: fell_back.append(1) or whole_load(*a))
+        _same_trace(load.load_trace(str(p), workers=1), expect)
+        if streamed:
+            assert not fell_back, name
+        monkeypatch.setattr(load, "_load_whole", whole_load)

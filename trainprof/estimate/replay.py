@@ -20,8 +20,8 @@ says).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -88,7 +88,7 @@ class Timeline:
     g_lat: dict  # gpu trace index -> launch-to-ready latency
     pre: list  # GPU work issued before the window: (start, dur, stream)
     gpu_end: float  # last GPU end in the measured window
-    ov_t: list  # start times (sorted) of the CPU events the profiler recorded on the issuing threads
+    ov_t: np.ndarray  # start times (sorted) of the CPU events the profiler recorded on the issuing threads
     ov_w: np.ndarray  # their weights (op/runtime 1, Python frame PY_WEIGHT)
     # Launch calls that blocked because the GPU's queue was full (the CPU ran far ahead
     # of a busy GPU): waiting, not work. The replay lets the CPU run ahead instead.
@@ -96,8 +96,25 @@ class Timeline:
 
     def recorded_weight(self, a: float, b: float) -> float:
         """Profiler-overhead units recorded on the issuing threads in [a, b)."""
-        i, j = bisect_left(self.ov_t, a), bisect_left(self.ov_t, b)
+        i, j = np.searchsorted(self.ov_t, [a, b])
         return float(self.ov_w[i:j].sum())
+
+    @cached_property
+    def kernels(self) -> tuple[np.ndarray, ...]:
+        """The launched GPU work as arrays, in launch order: (event position, gpu trace index,
+        latency, duration, stream), read by every replay."""
+        rows = [(pos, g, self.g_lat.get(g, 0.0), self.g_dur[g], self.g_stream[g])
+                for pos, (k, i) in enumerate(zip(self.ev_kind.tolist(), self.ev_idx.tolist()))
+                if k == LAUNCH for g in self.launch_gpu[i]]
+        if not rows:
+            return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int64))
+        pos, g, lat, dur, stream = zip(*rows)
+        return (np.array(pos, np.int64), np.array(g, np.int64), np.array(lat, np.float64),
+                np.array(dur, np.float64), np.array(stream, np.int64))
+
+    @cached_property
+    def blocked_removed(self) -> _Removed:
+        return _Removed(self.blocked)
 
     def unprofiled(self, a: float, b: float, cal: tuple[float, float], warp=None) -> float:
         """CPU time [a, b) would take without the profiler (cal: per-event cost, scale)."""
@@ -117,45 +134,55 @@ class Result:
 def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
     lo, hi = st.window
     win = M.in_window(trace, lo, hi)
-    gpu_of = M.gpu_by_correlation(trace)
+    gpu = M.gpu_mask(trace)
     rt = M.runtime_mask(trace) & (trace.pid == st.pid) & (trace.ts >= lo) & (trace.ts < hi)
-    launches = [i for i in np.flatnonzero(rt & (trace.corr >= 0)).tolist() if trace.corr[i] in gpu_of]
+    cand = np.flatnonzero(rt & (trace.corr >= 0))
+    launches = cand[np.isin(trace.corr[cand], trace.corr[gpu & (trace.corr >= 0)])]
     syncs = np.flatnonzero(M.sync_calls(trace) & M.on_thread(trace, st) & (trace.ts >= lo) & (trace.ts < hi))
-    gpu_idx = np.flatnonzero(M.gpu_mask(trace) & (trace.ts < hi + 1e9) & (trace.end > lo))
     # GPU work of the window's launches that ran in the window's reach (a clock-damaged
     # trace can put a launch's kernel anywhere)
-    reach = set(gpu_idx.tolist())
-    launch_gpu = {i: [g for g in gpu_of[int(trace.corr[i])] if g in reach] for i in launches}
-    launched = {g for gs in launch_gpu.values() for g in gs}
-    g_dur, g_stream, g_lat = {}, {}, {}
-    # Launch latency: seen where a kernel was not queued behind another on its stream.
-    order = gpu_idx[np.argsort(trace.ts[gpu_idx], kind="stable")]
-    prev_end: dict = {}
-    latencies, queued = [], set()
-    launch_ts = {g: trace.ts[i] for i, gs in launch_gpu.items() for g in gs}
-    for g in order.tolist():
-        s = int(trace.stream[g])
-        g_dur[g] = float(trace.dur[g])
-        g_stream[g] = s
-        if g in launch_ts:
-            # Latency is seen only where the stream was idle when the launch came;
-            # a kernel launched while its stream was busy waited in the queue.
-            if launch_ts[g] >= prev_end.get(s, -np.inf):
-                g_lat[g] = max(0.0, float(trace.ts[g] - launch_ts[g]))
-                latencies.append(g_lat[g])
-            else:
-                queued.add(g)
-        prev_end[s] = max(prev_end.get(s, -np.inf), trace.end[g])
-    lat_med = float(np.median(latencies)) if latencies else 5.0
-    for g in queued:
-        g_lat[g] = min(lat_med, max(0.0, float(trace.ts[g] - launch_ts[g])))
-    pre = [(float(trace.ts[g]), g_dur[g], g_stream[g]) for g in order.tolist() if g not in launched and trace.ts[g] < hi]
-    ev_t = np.concatenate([trace.ts[launches], trace.ts[syncs]]) if len(launches) or len(syncs) else np.array([])
+    gpu_idx = np.flatnonzero(gpu & (trace.ts < hi + 1e9) & (trace.end > lo))
+    # Each launch's GPU work, joined by correlation id (in trace order within a launch)
+    gc = gpu_idx[trace.corr[gpu_idx] >= 0]
+    gc = gc[np.lexsort((gc, trace.corr[gc]))]
+    gcorr = trace.corr[gc]
+    first = np.searchsorted(gcorr, trace.corr[launches], side="left")
+    count = np.searchsorted(gcorr, trace.corr[launches], side="right") - first
+    ends = np.cumsum(count)
+    pair_g = gc[np.repeat(first - (ends - count), count) + np.arange(int(ends[-1]) if len(ends) else 0)]
+    pair_l = np.repeat(np.arange(len(launches)), count)  # position in `launches`
+    gl, bounds = pair_g.tolist(), [0, *ends.tolist()]
+    launch_gpu = {i: gl[bounds[k]:bounds[k + 1]] for k, i in enumerate(launches.tolist())}
+
+    g_ts, g_end, g_s = trace.ts[gpu_idx], trace.end[gpu_idx], trace.stream[gpu_idx]
+    g_dur = dict(zip(gpu_idx.tolist(), trace.dur[gpu_idx].tolist()))
+    g_stream = dict(zip(gpu_idx.tolist(), g_s.tolist()))
+    # Launch latency: seen where a kernel was not queued behind another on its stream
+    # (the stream idle when the launch came); a kernel launched onto a busy stream waited.
+    at = np.full(len(gpu_idx), np.nan)  # launch time of each GPU event (NaN: not launched here)
+    at[np.searchsorted(gpu_idx, pair_g)] = trace.ts[launches][pair_l]
+    o = np.lexsort((gpu_idx, g_ts, g_s))  # per stream, by start
+    prev_end = np.full(len(gpu_idx), -np.inf)
+    so = g_s[o]
+    cuts = [0, *(np.flatnonzero(np.diff(so)) + 1).tolist(), len(so)]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        prev_end[o[a + 1:b]] = np.maximum.accumulate(g_end[o[a:b - 1]])
+    launched = ~np.isnan(at)
+    lat = np.maximum(0.0, g_ts - at)
+    idle = launched & (at >= prev_end)
+    lat_med = float(np.median(lat[idle])) if idle.any() else 5.0
+    lat = np.where(idle, lat, np.minimum(lat_med, lat))
+    g_lat = dict(zip(gpu_idx[launched].tolist(), lat[launched].tolist()))
+    by_ts = np.argsort(g_ts, kind="stable")
+    pre_m = ~launched[by_ts] & (g_ts[by_ts] < hi)
+    pre = list(zip(g_ts[by_ts][pre_m].tolist(), trace.dur[gpu_idx][by_ts][pre_m].tolist(), g_s[by_ts][pre_m].tolist()))
+
+    ev_t = np.concatenate([trace.ts[launches], trace.ts[syncs]])
     kinds = np.concatenate([np.full(len(launches), LAUNCH), np.full(len(syncs), BLOCK)]).astype(np.int8)
-    idxs = np.concatenate([np.asarray(launches, np.int64), syncs.astype(np.int64)])
-    ends = np.concatenate([trace.end[launches], trace.end[syncs]]) if len(idxs) else np.array([])
+    idxs = np.concatenate([launches, syncs]).astype(np.int64)
+    ev_end = np.concatenate([trace.end[launches], trace.end[syncs]])
     o = np.argsort(ev_t, kind="stable")
-    gm = M.gpu_mask(trace) & win
+    gm = gpu & win
     gpu_end = float(trace.end[gm].max()) if gm.any() else lo
     # Threads that issue the step's work: the training thread, and the autograd
     # threads that launch the backward (not the loader's pin-memory thread).
@@ -166,13 +193,23 @@ def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
     ri = ri[np.argsort(trace.ts[ri], kind="stable")]
     weight = np.where(trace.cat_mask(M.PYTHON_FUNCTION)[ri], PY_WEIGHT, 1.0)
     blocked = ()
-    if launches:
+    if len(launches):
         ld = trace.dur[launches]
         typical = float(np.median(ld))
         long = np.flatnonzero(ld > max(BLOCKED_LAUNCH_US, 20 * typical))
         blocked = tuple((float(trace.ts[launches[k]] + typical), float(trace.end[launches[k]])) for k in long.tolist())
-    return Timeline(lo, hi, len(st), ev_t[o], kinds[o], idxs[o], ends[o], launch_gpu,
-                    g_dur, g_stream, g_lat, pre, gpu_end, trace.ts[ri].tolist(), weight, blocked)
+    tl = Timeline(lo, hi, len(st), ev_t[o], kinds[o], idxs[o], ev_end[o], launch_gpu,
+                  g_dur, g_stream, g_lat, pre, gpu_end, trace.ts[ri], weight, blocked)
+    # The kernels' arrays (Timeline.kernels), already at hand: in event order, each
+    # launch's work in trace order.
+    pos_of = np.empty(len(o), np.int64)
+    pos_of[o] = np.arange(len(o))
+    k_pos = pos_of[pair_l]
+    ko = np.argsort(k_pos, kind="stable")
+    gi = np.searchsorted(gpu_idx, pair_g[ko])
+    tl.__dict__["kernels"] = (k_pos[ko], pair_g[ko], np.where(launched[gi], lat[gi], 0.0),
+                              trace.dur[pair_g[ko]], g_s[gi])
+    return tl
 
 
 class _Removed:
@@ -207,55 +244,49 @@ class _Removed:
                     del active[r]
             prev = t
         self.s, self.e, self.r = np.array(s), np.array(e), np.array(rr)
-        self._acc = 0.0  # drops(): launches owed to shrunk time so far
+        self._acc = 0.0  # drops_v(): launches owed to shrunk time so far
         self.cum = np.concatenate([[0.0], np.cumsum((self.e - self.s) * self.r)]) if s else np.zeros(1)
 
-    def before(self, t: float) -> float:
-        """Removed time before instant t."""
+    def before_v(self, t: np.ndarray) -> np.ndarray:
+        """Removed time before each instant of t."""
         if not len(self.s):
-            return 0.0
-        k = int(np.searchsorted(self.s, t, side="right"))
-        if k == 0:
-            return 0.0
-        return float(self.cum[k] - self.r[k - 1] * max(0.0, self.e[k - 1] - t))
+            return np.zeros(len(t))
+        k = np.searchsorted(self.s, t, side="right")
+        km = np.maximum(k - 1, 0)
+        return np.where(k > 0, self.cum[k] - self.r[km] * np.maximum(0.0, self.e[km] - t), 0.0)
 
-    def before_w(self, t: float, warp) -> float:
-        """Removed time before t, on the warp's corrected clock."""
+    def before_wv(self, t: np.ndarray, warp) -> np.ndarray:
+        """Removed time before each instant of t, on the warp's corrected clock."""
         if not len(self.s):
-            return 0.0
+            return np.zeros(len(t))
         if getattr(self, "_warp", None) is not warp:
             self._warp = warp
-            self._ws = np.array([warp(x) for x in self.s])
-            self._we = np.array([warp(x) for x in self.e])
+            self._ws, self._we = warp.at(self.s), warp.at(self.e)
             self._wcum = np.concatenate([[0.0], np.cumsum((self._we - self._ws) * self.r)])
-        k = int(np.searchsorted(self.s, t, side="right"))
-        if k == 0:
-            return 0.0
-        return float(self._wcum[k] - self.r[k - 1] * max(0.0, self._we[k - 1] - warp(t)))
+        k = np.searchsorted(self.s, t, side="right")
+        km = np.maximum(k - 1, 0)
+        return np.where(k > 0, self._wcum[k] - self.r[km] * np.maximum(0.0, self._we[km] - warp.at(t)), 0.0)
 
-    def inside(self, t: float) -> bool:
-        """Whether t falls in removed (or shrunk) time: work issued there is dropped."""
+    def drops_v(self, t: np.ndarray) -> np.ndarray:
+        """Whether work issued at each instant of t (in order) is dropped: all of it in removed
+        time, and in shrunk time all but `keep` of it (every 1/keep-th launch stays, counted
+        across intervals)."""
         if not len(self.s):
-            return False
-        k = int(np.searchsorted(self.s, t, side="right")) - 1
-        return k >= 0 and t < self.e[k]
-
-    def drops(self, t: float) -> bool:
-        """Whether work issued at t is dropped: all of it in removed time, and in shrunk
-        time all but `keep` of it (every 1/keep-th launch stays)."""
-        if not len(self.s):
-            return False
-        k = int(np.searchsorted(self.s, t, side="right")) - 1
-        if k < 0 or t >= self.e[k]:
-            return False
-        keep = 1.0 - float(self.r[k])
-        if keep <= 0:
-            return True
-        acc = self._acc = self._acc + keep
-        if acc >= 1.0:
-            self._acc = acc - 1.0
-            return False
-        return True
+            return np.zeros(len(t), dtype=bool)
+        k = np.searchsorted(self.s, t, side="right") - 1
+        km = np.maximum(k, 0)
+        inside = (k >= 0) & (t < self.e[km])
+        keep = np.where(inside, 1.0 - self.r[km], 0.0)
+        shrunk = inside & (keep > 0)
+        out = inside.copy()
+        if shrunk.any():
+            # the running sum of `keep` crosses an integer at each launch that stays
+            c = np.cumsum(keep[shrunk]) + self._acc + 1e-9
+            whole = np.floor(c)
+            prev = np.concatenate([[np.floor(self._acc + 1e-9)], whole[:-1]])
+            out[np.flatnonzero(shrunk)] = whole <= prev
+            self._acc = float(c[-1] - whole[-1])
+        return out
 
     def kept(self, t: np.ndarray) -> np.ndarray:
         """The share of recorded work at each instant of t that stays (0 where removed whole)."""
@@ -291,6 +322,14 @@ class Warp:
         self.cum = np.concatenate([[0.0], np.cumsum(np.diff(pts) * self.f)])
         self.lo, self.hi, self.default = lo, hi, default
 
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """__call__ at every instant of t."""
+        t = np.asarray(t, dtype=np.float64)
+        k = np.clip(np.searchsorted(self.s, t, side="right") - 1, 0, len(self.s) - 1)
+        mid = self.cum[k] + self.f[k] * (t - self.s[k])
+        return np.where(t <= self.lo, (t - self.lo) * self.default,
+                        np.where(t >= self.hi, float(self.cum[-1]) + (t - self.hi) * self.default, mid))
+
     def __call__(self, t: float) -> float:
         """Corrected time elapsed from lo to t."""
         if t <= self.lo:
@@ -308,77 +347,116 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     correction), and the rest scaled by `cpu_scale`."""
     rem = _Removed(change.remove_cpu)
     sq = _Removed(change.squeeze_cpu)
-    blk = _Removed(tl.blocked)
-    # Recorded events inside removed time cost nothing: their weights drop out.
-    if overhead_us and len(tl.ov_t):
-        w = tl.ov_w * rem.kept(tl.ov_t) if len(rem.s) else tl.ov_w
-        w = w * sq.kept(tl.ov_t) if len(sq.s) else w
-        cum_w = np.concatenate([[0.0], np.cumsum(w)])
-        ov_t = tl.ov_t
+    blk = tl.blocked_removed
+    t, kind, end_ = tl.ev_t, tl.ev_kind, tl.ev_end
+    n_ev = len(t)
+    dropped = rem.drops_v(t)
+    # Where the CPU thread is before each event: syncs push it to their end (the CPU cost
+    # between events does not depend on the GPU, so it is computed for all events at once).
+    contrib = np.maximum(t, np.where((kind == BLOCK) & ~dropped, end_, -np.inf)) if n_ev else t
+    P = np.maximum.accumulate(np.concatenate([[tl.lo], contrib]))
+    a = P  # from: where the thread was; to: each event, then the window's end
+    b = np.concatenate([np.maximum(t, P[:n_ev]), [tl.hi]])
+    if warp is not None:
+        gone = rem.before_wv(b, warp) - rem.before_wv(a, warp) + sq.before_wv(b, warp) - sq.before_wv(a, warp)
+        cost = np.maximum(0.0, (warp.at(b) - warp.at(a)) - gone) * cpu_scale
     else:
-        cum_w, ov_t = None, None
+        raw = ((b - a) - (rem.before_v(b) - rem.before_v(a)) - (blk.before_v(b) - blk.before_v(a))
+               - (sq.before_v(b) - sq.before_v(a)))
+        if overhead_us and len(tl.ov_t):
+            # Recorded events inside removed time cost nothing: their weights drop out.
+            w = tl.ov_w * rem.kept(tl.ov_t) if len(rem.s) else tl.ov_w
+            w = w * sq.kept(tl.ov_t) if len(sq.s) else w
+            cum_w = np.concatenate([[0.0], np.cumsum(w)])
+            ov = overhead_us * (cum_w[np.searchsorted(tl.ov_t, b)] - cum_w[np.searchsorted(tl.ov_t, a)])
+            cost = np.where(raw <= 0, 0.0, np.maximum(raw - ov, MIN_KEEP * raw)) * cpu_scale
+        else:
+            cost = np.maximum(raw, 0.0) * cpu_scale
 
-    def cpu(a: float, b: float) -> float:
-        if warp is not None:
-            gone = rem.before_w(b, warp) - rem.before_w(a, warp) + sq.before_w(b, warp) - sq.before_w(a, warp)
-            return max(0.0, (warp(b) - warp(a)) - gone) * cpu_scale
-        raw = ((b - a) - (rem.before(b) - rem.before(a)) - (blk.before(b) - blk.before(a))
-               - (sq.before(b) - sq.before(a)))
-        if cum_w is None or raw <= 0:
-            return max(raw, 0.0) * cpu_scale
-        ov = overhead_us * (cum_w[bisect_left(ov_t, b)] - cum_w[bisect_left(ov_t, a)])
-        return max(raw - ov, MIN_KEEP * raw) * cpu_scale
-
-    scale = dict(change.gpu_scale)
     free: dict = {}
     busy: list = []
-
-    def run(ready: float, dur: float, stream: int) -> None:
-        start = max(ready, free.get(stream, -np.inf))
-        free[stream] = start + dur
-        if dur > 0:
-            busy.append((start, start + dur))
-
     for start, dur, stream in tl.pre:
-        run(start, dur, stream)
+        st = max(start, free.get(stream, -np.inf))
+        free[stream] = st + dur
+        if dur > 0:
+            busy.append((st, st + dur))
+    busy = [np.array(busy).reshape(-1, 2)]
     # GPU work queued before the window (the CPU may run steps ahead): the window's
     # own GPU work is measured from when that backlog drains.
     pre_end = max(free.values(), default=tl.lo)
-    T, prev = tl.lo, tl.lo
-    for t, kind, idx, end in zip(tl.ev_t.tolist(), tl.ev_kind.tolist(), tl.ev_idx.tolist(), tl.ev_end.tolist()):
-        if t < prev:  # a launch from another thread during a sync of this one
-            t_eff = prev
-        else:
-            t_eff = t
-        T += cpu(prev, t_eff)
-        prev = t_eff
-        if rem.drops(t):
-            continue
-        if kind == LAUNCH:
-            for g in tl.launch_gpu[idx]:
-                if g in change.drop_gpu:
-                    continue
-                run(T + tl.g_lat.get(g, 0.0), tl.g_dur[g] * scale.get(g, 1.0), tl.g_stream[g])
-        else:
-            own = min(end - t, SYNC_OVERHEAD_US)
-            if idx in change.drop_syncs:
-                T += own
-            else:
-                T = max(T + own, max(free.values(), default=-np.inf))
-            prev = max(prev, end)
-    T += cpu(prev, tl.hi)
+
+    k_pos, k_g, k_lat, k_dur, k_stream = tl.kernels
+    keep = ~dropped[k_pos] if len(k_pos) else np.zeros(0, bool)
+    if change.drop_gpu:
+        keep &= ~np.isin(k_g, np.fromiter(change.drop_gpu, np.int64))
+    if change.gpu_scale:
+        sg = np.array([g for g, _ in change.gpu_scale], np.int64)
+        sf = np.array([f for _, f in change.gpu_scale], np.float64)
+        o = np.argsort(sg, kind="stable")
+        sg, sf = sg[o], sf[o]
+        j = np.clip(np.searchsorted(sg, k_g, side="right") - 1, 0, max(len(sg) - 1, 0))
+        hit = sg[j] == k_g  # the last factor given for a kernel wins, as dict() did
+        k_dur = np.where(hit, k_dur * sf[j], k_dur)
+    # The CPU thread's clock at each event: costs summed, plus the syncs the change keeps
+    # from waiting (their own cost only). Syncs that still wait split the events into
+    # segments; within one, the GPU queues are a max-plus scan, computed per stream at once.
+    own = np.minimum(end_ - t, SYNC_OVERHEAD_US)
+    is_sync = (kind == BLOCK) & ~dropped
+    if change.drop_syncs and n_ev:
+        nowait = is_sync & np.isin(tl.ev_idx, np.fromiter(change.drop_syncs, np.int64))
+        is_sync &= ~nowait
+        step_cost = cost[:n_ev] + np.where(nowait, own, 0.0)
+    else:
+        step_cost = cost[:n_ev]
+    cum = np.cumsum(step_cost)
+    waits = np.flatnonzero(is_sync).tolist()
+    k_lo = np.searchsorted(k_pos, [0] + [w + 1 for w in waits])
+    k_hi = np.searchsorted(k_pos, waits + [n_ev])
+    T, base = tl.lo, 0.0  # base: cum up to the segment's start
+    for w, a0, a1 in zip(waits + [None], k_lo.tolist(), k_hi.tolist()):
+        off = T - base  # clock at event e is off + cum[e]
+        if a1 > a0:
+            m = keep[a0:a1]
+            ready = off + cum[k_pos[a0:a1][m]] + k_lat[a0:a1][m]
+            _queue(ready, k_dur[a0:a1][m], k_stream[a0:a1][m], free, busy)
+        if w is None:
+            T = off + (cum[-1] if n_ev else 0.0)
+            break
+        T = max(off + cum[w] + own[w], max(free.values(), default=-np.inf))
+        base = cum[w]
+    T += cost[-1]
     cpu_end = T
     gpu_end = max(free.values(), default=T)
     end = max(T, gpu_end)
     n = max(tl.n_steps, 1)
     # Steady state: the slower of the CPU's rate and the GPU's.
     step = max((cpu_end - tl.lo) / n, (gpu_end - max(tl.lo, pre_end)) / n, change.floor_us)
-    if busy:
-        b = np.array(busy)
-        gbusy = M.union_length(b[:, 0], b[:, 1], tl.lo, end) / n
-    else:
-        gbusy = 0.0
+    b = np.concatenate(busy)
+    gbusy = M.union_length(b[:, 0], b[:, 1], tl.lo, end) / n if len(b) else 0.0
     return Result(step, gbusy, (cpu_end - tl.lo) / n)
+
+
+def _queue(ready: np.ndarray, dur: np.ndarray, stream: np.ndarray, free: dict, busy: list) -> None:
+    """Run work on its streams in order, each item no earlier than ready and than the
+    stream's previous end: end_k = D_k + max(free, max_j<=k (ready_j - D_{j-1})), D the
+    running sum of durations (a max-plus scan, vectorized)."""
+    if not len(ready):
+        return
+    if (stream == stream[0]).all():
+        groups = [(int(stream[0]), slice(None))]
+    else:
+        o = np.argsort(stream, kind="stable")
+        ready, dur, stream = ready[o], dur[o], stream[o]
+        cuts = np.flatnonzero(np.diff(stream)) + 1
+        bounds = [0, *cuts.tolist(), len(stream)]
+        groups = [(int(stream[i]), slice(i, j)) for i, j in zip(bounds[:-1], bounds[1:])]
+    for s, sl in groups:
+        r, d = ready[sl], dur[sl]
+        D = np.cumsum(d)
+        end = D + np.maximum(np.maximum.accumulate(r - (D - d)), free.get(s, -np.inf))
+        free[s] = float(end[-1])
+        pos = d > 0
+        busy.append(np.column_stack([(end - d)[pos], end[pos]]))
 
 
 def _solve(step_of, target: float, lo: float, hi: float, rtol: float = 3e-4) -> float:

@@ -19,7 +19,7 @@ PHASES = {
     "writing": "writing the trace",
     "post": "timing unprofiled steps after the trace",
     "analyzing": "analyzing",
-    "reading": "reading the trace",
+    "reading": "reading the trace",  # streamed: pieces decode as it reads
     "decoding": "decoding the trace",
     "building": "indexing the events",
     "rules": "running the rules",

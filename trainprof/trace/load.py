@@ -1,110 +1,189 @@
 """Read a Kineto trace (.json or .json.gz) into the columnar Trace model.
 
-msgspec decodes straight into typed structs, which skips building a dict per
-event (and most of the garbage collector's work) -- several times faster than
-orjson or json on large traces. Event args are decoded into a small struct
-holding only the fields the analyses use.
+The file is streamed: gunzipped chunk by chunk, cut into pieces of whole events
+(split.py), each piece decoded into columns (decode.py) -- in worker processes when
+the trace is large and the machine has cores to spare -- and the pieces merged. The
+JSON never sits in memory whole, so peak memory is about the columns' size, and
+traces larger than memory load. A file the splitter cannot read is decoded whole,
+which also gives the precise error for a damaged one.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+import threading
 import zlib
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import msgspec
 import numpy as np
 
 from ..errors import TraceError
+from .decode import INT_COLUMNS, Piece, TraceFile, columns, decode_piece, whole_decoder
 from .model import Trace
+from .split import NotSplittable, Splitter
+
+CHUNK = 8 << 20  # bytes read (and gunzipped) at a time
+PIECE = 8 << 20  # JSON bytes per piece (a worker holds about 6x that in structs while decoding it)
+PARALLEL_MIN = 256 << 20  # smaller traces decode in this process: workers cost more (memory, start) than they save
+MAX_WORKERS = 8
 
 
-class _Args(msgspec.Struct, gc=False):  # no cycles: untracked by the GC (3x faster decode)
-    correlation: int | str | None = None
-    external_id: int | str | None = msgspec.field(default=None, name="External id")
-    python_id: int | None = msgspec.field(default=None, name="Python id")
-    python_parent_id: int | None = msgspec.field(default=None, name="Python parent id")
-    stream: int | str | None = None
-    bytes: int | float | None = None
-    name: str | None = None  # thread/process name for 'M' events
-    input_dims: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw, name="Input Dims")
+class _Whole(Exception):
+    """Decode the whole document instead (the streamed path could not)."""
 
 
-class _Event(msgspec.Struct, gc=False):
-    ph: str = ""
-    name: str = ""
-    cat: str = ""
-    pid: int | str = 0
-    tid: int | str = 0
-    ts: float = 0.0
-    dur: float = 0.0
-    args: _Args | None = None
+def load_trace(path: str | os.PathLike, progress=None, workers: int | None = None) -> Trace:
+    """progress(phase, done, total), if given, hears of each chunk read and each phase.
+    workers: processes decoding pieces (default: $TRAINPROF_JOBS, else one per core up to 8, for
+    traces of 256 MB of JSON or more; 1: all in this process)."""
+    path = os.fspath(path)
+    try:
+        return _load_streamed(path, progress, workers)
+    except _Whole:
+        return _load_whole(path, progress)
 
 
-class _TraceFile(msgspec.Struct, gc=False):
-    traceEvents: list[_Event] = []
-    deviceProperties: list[dict] | None = None
-    baseTimeNanoseconds: int | None = None
-    distributedInfo: dict | None = None
-    with_stack: int | None = None
-    record_shapes: int | None = None
-    schemaVersion: int | None = None
+def _open(path: str):
+    try:
+        return os.path.getsize(path), open(path, "rb")
+    except FileNotFoundError:
+        raise TraceError(f"trace not found: {path}") from None
+    except IsADirectoryError:
+        raise TraceError(f"cannot read trace {path}: it is a directory") from None
+    except OSError as e:
+        raise TraceError(f"cannot read trace {path}: {e.strerror}") from None
 
 
-_decoder = msgspec.json.Decoder(_TraceFile)
+def _pool(json_bytes: int, workers: int | None):
+    if workers is None and os.environ.get("TRAINPROF_JOBS", "").strip().isdigit():
+        workers = int(os.environ["TRAINPROF_JOBS"])
+    n = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
+    if n < 2 or (workers is None and json_bytes < PARALLEL_MIN):
+        return None
+    # fork: the workers start in milliseconds and need nothing re-imported. Not from a
+    # process with other threads running (a forked lock could be held).
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return None
+    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
 
 
-CHUNK = 8 << 20
+def _load_streamed(path: str, progress, workers: int | None) -> Trace:
+    size, f = _open(path)
+    with f:
+        gz = f.read(2) == b"\x1f\x8b"
+        json_bytes = size
+        if gz:
+            f.seek(max(size - 4, 0))
+            json_bytes = max(size, int.from_bytes(f.read(4), "little"))
+        f.seek(0)
+        pool = _pool(json_bytes, workers)
+        sp = Splitter(PIECE)
+        done: list[Piece] = []
+        pending: deque = deque()
+        limit = 2 * (pool._max_workers if pool else 1)  # pieces in flight: memory stays bounded
+
+        def submit(piece):
+            if pool is None:
+                done.append(_decoded(piece))
+                return
+            pending.append(pool.submit(decode_piece, piece))
+            while len(pending) > limit:  # bounded: the reader waits for the decoders
+                done.append(_result(pending.popleft()))
+
+        try:
+            try:
+                for chunk in _stream(f, size, gz, progress, path):
+                    for piece in sp.feed(chunk):
+                        submit(piece)
+                last, rest = sp.finish()
+            except NotSplittable:
+                raise _Whole from None
+            while pending:
+                done.append(_result(pending.popleft()))
+            if last is not None:
+                done.append(last)
+        except BrokenProcessPool:  # a worker died (killed for memory?): once more, in this process
+            return _load_streamed(path, progress, 1)
+        finally:
+            if pool is not None:
+                for fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
+    if progress:
+        progress("building", 0, 0)
+    return merge(path, done, rest)
+
+
+def _decoded(piece) -> Piece:
+    try:
+        return decode_piece(piece)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise _Whole from None
+
+
+def _result(fut) -> Piece:
+    try:
+        return fut.result()
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise _Whole from None
+
+
+def _stream(f, size: int, gz: bool, progress, path: str):
+    """The file's JSON bytes, chunk by chunk (gunzipped if need be)."""
+    mb = size / 1e6
+    try:
+        if not gz:
+            read = 0
+            while chunk := f.read(CHUNK):
+                read += len(chunk)
+                if progress:
+                    progress("reading", read / 1e6, mb)
+                yield chunk
+            return
+        read = 0
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        fresh = True  # d has seen no input yet (a member may end exactly at the file's end)
+        while chunk := f.read(CHUNK):
+            read += len(chunk)
+            while chunk:
+                fresh = False
+                data = d.decompress(chunk, CHUNK)  # at most CHUNK bytes out at a time: no large temporaries
+                if data:
+                    yield data
+                chunk = d.unconsumed_tail
+                if d.eof:  # another gzip member may follow
+                    chunk = d.unused_data.lstrip(b"\x00")
+                    d, fresh = zlib.decompressobj(16 + zlib.MAX_WBITS), True
+            if progress:
+                progress("reading", read / 1e6, mb)
+        if not fresh:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    except OSError as e:
+        raise TraceError(f"cannot read trace {path}: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:
+        raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
 
 
 def read_bytes(path: str, progress=None) -> bytes | bytearray:
-    """The trace's JSON bytes, gunzipped if need be, read in chunks (progress(phase, MB done,
-    MB total) after each). A gzip member's trailer gives its size: the output buffer is
-    allocated once, so a large trace never sits in memory twice."""
-    try:
-        size = os.path.getsize(path)
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise TraceError(f"trace not found: {path}") from None
-    except OSError as e:
-        raise TraceError(f"cannot read trace {path}: {e.strerror}") from None
-    mb = size / 1e6
+    """The trace's JSON bytes, whole, gunzipped if need be. A gzip member's trailer gives its
+    size: the buffer is allocated once, so a large trace never sits in memory twice."""
+    size, f = _open(path)
     with f:
-        head = f.read(2)
+        gz = f.read(2) == b"\x1f\x8b"
+        cap = size
+        if gz:
+            f.seek(max(size - 4, 0))
+            isize = int.from_bytes(f.read(4), "little")  # the (last) member's size mod 2**32
+            cap = isize if isize > size else 0  # a plausible size: allocate once, fill in place
         f.seek(0)
-        try:
-            if head != b"\x1f\x8b":
-                out = bytearray(size)
-                view, got = memoryview(out), 0
-                while got < size:
-                    n = f.readinto(view[got:got + CHUNK])
-                    if not n:
-                        break
-                    got += n
-                    if progress:
-                        progress("reading", got / 1e6, mb)
-                return out[:got] if got < size else out
-            return _gunzip(f, size, mb, progress)
-        except OSError as e:
-            raise TraceError(f"cannot read trace {path}: {e.strerror or e}") from None
-        except (EOFError, zlib.error) as e:
-            raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
-
-
-def _gunzip(f, size: int, mb: float, progress) -> bytearray:
-    f.seek(max(size - 4, 0))
-    isize = int.from_bytes(f.read(4), "little")  # the (last) member's size mod 2**32
-    f.seek(0)
-    cap = isize if isize > size else 0  # a plausible size: allocate once, fill in place
-    buf = bytearray(cap)
-    pos, read = 0, 0
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    fresh = True  # d has seen no input yet (a member may end exactly at the file's end)
-    while chunk := f.read(CHUNK):
-        read += len(chunk)
-        while chunk:
-            fresh = False
-            data = d.decompress(chunk, CHUNK)  # at most CHUNK bytes out at a time: no large temporaries
+        buf = bytearray(cap)
+        pos = 0
+        for data in _stream(f, size, gz, progress, path):
             if pos + len(data) <= cap:
                 buf[pos:pos + len(data)] = data
             else:
@@ -113,123 +192,81 @@ def _gunzip(f, size: int, mb: float, progress) -> bytearray:
                     cap = 0
                 buf += data
             pos += len(data)
-            chunk = d.unconsumed_tail
-            if d.eof:  # another gzip member may follow
-                chunk = d.unused_data.lstrip(b"\x00")
-                d, fresh = zlib.decompressobj(16 + zlib.MAX_WBITS), True
-        if progress:
-            progress("reading", read / 1e6, mb)
-    if not fresh:
-        raise EOFError("compressed file ended before the end-of-stream marker was reached")
-    if cap and pos < cap:
-        del buf[pos:]
-    return buf
+        if pos < len(buf):
+            del buf[pos:]
+        return buf
 
 
-_I64 = 2 ** 63
-
-
-def _int_or(v, default=-1) -> int:
-    """v as an int64 column value; default where it is absent, not a number, or out of range."""
-    if v is None:
-        return default
-    if not isinstance(v, int):
-        try:
-            v = int(v)
-        except (TypeError, ValueError, OverflowError):  # "abc", NaN, inf
-            return default
-    return v if -_I64 <= v < _I64 else default
-
-
-def load_trace(path: str | os.PathLike, progress=None) -> Trace:
-    """progress(phase, done, total), if given, hears of each chunk read and each phase."""
-    path = os.fspath(path)
+def _load_whole(path: str, progress) -> Trace:
     data = read_bytes(path, progress)
     if progress:
         progress("decoding", 0, 0)
-    if not data.strip():
+    if not re.search(rb"\S", data):
         raise TraceError(f"{path}: empty trace file")
     try:
-        doc = _decoder.decode(data)
+        doc = whole_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as e:  # msgspec raises the latter on some bad UTF-8
         doc = _without_lone_surrogates(data) if isinstance(e, msgspec.DecodeError) else None
-        if doc is not None:
-            return _build(path, doc)
-        msg = str(e)
-        if "truncated" in msg.lower() or "unexpected end" in msg.lower():
-            raise TraceError(f"{path}: truncated JSON ({msg})") from None
-        raise TraceError(f"{path}: not a Kineto trace ({msg})") from None
+        if doc is None:
+            msg = str(e)
+            if "truncated" in msg.lower() or "unexpected end" in msg.lower():
+                raise TraceError(f"{path}: truncated JSON ({msg})") from None
+            raise TraceError(f"{path}: not a Kineto trace ({msg})") from None
+    del data
     if progress:
         progress("building", 0, 0)
-    return _build(path, doc)
+    return merge(path, [columns(doc.traceEvents)], doc)
 
 
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _without_lone_surrogates(data: bytes) -> _TraceFile | None:
+def _without_lone_surrogates(data) -> TraceFile | None:
     """msgspec refuses a lone UTF-16 surrogate escape (a name cut mid-character; it says
     "truncated"): decode again with every surrogate escape as U+FFFD, or None."""
     if not _SURROGATE.search(data):
         return None
     try:
-        return _decoder.decode(_SURROGATE.sub(rb"\\ufffd", data))
+        return whole_decoder.decode(_SURROGATE.sub(rb"\\ufffd", data))
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
 
 
-def _build(path: str, doc: _TraceFile) -> Trace:
+def merge(path: str, pieces: list[Piece], doc: TraceFile) -> Trace:
+    """One Trace from the pieces' columns (in file order) and the document's metadata."""
     names: dict[str, int] = {}
     cats: dict[str, int] = {}
-    str_ids: dict[str, int] = {}  # string pid/tid -> negative id
+    strs: dict[str, int] = {}  # string pid/tid -> k, the id -1 - k
+
+    def table(t: dict, local: list) -> np.ndarray:
+        return np.array([t.setdefault(s, len(t)) for s in local], dtype=np.int32)
+
+    def ids(col, pos, local):
+        if pos is None:
+            return col
+        g = np.array([-1 - strs.setdefault(s, len(strs)) for s in local], dtype=np.int64)
+        col = col.copy()
+        col[pos] = g[col[pos]]
+        return col
+
+    def cat(parts, dtype):
+        return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+    name_id = cat([table(names, p.names)[p.name_id] if len(p.name_id) else p.name_id for p in pieces], np.int32)
+    cat_id = cat([table(cats, p.cats)[p.cat_id] if len(p.cat_id) else p.cat_id for p in pieces], np.int32)
+    pid = cat([ids(*p.ids["pid"]) for p in pieces], np.int64)
+    tid = cat([ids(*p.ids["tid"]) for p in pieces], np.int64)
+    ts = cat([p.ts for p in pieces], np.float64)
+    dur = cat([p.dur for p in pieces], np.float64)
+    ints = {c: cat([p.ints[c] for p in pieces], np.int64) for c in INT_COLUMNS}
 
     def sid(v) -> int:
         if isinstance(v, int) and -_I64 <= v < _I64:
             return v
-        return str_ids.setdefault(str(v), -1 - len(str_ids))
+        return -1 - strs.setdefault(str(v), len(strs))
 
-    complete = [e for e in doc.traceEvents if e.ph == "X"]
-    n = len(complete)
-    name_id = np.empty(n, np.int32)
-    cat_id = np.empty(n, np.int32)
-    ts = np.empty(n, np.float64)
-    dur = np.empty(n, np.float64)
-    pid = np.empty(n, np.int64)
-    tid = np.empty(n, np.int64)
-    corr = np.full(n, -1, np.int64)
-    ext = np.full(n, -1, np.int64)
-    py_id = np.full(n, -1, np.int64)
-    py_parent = np.full(n, -1, np.int64)
-    stream = np.full(n, -1, np.int64)
-    nbytes = np.full(n, -1, np.int64)
-    raw_args: list = [None] * n
-    for i, e in enumerate(complete):
-        name_id[i] = names.setdefault(e.name, len(names))
-        cat_id[i] = cats.setdefault(e.cat, len(cats))
-        ts[i] = e.ts
-        dur[i] = e.dur if e.dur > 0 else 0.0
-        pid[i] = sid(e.pid)
-        tid[i] = sid(e.tid)
-        a = e.args
-        if a is not None:
-            if a.correlation is not None:
-                corr[i] = _int_or(a.correlation)
-            if a.external_id is not None:
-                ext[i] = _int_or(a.external_id)
-            if a.python_id is not None:
-                py_id[i] = _int_or(a.python_id)
-            if a.python_parent_id is not None:
-                py_parent[i] = _int_or(a.python_parent_id)
-            if a.stream is not None:
-                stream[i] = _int_or(a.stream)
-            if a.bytes is not None:
-                nbytes[i] = _int_or(a.bytes)
-            if a.input_dims:
-                raw_args[i] = a.input_dims.copy()  # a view would keep the whole JSON buffer alive
-    thread_names = {}
-    for e in doc.traceEvents:
-        if e.ph == "M" and e.name == "thread_name" and e.args is not None and e.args.name:
-            thread_names[(sid(e.pid), sid(e.tid))] = e.args.name
+    thread_names = {(sid(p_), sid(t_)): name for p in pieces for p_, t_, name in p.thread_names}
+    del pieces
     meta = {
         "deviceProperties": doc.deviceProperties or [],
         "baseTimeNanoseconds": doc.baseTimeNanoseconds,
@@ -237,37 +274,26 @@ def _build(path: str, doc: _TraceFile) -> Trace:
         "with_stack": bool(doc.with_stack),
         "record_shapes": bool(doc.record_shapes),
     }
-    # Sort by start time (ties: longer first, so parents precede children).
-    order = np.lexsort((-dur, ts))
-    cat_list = list(cats)
+    # Each piece is sorted: a stable sort merges the runs in a few ms. Equal starts in
+    # different pieces must still put the longer first (parents before children).
+    order = np.argsort(ts, kind="stable")
+    t_o, d_o = ts[order], dur[order]
+    if ((t_o[1:] == t_o[:-1]) & (d_o[1:] > d_o[:-1])).any():
+        order = np.lexsort((-dur, ts))
     return Trace(
         path=path,
         names=list(names),
-        cats=cat_list,
+        cats=list(cats),
         name_id=name_id[order],
         cat_id=cat_id[order],
         ts=ts[order],
         dur=dur[order],
         pid=pid[order],
         tid=tid[order],
-        corr=corr[order],
-        ext=ext[order],
-        py_id=py_id[order],
-        py_parent=py_parent[order],
-        stream=stream[order],
-        nbytes=nbytes[order],
-        raw_args=[raw_args[j] for j in order],
         meta=meta,
         thread_names=thread_names,
+        **{c: v[order] for c, v in ints.items()},
     )
 
 
-def input_dims(trace: Trace, i: int):
-    """The 'Input Dims' of event i (decoded on demand), or None."""
-    raw = trace.raw_args[i]
-    if raw is None:
-        return None
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return None
+_I64 = 2 ** 63

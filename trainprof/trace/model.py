@@ -41,7 +41,6 @@ class Trace:
     py_parent: np.ndarray  # int64 Python parent id, -1
     stream: np.ndarray  # int64 GPU stream, -1
     nbytes: np.ndarray  # int64 bytes moved (memcpy/memset), -1
-    raw_args: list  # msgspec.Raw of args that are decoded only when asked (shapes)
     meta: dict = field(default_factory=dict)  # top-level metadata (deviceProperties, ...)
     thread_names: dict = field(default_factory=dict)  # (pid, tid) -> name
 
@@ -53,10 +52,9 @@ class Trace:
         return self.ts + self.dur
 
     def cat_mask(self, *cats: str) -> np.ndarray:
-        ids = [self.cats.index(c) for c in cats if c in self.cats]
-        if not ids:
-            return np.zeros(len(self), dtype=bool)
-        return np.isin(self.cat_id, ids)
+        lut = np.zeros(len(self.cats) + 1, dtype=bool)  # a lookup is several times faster than np.isin
+        lut[[self.cats.index(c) for c in cats if c in self.cats]] = True
+        return lut[self.cat_id]
 
     def name_mask(self, predicate) -> np.ndarray:
         """Events whose name satisfies predicate(name): evaluated once per distinct name."""
