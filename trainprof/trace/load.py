@@ -59,6 +59,18 @@ def _open(path: str):
         raise TraceError(f"cannot read trace {path}: {e.strerror}") from None
 
 
+def _sniff(f, size: int) -> tuple[bool, int]:
+    """Whether the file is gzipped, and the JSON size its trailer gives (the last member's, mod
+    2**32; 0 if not gzipped). The file is left at its start."""
+    gz = f.read(2) == b"\x1f\x8b"
+    isize = 0
+    if gz:
+        f.seek(max(size - 4, 0))
+        isize = int.from_bytes(f.read(4), "little")
+    f.seek(0)
+    return gz, isize
+
+
 def _pool(json_bytes: int, workers: int | None):
     if workers is None and os.environ.get("TRAINPROF_JOBS", "").strip().isdigit():
         workers = int(os.environ["TRAINPROF_JOBS"])
@@ -75,13 +87,8 @@ def _pool(json_bytes: int, workers: int | None):
 def _load_streamed(path: str, progress, workers: int | None) -> Trace:
     size, f = _open(path)
     with f:
-        gz = f.read(2) == b"\x1f\x8b"
-        json_bytes = size
-        if gz:
-            f.seek(max(size - 4, 0))
-            json_bytes = max(size, int.from_bytes(f.read(4), "little"))
-        f.seek(0)
-        pool = _pool(json_bytes, workers)
+        gz, isize = _sniff(f, size)
+        pool = _pool(max(size, isize), workers)
         sp = Splitter(PIECE)
         done: list[Piece] = []
         pending: deque = deque()
@@ -174,13 +181,8 @@ def read_bytes(path: str, progress=None) -> bytes | bytearray:
     size: the buffer is allocated once, so a large trace never sits in memory twice."""
     size, f = _open(path)
     with f:
-        gz = f.read(2) == b"\x1f\x8b"
-        cap = size
-        if gz:
-            f.seek(max(size - 4, 0))
-            isize = int.from_bytes(f.read(4), "little")  # the (last) member's size mod 2**32
-            cap = isize if isize > size else 0  # a plausible size: allocate once, fill in place
-        f.seek(0)
+        gz, isize = _sniff(f, size)
+        cap = size if not gz else isize if isize > size else 0  # a plausible size: allocate once, fill in place
         buf = bytearray(cap)
         pos = 0
         for data in _stream(f, size, gz, progress, path):
