@@ -93,16 +93,21 @@ class Timeline:
     # Launch calls that blocked because the GPU's queue was full (the CPU ran far ahead
     # of a busy GPU): waiting, not work. The replay lets the CPU run ahead instead.
     blocked: tuple = ()
+    # The launched GPU work as arrays, in launch order: (event position, gpu trace index,
+    # latency, duration, stream), read by every replay. build_timeline has them at hand;
+    # otherwise (a timeline built by hand) they are derived from the dicts above.
+    kernels: tuple | None = None
+
+    def __post_init__(self):
+        if self.kernels is None:
+            object.__setattr__(self, "kernels", self._kernels_from_dicts())
 
     def recorded_weight(self, a: float, b: float) -> float:
         """Profiler-overhead units recorded on the issuing threads in [a, b)."""
         i, j = np.searchsorted(self.ov_t, [a, b])
         return float(self.ov_w[i:j].sum())
 
-    @cached_property
-    def kernels(self) -> tuple[np.ndarray, ...]:
-        """The launched GPU work as arrays, in launch order: (event position, gpu trace index,
-        latency, duration, stream), read by every replay."""
+    def _kernels_from_dicts(self) -> tuple[np.ndarray, ...]:
         rows = [(pos, g, self.g_lat.get(g, 0.0), self.g_dur[g], self.g_stream[g])
                 for pos, (k, i) in enumerate(zip(self.ev_kind.tolist(), self.ev_idx.tolist()))
                 if k == LAUNCH for g in self.launch_gpu[i]]
@@ -198,18 +203,15 @@ def build_timeline(trace: Trace, st: M.Steps) -> Timeline:
         typical = float(np.median(ld))
         long = np.flatnonzero(ld > max(BLOCKED_LAUNCH_US, 20 * typical))
         blocked = tuple((float(trace.ts[launches[k]] + typical), float(trace.end[launches[k]])) for k in long.tolist())
-    tl = Timeline(lo, hi, len(st), ev_t[o], kinds[o], idxs[o], ev_end[o], launch_gpu,
-                  g_dur, g_stream, g_lat, pre, gpu_end, trace.ts[ri], weight, blocked)
-    # The kernels' arrays (Timeline.kernels), already at hand: in event order, each
-    # launch's work in trace order.
+    # The kernels' arrays, already at hand: in event order, each launch's work in trace order.
     pos_of = np.empty(len(o), np.int64)
     pos_of[o] = np.arange(len(o))
     k_pos = pos_of[pair_l]
     ko = np.argsort(k_pos, kind="stable")
     gi = np.searchsorted(gpu_idx, pair_g[ko])
-    tl.__dict__["kernels"] = (k_pos[ko], pair_g[ko], np.where(launched[gi], lat[gi], 0.0),
-                              trace.dur[pair_g[ko]], g_s[gi])
-    return tl
+    kernels = (k_pos[ko], pair_g[ko], np.where(launched[gi], lat[gi], 0.0), trace.dur[pair_g[ko]], g_s[gi])
+    return Timeline(lo, hi, len(st), ev_t[o], kinds[o], idxs[o], ev_end[o], launch_gpu,
+                    g_dur, g_stream, g_lat, pre, gpu_end, trace.ts[ri], weight, blocked, kernels)
 
 
 class _Removed:

@@ -23,7 +23,7 @@ import msgspec
 import numpy as np
 
 from ..errors import TraceError
-from .decode import INT_COLUMNS, Piece, TraceFile, columns, decode_piece, whole_decoder
+from .decode import _I64, INT_COLUMNS, Piece, TraceFile, columns, decode_piece, whole_decoder
 from .model import Trace
 from .split import NotSplittable, Splitter
 
@@ -71,36 +71,37 @@ def _sniff(f, size: int) -> tuple[bool, int]:
     return gz, isize
 
 
-def _pool(json_bytes: int, workers: int | None):
+def _pool(json_bytes: int, workers: int | None) -> tuple[ProcessPoolExecutor | None, int]:
+    """The worker processes to decode pieces in, and how many (None, 1: decode in this process)."""
     if workers is None and os.environ.get("TRAINPROF_JOBS", "").strip().isdigit():
         workers = int(os.environ["TRAINPROF_JOBS"])
     n = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
     if n < 2 or (workers is None and json_bytes < PARALLEL_MIN):
-        return None
+        return None, 1
     # fork: the workers start in milliseconds and need nothing re-imported. Not from a
     # process with other threads running (a forked lock could be held).
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        return None
-    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+        return None, 1
+    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")), n
 
 
 def _load_streamed(path: str, progress, workers: int | None) -> Trace:
     size, f = _open(path)
     with f:
         gz, isize = _sniff(f, size)
-        pool = _pool(max(size, isize), workers)
+        pool, n_workers = _pool(max(size, isize), workers)
         sp = Splitter(PIECE)
         done: list[Piece] = []
         pending: deque = deque()
-        limit = 2 * (pool._max_workers if pool else 1)  # pieces in flight: memory stays bounded
+        limit = 2 * n_workers  # pieces in flight: memory stays bounded
 
         def submit(piece):
             if pool is None:
-                done.append(_decoded(piece))
+                done.append(_or_whole(decode_piece, piece))
                 return
             pending.append(pool.submit(decode_piece, piece))
             while len(pending) > limit:  # bounded: the reader waits for the decoders
-                done.append(_result(pending.popleft()))
+                done.append(_or_whole(pending.popleft().result))
 
         try:
             try:
@@ -111,7 +112,7 @@ def _load_streamed(path: str, progress, workers: int | None) -> Trace:
             except NotSplittable:
                 raise _Whole from None
             while pending:
-                done.append(_result(pending.popleft()))
+                done.append(_or_whole(pending.popleft().result))
             if last is not None:
                 done.append(last)
         except BrokenProcessPool:  # a worker died (killed for memory?): once more, in this process
@@ -126,16 +127,10 @@ def _load_streamed(path: str, progress, workers: int | None) -> Trace:
     return merge(path, done, rest)
 
 
-def _decoded(piece) -> Piece:
+def _or_whole(call, *args) -> Piece:
+    """call(*args); a piece that does not decode means: decode the whole document instead."""
     try:
-        return decode_piece(piece)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        raise _Whole from None
-
-
-def _result(fut) -> Piece:
-    try:
-        return fut.result()
+        return call(*args)
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise _Whole from None
 
@@ -254,8 +249,8 @@ def merge(path: str, pieces: list[Piece], doc: TraceFile) -> Trace:
     def cat(parts, dtype):
         return np.concatenate(parts) if parts else np.empty(0, dtype)
 
-    name_id = cat([table(names, p.names)[p.name_id] if len(p.name_id) else p.name_id for p in pieces], np.int32)
-    cat_id = cat([table(cats, p.cats)[p.cat_id] if len(p.cat_id) else p.cat_id for p in pieces], np.int32)
+    name_id = cat([table(names, p.names)[p.name_id] for p in pieces], np.int32)
+    cat_id = cat([table(cats, p.cats)[p.cat_id] for p in pieces], np.int32)
     pid = cat([ids(*p.ids["pid"]) for p in pieces], np.int64)
     tid = cat([ids(*p.ids["tid"]) for p in pieces], np.int64)
     ts = cat([p.ts for p in pieces], np.float64)
@@ -297,5 +292,3 @@ def merge(path: str, pieces: list[Piece], doc: TraceFile) -> Trace:
         **{c: v[order] for c, v in ints.items()},
     )
 
-
-_I64 = 2 ** 63

@@ -52,7 +52,7 @@ class Trace:
         return self.ts + self.dur
 
     def cat_mask(self, *cats: str) -> np.ndarray:
-        lut = np.zeros(len(self.cats) + 1, dtype=bool)  # a lookup is several times faster than np.isin
+        lut = np.zeros(len(self.cats), dtype=bool)  # a lookup is several times faster than np.isin
         lut[[self.cats.index(c) for c in cats if c in self.cats]] = True
         return lut[self.cat_id]
 
