@@ -15,7 +15,7 @@ from .trace import measures as M
 from .trace.lines import LineMap
 from .trace.model import Trace
 
-CATEGORIES = ("sync", "copy", "memory", "logging", "data", "gpu", "compute", "io")
+CATEGORIES = ("sync", "copy", "memory", "logging", "data", "gpu", "compute", "io", "distributed")
 
 
 @dataclass(frozen=True)

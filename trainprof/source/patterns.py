@@ -80,3 +80,13 @@ def module_classes(index) -> set[str]:
                     found.add(c.name)
     return found
 
+
+
+DDP = {"torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel"}
+DATA_PARALLEL = {"torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
+                 "torch.nn.parallel.data_parallel.DataParallel"}
+
+
+def ddp_calls(index) -> list:
+    """The calls that wrap a model in DistributedDataParallel (seen through imports and aliases)."""
+    return [c for c in index.calls if c.qualname in DDP]

@@ -1,0 +1,4 @@
+import torch
+import torch.nn.parallel as par
+
+model = par.DataParallel(torch.nn.Linear(8, 8).cuda())  # expect

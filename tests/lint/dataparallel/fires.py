@@ -1,0 +1,9 @@
+import torch
+from torch import nn
+
+model = nn.DataParallel(nn.Linear(8, 8).cuda())  # expect
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for _ in range(10):
+    model(torch.randn(4, 8, device="cuda")).sum().backward()
+    opt.step()
+    opt.zero_grad()

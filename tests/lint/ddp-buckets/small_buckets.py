@@ -1,0 +1,8 @@
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+model = DDP(  # expect
+    torch.nn.Linear(8, 8),
+    gradient_as_bucket_view=True,
+    bucket_cap_mb=1,
+)

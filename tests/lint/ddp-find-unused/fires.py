@@ -1,0 +1,4 @@
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+model = DDP(torch.nn.Linear(8, 8), find_unused_parameters=True)  # expect

@@ -1,0 +1,14 @@
+import contextlib
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+model = DDP(torch.nn.Linear(8, 1))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for i in range(40):
+    last = (i + 1) % 4 == 0
+    with contextlib.nullcontext() if last else model.no_sync():
+        model(torch.randn(16, 8)).pow(2).mean().backward()
+    if last:
+        opt.step()
+        opt.zero_grad()
