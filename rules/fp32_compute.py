@@ -72,8 +72,8 @@ MIN_GAIN = 0.10  # of the GPU's busy time
 @lru_cache(maxsize=4096)  # a trace repeats few kernel names many times
 def _kind(name: str) -> str | None:
     n = name.lower()
-    if _HALF.search(n) or _KEEP.search(name):
-        return None
+    if _HALF.search(n) or _KEEP.search(name) or n.startswith("nccl"):
+        return None  # (NCCL's kernels move data, and spin while they wait for a peer)
     if _LAYOUT.search(name):
         return "layout"
     if _TF32.search(n):

@@ -28,7 +28,8 @@ def test_logging_example_found_at_its_line_and_fixed_version_clean(tmp_path):
     assert a["steps"]["unprofiled_ms"] > 0 and a["steps"]["count"] == 2
     assert a["estimate"]["combined_speedup"] >= top["speedup"]
     assert {s["rule"] for s in a["skipped"]} >= {"item-sync", "gpu-idle"}
-    assert all(s["reason"] == "no CUDA activity in this run" for s in a["skipped"])
+    assert all(s["reason"] in ("no CUDA activity in this run", "not a distributed run (one trace)")
+               for s in a["skipped"])
     # the run directory is in the TensorBoard plugin's layout
     assert list(out.glob("*.pt.trace.json.gz")) and (out / "run.json").exists() and (out / "lines.json").exists()
     # the last wait steps ran the line recorder without the profiler: each line's own correction;

@@ -14,6 +14,7 @@ EXPECTED = {
     "conv_fp32.py": [("fp32-compute", 40), ("cudnn-benchmark", 15)],
     "fp32_transformer.py": [("fp32-compute", 20)],
     "mask_loss.py": [("mask-index-sync", 25)],
+    "ddp_accum.py": [("ddp-no-sync", 38), ("ddp-buckets", 29)],
     "dataloader_stall.py": [("dataloader-stall", 32), ("blocking-h2d", 36)],
     "excessive_logging.py": [("excessive-logging", 26), ("excessive-logging", 27), ("excessive-logging", 29)],
     "histogram_logging.py": [("excessive-logging", 28), ("excessive-logging", 29)],

@@ -111,26 +111,33 @@ def _selected(select):
 @click.option("--no-stack", is_flag=True, help="Record without Python stacks (less overhead, coarser attribution).")
 @click.option("--full-run", is_flag=True, help="Let the script finish instead of stopping after the trace.")
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
+@click.option("--nproc-per-node", "nproc", type=int, default=None,
+              help="Run SCRIPT on N ranks through torchrun (one trace per rank).")
 @_output_options
 def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
-            full_run, show_output, select, json_path, html_path, open_html, quiet):
+            full_run, show_output, nproc, select, json_path, html_path, open_html, quiet):
     """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
 
     The script runs unmodified in a child process; trainprof stops it once the
-    trace is written.
+    trace is written. A distributed run: `--nproc-per-node N SCRIPT`, or
+    `trainprof analyze -- torchrun [OPTIONS] SCRIPT [ARGS]`.
     """
-    from .capture import CaptureOptions, capture, rundir
+    from .capture import CaptureOptions, capture, launch, rundir
     from .engine import analyze as run_analysis
     from .errors import CaptureError, Interrupted
     from .report.progress import Progress
 
     only = _selected(select)
+    spec = launch.parse(script, list(args), nproc)
+    if spec is not None:
+        script, args = spec.script, spec.args
     if not os.path.isfile(script):
         raise CaptureError(f"script not found: {script}")
     out = run_dir or rundir.new_run_dir(script, logdir)
     os.makedirs(out, exist_ok=True)
     opts = CaptureOptions(wait=wait, warmup=warmup, active=active, timeout=timeout, step_marker=step_marker,
-                          with_stack=not no_stack, full_run=full_run, show_output=show_output)
+                          with_stack=not no_stack, full_run=full_run, show_output=show_output,
+                          launcher=spec.launcher if spec is not None else None)
     with Progress(enabled=not quiet and not show_output) as progress:
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)

@@ -69,6 +69,17 @@ class Analysis:
     source: str | None = None  # the script's text as indexed (for excerpts in reports)
     view: dict | None = None  # one representative step, laid out for drawing (trace/step_view.py)
     checked: list[str] = field(default_factory=list)  # rules that ran (found something or not)
+    ranks: list[dict] = field(default_factory=list)  # a distributed run: each rank's communication per step
+
+
+def _rank_rows(ctx: Context) -> list[dict]:
+    """Each rank's step, compute and communication per step (profiled ms), for the outputs."""
+    x = ctx.cross_rank
+    if x is None:
+        return []
+    return [{"rank": r.rank, "step_ms": r.step_us / 1000, "compute_ms": r.compute_us / 1000,
+             "comm_ms": r.comm_us / 1000, "exposed_ms": r.exposed_us / 1000, "waited_ms": r.waited_us / 1000,
+             "late_ms": r.late_us / 1000, "overlap": r.overlap, "last_share": r.last_share} for r in x.ranks]
 
 
 def _skip_reason(rule: Rule, ctx: Context) -> str | None:
@@ -78,6 +89,8 @@ def _skip_reason(rule: Rule, ctx: Context) -> str | None:
         return "no script to read (pass --script)"
     if "memory" in rule.needs and not ctx.run.get("memory"):
         return "no GPU memory record in run.json (a run captured before trainprof recorded one)"
+    if "ranks" in rule.needs and not ctx.ranks:
+        return "not a distributed run (one trace)"
     if "lines" in rule.needs and ctx.lines is None:
         return "no line attribution (a bare trace has no line recorder log)"
     return None
@@ -109,14 +122,59 @@ def _loader_buffer_notes(run: dict) -> list[str]:
     return out
 
 
-def analyze(target: str, script: str | None = None, only: set[str] | None = None, progress=None) -> Analysis:
-    """progress(phase, done, total), if given, hears how loading and the rules go."""
-    run_dir, trace_path = rundir.resolve(target)
-    run = (rundir.read_run(run_dir) if run_dir else None) or {}
+def _context(trace_path: str, run_dir: str | None, run: dict, script: str | None, index, lines_name: str | None,
+             notes: list[str], progress=None) -> Context:
+    """One rank's trace, steps and line attribution, as the rules read them."""
     trace = load_trace(trace_path, progress)
     st = M.steps(trace, run.get("active_steps"))
     if len(st) == 0:
         raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
+    lines = unprof_lines = None
+    if run_dir and lines_name:
+        try:
+            doc = rundir.read_lines(run_dir, lines_name)
+        except TraceError as e:  # the trace still stands: analyze it without line attribution
+            doc = None
+            notes.append(f"{lines_name} is damaged, so no line attribution: {e.message}")
+        if doc:
+            # Paths in the log are where the run happened; map them to where they are now.
+            if script and run.get("script"):
+                doc["files"] = [os.path.abspath(script) if f == run["script"] or os.path.basename(f) == os.path.basename(run["script"])
+                                else f for f in doc["files"]]
+            starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
+            ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
+            anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
+            op = M.on_thread(trace, st) & trace.cat_mask(M.CPU_OP)
+            lines = build_line_map(doc, starts, ends, anchors.tolist(), ops=(trace.ts[op], trace.end[op]))
+            clean = run.get("unprofiled_ms")
+            unprof_lines = unprofiled_line_costs(doc, clean * 1000.0 if clean else None)
+    return Context(trace, st, run, index, lines, os.path.abspath(script) if script else None,
+                   unprof_lines if lines is not None else None)
+
+
+def _rank_contexts(ctx: Context, run_dir: str, run: dict, script, index, notes: list[str]) -> tuple[Context, ...]:
+    """Every rank's context, in rank order, ctx (rank 0) first; () for a single run."""
+    recs = sorted(run.get("ranks") or [], key=lambda r: r["rank"])
+    if len(recs) < 2:
+        return ()
+    out = []
+    for rec in recs:
+        if rec["rank"] == 0:
+            out.append(ctx)
+            continue
+        path = os.path.join(run_dir, os.path.basename(rec["trace"]))
+        if not os.path.isfile(path):
+            notes.append(f"rank {rec['rank']}'s trace {rec['trace']} is missing: the cross-rank findings are not made")
+            return ()
+        own = dict(run, unprofiled_ms=rec.get("unprofiled_ms") or run.get("unprofiled_ms"))
+        out.append(_context(path, run_dir, own, script, index, rec.get("lines"), []))
+    return tuple(out)
+
+
+def analyze(target: str, script: str | None = None, only: set[str] | None = None, progress=None) -> Analysis:
+    """progress(phase, done, total), if given, hears how loading and the rules go."""
+    run_dir, trace_path = rundir.resolve(target)
+    run = (rundir.read_run(run_dir) if run_dir else None) or {}
     notes = list(run.get("notes") or [])  # from the capture (e.g. a retry without stacks)
     run = dict(run, unprofiled_ms=rundir.steady_unprofiled(run)) if run else run
     script = script or run.get("script")
@@ -132,30 +190,13 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
 
         if sha256(script) != run["script_sha256"]:
             notes.append(f"{script} changed since the run: lines may have moved")
-    lines = unprof_lines = None
-    if run_dir:
-        try:
-            doc = rundir.read_lines(run_dir)
-        except TraceError as e:  # the trace still stands: analyze it without line attribution
-            doc = None
-            notes.append(f"lines.json is damaged, so no line attribution: {e.message}")
-        if doc:
-            # Paths in the log are where the run happened; map them to where they are now.
-            if script and run.get("script"):
-                doc["files"] = [os.path.abspath(script) if f == run["script"] or os.path.basename(f) == os.path.basename(run["script"])
-                                else f for f in doc["files"]]
-            starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
-            ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
-            anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
-            op = M.on_thread(trace, st) & trace.cat_mask(M.CPU_OP)
-            lines = build_line_map(doc, starts, ends, anchors.tolist(), ops=(trace.ts[op], trace.end[op]))
-            clean = run.get("unprofiled_ms")
-            unprof_lines = unprofiled_line_costs(doc, clean * 1000.0 if clean else None)
-    if lines is None:
+    ctx = _context(trace_path, run_dir, run, script, index, rundir.LINES_JSON if run_dir else None, notes, progress)
+    if ctx.lines is None:
         notes.append("no line attribution: findings point at lines found statically")
+    if run_dir:
+        ctx.ranks = _rank_contexts(ctx, run_dir, run, script, index, notes)
+    st = ctx.steps
     notes.extend(_loader_buffer_notes(run))
-    ctx = Context(trace, st, run, index, lines, os.path.abspath(script) if script else None,
-                  unprof_lines if lines is not None else None)
     findings, skipped = [], []
     rules = all_rules()
     for k, rule in enumerate(rules):
@@ -178,7 +219,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         run_dir=run_dir,
         trace_path=trace_path,
         script=ctx.script,
-        device=run.get("device") or trace.device_name or ("cuda" if trace.has_cuda else "cpu"),
+        device=run.get("device") or ctx.trace.device_name or ("cuda" if ctx.trace.has_cuda else "cpu"),
         n_steps=len(st),
         profiled_ms=ctx.step_us / 1000,
         unprofiled_ms=run.get("unprofiled_ms"),  # set by rundir.steady_unprofiled() above
@@ -190,6 +231,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         source=index.text if index is not None else None,
         view=step_view(ctx, findings),
         checked=checked,
+        ranks=_rank_rows(ctx),
     )
 
 

@@ -25,7 +25,7 @@ class Rule:
     category: str
     detect: Callable[["Context"], Iterable[Finding]]
     doc: str  # What it does / Why it is slow / Example / Use instead / When not to fix
-    needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source", "memory"
+    needs: tuple[str, ...] = ()  # "trace", "cuda", "lines", "source", "memory", "ranks"
     codemods: tuple = ()  # trainprof.fix.codemod.Codemod: the fixes `trainprof apply` can make
     # Static detection (`trainprof lint`, no run): (SourceIndex) -> findings, unmeasured.
     lint: Callable[[SourceIndex], Iterable[Finding]] | None = None
@@ -50,6 +50,54 @@ class Context:
     lines: LineMap | None
     script: str | None
     unprofiled_lines: dict | None = None  # (path, line) -> µs per step in unprofiled steps
+    # A distributed run: every rank's context in rank order, this one (rank 0) first; () otherwise
+    ranks: tuple = ()
+
+    def unprofiled_ms(self, us: float) -> float:
+        """A profiled time per step (µs) in unprofiled milliseconds: scaled by the unprofiled
+        step over the profiled one (the profiler stretches a step, never shrinks it)."""
+        k = self.base_step_us / self.step_us if self.step_us else 1.0
+        return us * min(k, 1.0) / 1000
+
+    def line_excess(self, rank: int, unprofiled: bool = False) -> list[tuple[float, tuple[str, int], float]]:
+        """The script's lines that take longer on `rank` than on the other ranks: (µs per step
+        more than their median, (path, line), µs per step on `rank`), largest first. With
+        `unprofiled`, from each rank's unprofiled line log: the profiler cannot have made the
+        difference there."""
+        if len(self.ranks) < 2:
+            return []
+        per = []
+        for r in self.ranks:
+            if unprofiled:
+                per.append(r.unprofiled_lines)
+            elif r.lines is not None:
+                per.append({k: sum(b - a for a, b in iv) / max(r.n_steps, 1) for k, iv in r.spans_by_line.items()})
+            else:
+                per.append(None)
+        if per[rank] is None:
+            return []
+        out = []
+        for key, t in per[rank].items():
+            if key is None or key[0] != self.script:
+                continue
+            others = [p.get(key, 0.0) for i, p in enumerate(per) if i != rank and p is not None]
+            if others:
+                out.append((t - float(np.median(others)), key, t))
+        return sorted(out, reverse=True)
+
+    @cached_property
+    def comm(self):
+        """This rank's collectives (trace/comm.py)."""
+        from .trace.comm import rank_comm
+
+        return rank_comm(self.trace, self.steps)
+
+    @cached_property
+    def cross_rank(self):
+        """Who waited for whom at the collectives, across ctx.ranks (None: a single run)."""
+        from .trace.comm import cross_rank
+
+        return cross_rank([r.comm for r in self.ranks]) if len(self.ranks) > 1 else None
 
     @property
     def n_steps(self) -> int:

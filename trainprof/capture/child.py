@@ -8,7 +8,9 @@ user's sys.path).
 Steps are marked by the optimizer (a global step post-hook, then a wrapper on
 that optimizer instance so that the marker runs after its `Optimizer.step#`
 span closes and ProfilerStep spans nest cleanly), or after each backward.
-Progress goes to the parent as JSON lines on the file descriptor it passed.
+Progress goes to the parent as JSON datagrams on the socket it named. Under
+torchrun every rank runs this child: each writes its own trace (and line log)
+into the run directory and tags its messages with its rank.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ class Capture:
         self.wait, self.warmup, self.active = cfg["wait"], cfg["warmup"], cfg["active"]
         self.total = self.wait + self.warmup + self.active
         self.run_dir = cfg["run_dir"]
-        self.msg_fd = cfg.get("msg_fd")
+        self.msg_path = cfg.get("msg_path")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) if self.msg_path else None
+        # torchrun's environment; a single run is rank 0 of 1
+        self.rank = int(os.environ.get("RANK", "0")) if cfg.get("distributed") else 0
+        self.world = int(os.environ.get("WORLD_SIZE", "1")) if cfg.get("distributed") else 1
         self.boundaries: list[int] = []  # perf_counter_ns at each step boundary
         self.sync_edges: dict[str, int] = {}
         self.anchors: list[tuple[int, int, int]] = []  # (ProfilerStep number started/ended, before, after)
@@ -57,12 +63,16 @@ class Capture:
 
     # -- messages to the parent -------------------------------------------------------
     def send(self, **msg) -> None:
-        if self.msg_fd is None:
+        if self.sock is None:
             return
         try:
-            os.write(self.msg_fd, (json.dumps(msg) + "\n").encode())
-        except OSError:
+            self.sock.sendto(json.dumps(dict(msg, rank=self.rank)).encode(), self.msg_path)
+        except OSError:  # trainprof is gone: the run goes on without an audience
             pass
+
+    def _name(self, stem: str) -> str:
+        """A per-rank file name: rank 0 keeps the single run's names."""
+        return stem if self.rank == 0 else f"{stem}.rank{self.rank}"
 
     # -- step marking -------------------------------------------------------------------
     def install(self) -> None:
@@ -220,6 +230,8 @@ class Capture:
     def _on_trace_ready(self, prof) -> None:
         self.send(event="phase", phase="writing", step=self.total, total=self.total)
         worker = f"{socket.gethostname()}_{os.getpid()}"
+        if self.world > 1:  # TensorBoard shows one worker per file: name it by its rank
+            worker = f"rank{self.rank}_{worker}"
         path = os.path.join(self.run_dir, f"{worker}.pt.trace.json")
         prof.export_chrome_trace(path)
         with open(path, "rb") as src, gzip.open(path + ".gz", "wb", compresslevel=3) as dst:
@@ -240,6 +252,8 @@ class Capture:
         edges = self.sync_edges
         info = {
             "trace": os.path.basename(self.trace_path),
+            "lines": self._name("lines") + ".json",
+            "host": socket.gethostname(),
             "active_steps": [a[0] for a in self.anchors[:-1]],
             "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait - self.line_steps - self.line_warm, 1),
             "unprofiled_step_ms": unprof,
@@ -261,7 +275,7 @@ class Capture:
             u = self.unprof_rec.to_json()
             lines["unprofiled"] = {"steps": self.line_steps, "initial_stack": u["initial_stack"],
                                    "events": u["events"], "start": edges["lines_start"], "end": edges["lines_end"]}
-        with open(os.path.join(self.run_dir, "lines.json"), "w") as f:
+        with open(os.path.join(self.run_dir, info["lines"]), "w") as f:
             json.dump(lines, f)
         self.send(event="done", **info)
         # Time as many steps again after the trace, past the warm-up effects of the
@@ -282,9 +296,29 @@ class Capture:
                 self.exit()
 
     def exit(self) -> None:
+        if self.world > 1:
+            self._leave_together()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # skip the rest of training, and worker joins that could hang
+
+    def _leave_together(self, timeout: float = 60.0) -> None:
+        """Wait, through the process group's store (not a collective), until every rank is
+        here. A rank that leaves first can take with it what a peer's last collective still
+        needs from it (seen on 2 H200s: NCCL's proxy thread; the peer then waited in
+        cuda.synchronize() until killed)."""
+        try:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                return
+            store = dist.distributed_c10d._get_default_store()
+            store.add("trainprof/leaving", 1)
+            t0 = time.monotonic()
+            while store.add("trainprof/leaving", 0) < self.world and time.monotonic() - t0 < timeout:
+                time.sleep(0.01)
+        except Exception:  # the store went with a rank that left: nothing more to wait for
+            pass
 
 
 def _memory(torch) -> dict | None:
@@ -331,6 +365,11 @@ def _summary(e: BaseException) -> str:
 
 
 def main() -> None:
+    if os.environ.get("TRAINPROF_DEBUG"):  # `kill -USR1 <pid>` prints every thread's stack
+        import faulthandler
+        import signal
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
     cap = Capture(cfg)
@@ -343,6 +382,7 @@ def main() -> None:
         cap.send(event="error", kind="no-torch", message=f"cannot import torch: {e}")
         os._exit(3)
     cap.install()
+    cap.send(event="hello", pid=os.getpid(), world=cap.world)
     cap.send(event="phase", phase="starting", step=0, total=cap.total)
     status = 0
     try:

@@ -89,6 +89,15 @@ class _Memory(msgspec.Struct):
     alloc_retries: int = 0
 
 
+class _Rank(msgspec.Struct):
+    rank: int
+    trace: str
+    lines: str | None = None
+    host: str | None = None
+    unprofiled_ms: float | None = None
+    profiled_step_ms: list[float] | None = None
+
+
 class RunSchema(msgspec.Struct):
     script: str | None = None
     script_sha256: str | None = None
@@ -112,6 +121,8 @@ class RunSchema(msgspec.Struct):
     loaders: list[_Loader] | None = None
     memory: _Memory | None = None
     notes: list[str] | None = None
+    world_size: int | None = None
+    ranks: list[_Rank] | None = None
 
 
 _Event = tuple[int, int, int, int, int]  # (ns, kind, code id, file index, line)
@@ -139,13 +150,15 @@ def read_run(run_dir: str) -> dict | None:
     return read_json(os.path.join(run_dir, RUN_JSON), RunSchema)
 
 
-def read_lines(run_dir: str) -> dict | None:
-    doc = read_json(os.path.join(run_dir, LINES_JSON), LinesSchema)
+def read_lines(run_dir: str, name: str = LINES_JSON) -> dict | None:
+    """The line recorder's log: lines.json, or a rank's (run.json's ranks[k]["lines"])."""
+    path = os.path.join(run_dir, os.path.basename(name))
+    doc = read_json(path, LinesSchema)
     if doc is not None:
         n = len(doc["files"])
         parts = [doc] + ([doc["unprofiled"]] if doc.get("unprofiled") else [])
         if any(not 0 <= fr[1] < n for p in parts for fr in p.get("initial_stack", []) + [e[2:] for e in p.get("events", [])]):
-            raise TraceError(f"{os.path.join(run_dir, LINES_JSON)}: not a trainprof lines.json (a file index out of range)")
+            raise TraceError(f"{path}: not a trainprof lines.json (a file index out of range)")
     return doc
 
 

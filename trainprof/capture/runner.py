@@ -6,11 +6,14 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..errors import CaptureError, Interrupted
 from . import rundir
@@ -28,6 +31,8 @@ class CaptureOptions:
     full_run: bool = False
     show_output: bool = False
     python: str = sys.executable
+    # torchrun's options for a distributed run (capture/launch.py); None: one process
+    launcher: list[str] | None = None
     retried: bool = False  # internal: this is the retry without stacks after a profiler failure
 
 
@@ -58,6 +63,70 @@ def sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def _channel() -> tuple[socket.socket, str]:
+    """A Unix datagram socket the child (every rank of a distributed run) reports to: one
+    message per datagram, so ranks writing at once never interleave; torchrun's workers
+    inherit no file descriptors, but they can reach a path."""
+    d = tempfile.mkdtemp(prefix="trainprof-")  # short: a socket path is limited to ~100 bytes
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(os.path.join(d, "msg"))
+    return sock, os.path.join(d, "msg")
+
+
+def _received(sock: socket.socket) -> list[dict]:
+    """The messages waiting on the socket."""
+    out = []
+    while True:
+        try:
+            data = sock.recv(1 << 20, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return out
+        try:
+            out.append(json.loads(data))
+        except ValueError:
+            pass  # not ours: the path is private, but never let a stray datagram end the run
+
+
+@dataclass
+class _Ranks:
+    """What the child's messages said, per rank (a single run is rank 0 alone)."""
+
+    world: int = 1
+    pids: dict = field(default_factory=dict)
+    done: dict = field(default_factory=dict)
+    post: dict = field(default_factory=dict)
+    exited: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)  # in the order they came
+    steps: int = 0  # rank 0's progress
+    phase: str = "starting"
+
+    def take(self, msg: dict, progress) -> None:
+        rank, ev = msg.get("rank", 0), msg.get("event")
+        if ev == "hello":
+            self.pids[rank] = msg["pid"]
+            self.world = max(self.world, msg.get("world", 1))
+        elif ev == "phase" and rank == 0:
+            self.steps = max(self.steps, msg["step"])
+            self.phase = msg["phase"]
+            if progress:
+                progress(msg["phase"], msg["step"], msg["total"])
+        elif ev == "done":
+            self.done[rank] = msg
+            if progress and rank == 0:
+                progress("post", 0, 0)
+        elif ev == "post":
+            self.post[rank] = msg
+        elif ev == "error":
+            self.errors.append(msg)
+        elif ev == "exited":
+            self.exited[rank] = msg
+
+    @property
+    def traced(self) -> bool:
+        """Every rank has written its trace."""
+        return len(self.done) >= self.world and 0 in self.done
+
+
 def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, progress=None) -> dict:
     """Run `script args` under the profiler into run_dir; return run.json's content."""
     if not os.path.isfile(script):
@@ -65,7 +134,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     if min(opts.wait, opts.active) < 1 or opts.warmup < 0:
         raise CaptureError("--wait and --active must be at least 1, --warmup at least 0")
     script = os.path.abspath(script)
-    read_fd, write_fd = os.pipe()
+    sock, sock_path = _channel()
     cfg = {
         "script": script,
         "args": list(args),
@@ -78,7 +147,8 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "record_shapes": opts.record_shapes,
         "full_run": opts.full_run,
         "user_files": _user_files(script),
-        "msg_fd": write_fd,
+        "msg_path": sock_path,
+        "distributed": opts.launcher is not None,
     }
     cfg_path = os.path.join(run_dir, "capture-config.json")
     with open(cfg_path, "w") as f:
@@ -93,96 +163,90 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     boot = (f"import sys; sys.path.insert(0, {pkg_root!r}); "
             "from trainprof.capture.child import main; del sys.path[0]; main()")
+    child = [opts.python, "-c", boot, cfg_path]
+    if opts.launcher is not None:  # every rank runs the child; torchrun runs the ranks
+        child = [opts.python, "-m", "torch.distributed.run", *opts.launcher, "--no-python", *child]
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(
-            [opts.python, "-c", boot, cfg_path],
+            child,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT if log else None,
-            pass_fds=(write_fd,),
             env=env,
             start_new_session=True,  # so a timeout can end the script and its workers together
         )
     except OSError as e:
+        sock.close()
+        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
         raise CaptureError(f"cannot start {opts.python}: {e.strerror}") from None
     finally:
-        os.close(write_fd)
         if log:
             log.close()
-    done, post, error, exited, buf = None, None, None, None, b""
-    steps_seen, phase = 0, "starting"
+    ranks = _Ranks()
+    traced_at = None
     total = opts.wait + opts.warmup + opts.active
     name = os.path.basename(script)
     interrupted = False
     try:
         while True:
             left = opts.timeout - (time.monotonic() - t0)
+            if ranks.traced and traced_at is None:
+                traced_at = time.monotonic()
+            if traced_at is not None and time.monotonic() - traced_at > _post_limit(ranks, opts):
+                left = 0  # the steps after the trace are timed only; past that, stop waiting for them
             if left <= 0:
-                _kill(proc)
-                if done is not None:
+                _kill(proc, ranks.pids)
+                if ranks.traced:
                     break  # the trace is written; only the steady-state timing was cut short
-                if steps_seen == 0:
+                if ranks.steps == 0:
                     raise CaptureError(
                         f"no training step seen in {opts.timeout:.0f} s: the script never called "
                         f"optimizer.step() (try --step-marker backward, or a larger --timeout)",
                         _tail(log_path) if log else None,
                     )
                 raise CaptureError(
-                    f"timed out after {opts.timeout:.0f} s at step {steps_seen} of "
+                    f"timed out after {opts.timeout:.0f} s at step {ranks.steps} of "
                     f"{opts.wait + opts.warmup + opts.active} (raise --timeout, or lower --wait)"
                 )
-            r, _, _ = select.select([read_fd], [], [], min(left, 0.2))
+            r, _, _ = select.select([sock], [], [], min(left, 0.2))
             if r:
-                chunk = os.read(read_fd, 65536)
-                if not chunk:
-                    break  # child closed its end: it exited
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    msg = json.loads(line)
-                    ev = msg.get("event")
-                    if ev == "phase":
-                        steps_seen = max(steps_seen, msg["step"])
-                        phase = msg["phase"]
-                        if progress:
-                            progress(msg["phase"], msg["step"], msg["total"])
-                    elif ev == "done":
-                        done = msg
-                        if progress:
-                            progress("post", 0, 0)
-                    elif ev == "post":
-                        post = msg
-                    elif ev == "error":
-                        error = msg
-                    elif ev == "exited":
-                        exited = msg
+                for msg in _received(sock):
+                    ranks.take(msg, progress)
             elif proc.poll() is not None:
+                for msg in _received(sock):  # sent just before it exited
+                    ranks.take(msg, progress)
                 break
         proc.wait(timeout=max(1.0, opts.timeout - (time.monotonic() - t0)))
     except KeyboardInterrupt:
         # Ctrl-C reaches trainprof alone (the script runs in a session of its own): stop the
         # script, and say whether the run directory is of any use.
-        _kill(proc)
-        if done is None:
+        _kill(proc, ranks.pids)
+        if not ranks.traced:
             raise Interrupted(
-                f"interrupted {_when(steps_seen, phase, total)}: the script was stopped before its "
+                f"interrupted {_when(ranks.steps, ranks.phase, total)}: the script was stopped before its "
                 f"trace was written ({run_dir} is incomplete)") from None
         interrupted = True  # the trace is written: keep the run (run.json below), then say so
     except subprocess.TimeoutExpired:
-        _kill(proc)
+        _kill(proc, ranks.pids)
     finally:
-        os.close(read_fd)
+        sock.close()
+        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
         # Whatever the script left in its process group goes too: DataLoader workers outlive a
         # child that ended by os._exit (trainprof's own stop, a crash, the user's script) by
         # seconds -- until their watchdog notices -- or for good where they hang.
-        _kill_group(proc)
+        _kill_group(proc, ranks.pids)
         try:
             os.unlink(cfg_path)  # read at the child's start; not part of the run directory
         except OSError:
             pass
+    done, post = ranks.done.get(0), ranks.post.get(0)
+    error = ranks.errors[0] if ranks.errors else None
+    exited = ranks.exited.get(0)
+    on_rank = f" on rank {error.get('rank', 0)}" if error and opts.launcher is not None else ""
+    steps_seen, phase = ranks.steps, ranks.phase
     notes = []
-    if error and error.get("kind") == "raised" and done is not None:
+    if error and error.get("kind") == "raised" and ranks.traced:
         # Raised in the steady-state timing after the trace: the run is complete but for that.
         notes.append(f"{name} raised {error['message']} after the trace was written: "
                      "the steps after the trace were not timed")
@@ -201,9 +265,9 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                 return run
             raise CaptureError(f"torch's profiler failed: {error['message']} (try --no-stack, or another torch)")
         if error.get("kind") == "raised":
-            raise CaptureError(f"{name} raised {error['message']} ({_when(steps_seen, phase, total)}; "
+            raise CaptureError(f"{name} raised {error['message']}{on_rank} ({_when(steps_seen, phase, total)}; "
                                "no trace was written)", error.get("traceback"))
-        raise CaptureError(error["message"])
+        raise CaptureError(error["message"] + on_rank)
     if done is None:
         n = exited["steps"] if exited else steps_seen
         status = exited["status"] if exited else proc.returncode
@@ -219,6 +283,11 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         else:
             how = f"exited (status {status})"
         raise CaptureError(f"{name} {how} {why}", _tail(log_path) if log else None)
+    missing = [r for r in range(ranks.world) if r not in ranks.done]
+    if missing:
+        raise CaptureError(f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} of {ranks.world} "
+                           f"wrote no trace (torchrun exited with status {proc.returncode})",
+                           _tail(log_path) if log else None)
     run = {
         "schema": 1,
         "script": script,
@@ -231,6 +300,10 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     run.update({k: v for k, v in done.items() if k != "event"})
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
     run["unprofiled_ms"] = rundir.steady_unprofiled(run)
+    if opts.launcher is not None:
+        run["launcher"] = list(opts.launcher)
+        run["world_size"] = ranks.world
+        run["ranks"] = [_rank_record(r, ranks) for r in sorted(ranks.done)]
     if notes:
         run["notes"] = notes
     with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
@@ -239,6 +312,25 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         raise Interrupted(f"interrupted after the trace was written: the script was stopped; the run "
                           f"is saved (`trainprof report {run_dir}` analyzes it)")
     return run
+
+
+def _post_limit(ranks: _Ranks, opts: CaptureOptions) -> float:
+    """How long the steady-state timing after the trace may take: ample for `wait` steps of
+    the profiled length, and a minute more."""
+    d = ranks.done.get(0, {})
+    step_s = max(d.get("profiled_step_ms") or [0.0]) / 1000
+    return 60.0 + 10 * opts.wait * step_s if not opts.full_run else float("inf")
+
+
+def _rank_record(rank: int, ranks: _Ranks) -> dict:
+    """One rank's files and timing, for run.json's "ranks"."""
+    d, post = ranks.done[rank], ranks.post.get(rank)
+    rec = {"rank": rank, "trace": d["trace"], "lines": d.get("lines"), "host": d.get("host"),
+           "device": d.get("device"), "unprofiled_pre_ms": d.get("unprofiled_pre_ms"),
+           "unprofiled_post_ms": post["unprofiled_post_ms"] if post else None,
+           "profiled_step_ms": d.get("profiled_step_ms")}
+    rec["unprofiled_ms"] = rundir.steady_unprofiled(rec)
+    return rec
 
 
 def _when(step: int, phase: str, total: int) -> str:
@@ -250,7 +342,8 @@ def _when(step: int, phase: str, total: int) -> str:
     return f"in step {step} of {total}, {doing.get(phase, phase)}"
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen, ranks: dict | None = None) -> None:
+    """End the child: SIGTERM first (torchrun passes it on to its ranks), SIGKILL after 5 s."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5)
@@ -261,16 +354,18 @@ def _kill(proc: subprocess.Popen) -> None:
             pass
     except OSError:
         pass
+    _kill_group(proc, ranks)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen, ranks: dict | None = None) -> None:
     """SIGKILL what is left of the child's process group (its id is the child's pid: the child
-    started a session). Called once the child is gone or being stopped; a group with no member
-    left answers ESRCH."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:  # ProcessLookupError: nothing left; PermissionError: not ours
-        pass
+    started a session), and of each rank's (torchrun starts every rank in a session of its own).
+    Called once the child is gone or being stopped; a group with no member left answers ESRCH."""
+    for pgid in [proc.pid, *(ranks or {}).values()]:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:  # ProcessLookupError: nothing left; PermissionError: not ours
+            pass
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:

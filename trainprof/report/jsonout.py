@@ -58,6 +58,7 @@ def to_dict(a: Analysis) -> dict:
             "after": a.combined.after,
             "calibration": a.combined.calibration,
         },
+        "ranks": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in a.ranks],
         "notes": a.notes,
         "files": _file_hashes(a),
     }

@@ -28,6 +28,10 @@ def render(a: Analysis, console: Console | None = None) -> None:
         c = a.combined
         con.print(f"all findings fixed: ~{c.new_ms:.3g} ms per step, [bold]{c.speedup:.2f}x[/] "
                   f"({c.after}) [dim]-- {c.calibration}[/]")
+    for r in a.ranks:
+        con.print(f"rank {r['rank']}: compute {r['compute_ms']:.3g} ms, collectives {r['comm_ms']:.3g} ms "
+                  f"({100 * r['overlap']:.0f}% overlapped), exposed {r['exposed_ms']:.3g} ms, waiting for "
+                  f"other ranks {r['waited_ms']:.3g} ms, late {r['late_ms']:.3g} ms [dim](profiled, per step)[/]")
     for note in a.notes:
         con.print(f"[dim]note: {note}[/]")
     if not a.findings:

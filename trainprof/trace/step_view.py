@@ -19,6 +19,7 @@ CPU_KINDS = PARTS[:-1]  # drawn over "other CPU", last on top
 RESOLUTION = 1500  # rectangles narrower than 1/RESOLUTION of the step merge with their neighbours
 MAX_MARKED = 6  # findings marked under the timeline
 MAX_STREAMS = 8  # GPU streams drawn, the busiest: a trace of hundreds of streams keeps the page small
+MAX_RANKS = 8  # ranks drawn in a distributed run, in rank order
 MAX_LANE_SEGMENTS = 1500  # rectangles in one lane (all its kinds); beyond, gaps merge at a coarser resolution
 
 
@@ -80,6 +81,7 @@ def step_view(ctx, findings) -> dict | None:
         lanes.append({"name": f"GPU stream {stream}", "kind": "gpu", "segments": segs, "busy": share,
                       "resolution": res})
     hidden = [busy[sid][0] for sid in busy if sid not in drawn]
+    lanes += _rank_lanes(ctx, int(st.num[k]))
     marks = []
     for n, f in enumerate(findings, 1):
         if len(marks) >= MAX_MARKED:
@@ -97,6 +99,32 @@ def step_view(ctx, findings) -> dict | None:
             # what was left out or drawn coarser, for the page to say so
             "hidden_streams": len(hidden), "hidden_busy": max(hidden, default=0.0),
             "coarse_ms": (hi - lo) / 1000 / coarse if coarse < RESOLUTION else None}
+
+
+def _rank_lanes(ctx, num: int) -> list[dict]:
+    """A distributed run: each rank's collectives in the same step (ProfilerStep#num, on that
+    rank's own clock) -- the transfer, and the part spent waiting for a later rank -- and the
+    other ranks' training threads."""
+    x = ctx.cross_rank
+    if x is None:
+        return []
+    out = []
+    for r, rc in enumerate(ctx.ranks[:MAX_RANKS]):
+        j = np.flatnonzero(rc.steps.num == num)
+        if not len(j):
+            continue
+        lo, hi = float(rc.steps.start[j[0]]), float(rc.steps.end[j[0]])
+        if r > 0:
+            cpu = activity_spans(rc)
+            segs, res = _lane([(kind, *cpu[kind]) for kind in CPU_KINDS], lo, hi)
+            out.append({"name": f"rank {r} · training thread", "kind": "cpu",
+                        "segments": [(0.0, 1.0, "other_cpu")] + segs, "resolution": res})
+        c, sel = rc.comm, x.sel[r]
+        waited = c.start[sel] + x.waits[r]
+        segs, res = _lane([("comm", c.start, c.end), ("comm_wait", c.start[sel], waited)], lo, hi)
+        out.append({"name": f"rank {r} · collectives", "kind": "comm", "segments": segs, "resolution": res,
+                    "busy": M.union_length(c.start, c.end, lo, hi) / (hi - lo)})
+    return out
 
 
 def _ticks(ms: float) -> list[tuple[float, str]]:

@@ -1,0 +1,104 @@
+"""A straggler rank: one rank arrives late at the collectives and every other rank waits.
+
+## What it does
+Matches each collective (all-reduce, all-gather...) across the ranks of a
+distributed run, measures on every rank how long it waited inside it for the
+last peer to arrive, and names the rank that arrived last -- with the line of
+the script that takes longer on that rank than on the others.
+
+## Why it is slow
+A collective finishes on all ranks only once the last one joins. Extra work on
+one rank (a slower data path, an uneven batch, logging or checkpointing on rank
+0 only, a slower GPU) makes every other rank idle for as long, every step: the
+whole job runs at the pace of its slowest rank.
+
+## Example
+```python
+loss = loss_fn(model(x), y)
+if rank == 0:
+    writer.add_histogram("w", model.module.fc.weight, step)   # rank 0 only, every step
+loss.backward()
+```
+
+## Use instead
+Move the extra work off the critical path or share it out: log every N steps,
+balance the batches (same sequence lengths or token counts per rank), give
+every rank the same data-loading resources, or do rank-0-only work
+asynchronously.
+
+## When not to fix
+When the late arrival is a one-off (the first step, a checkpoint every few
+hundred steps), or the imbalance comes from the data itself and evening it out
+would change the training. The saving shown is what the other ranks waited for
+the late one: it assumes the late rank's extra work could be removed, not moved
+to another rank.
+"""
+
+from __future__ import annotations
+
+import os
+
+from trainprof.estimate import severity
+from trainprof.finding import Estimate, Evidence, Finding, Fix
+from trainprof.rule import Rule
+
+ID = "straggler-rank"
+TITLE = "A straggler rank: the others wait for it at every collective"
+MIN_SHARE = 0.02  # of the step: less is noise between ranks
+
+
+def detect(ctx):
+    x = ctx.cross_rank
+    s = x.straggler if x is not None else None
+    if s is None or s.late_us < MIN_SHARE * s.step_us or s.last_share < 0.5:
+        return
+    others = [r for r in x.ranks if r.rank != s.rank]
+    waited = sum(r.waited_us for r in others) / len(others)
+    saving = ctx.unprofiled_ms(s.late_us)
+    base = ctx.base_step_us / 1000
+    # The profiler slows ranks unevenly (seen on 2 H200s: rank 0 late by 18 ms a step profiled,
+    # the ranks even without it). Where the unprofiled steps' line logs exist, the extra work
+    # must show there too, and bounds the saving.
+    # A line counts where it takes longer on this rank both with the profiler and without
+    # (where a GPU-bound rank's CPU blocks on a full queue differs between ranks, unprofiled).
+    extra = ctx.line_excess(s.rank, unprofiled=True)
+    excess = ctx.line_excess(s.rank)
+    confidence = "low"
+    if extra:
+        prof = {key: e for e, key, _ in excess}
+        both = sum(min(e, prof.get(key, 0.0)) for e, key, _ in extra if e > 0 and prof.get(key, 0.0) > 0) / 1000
+        if both < MIN_SHARE * base:
+            return  # a difference made by the profiler
+        saving, confidence = min(saving, both), "medium"
+    path, line, where = ctx.relpath(), 1, ""
+    ev = [Evidence(f"rank {s.rank} arrived last at", round(100 * s.last_share), f"% of {x.matched} collectives"),
+          Evidence(f"rank {s.rank} late per step", s.late_us / 1000, "ms"),
+          Evidence("the other ranks waited per step", waited / 1000, "ms"),
+          Evidence("load imbalance (busiest rank's work over the mean)", round(100 * x.imbalance), "%")]
+    if excess and excess[0][0] > 0.25 * s.late_us:
+        more, (p, line), t = excess[0]
+        path = ctx.relpath(p)
+        where = (f"; line {line} takes {t / 1000:.3g} ms per step on rank {s.rank} and "
+                 f"{(t - more) / 1000:.3g} ms on the others")
+        ev.append(Evidence(f"line {line} on rank {s.rank}, more than the others", more / 1000, "ms per step"))
+    elif ctx.index is not None and ctx.index.loops:
+        line = ctx.index.loops[0].line
+    yield Finding(
+        rule=ID, title=TITLE, path=path, line=line, severity=severity(saving / base if base else 0.0),
+        message=(f"rank {s.rank} reaches the collectives {s.late_us / 1000:.3g} ms per step after the others "
+                 f"(last at {100 * s.last_share:.0f}% of them), and they wait for it{where}. Remove or share "
+                 "out that rank's extra work."),
+        evidence=tuple(ev),
+        estimate=Estimate(
+            saving_ms=saving, speedup=base / (base - saving) if base > saving else 1.0,
+            basis=f"the time rank {s.rank} arrived after the next-latest rank, summed per step over the "
+                  "matched collectives (each rank's wait inside a collective: its duration less the "
+                  "shortest rank's)" + (f"; at most the lines' extra time on rank {s.rank} in the unprofiled "
+                                        "steps" if extra else ""),
+            confidence=confidence,
+            after="if the late rank's extra work is removed; moved to another rank, it gains nothing"),
+        fix=Fix(ID, None, f"even out the work: what rank {s.rank} does and the others do not"),
+    )
+
+
+RULE = Rule(ID, TITLE, "distributed", detect, __doc__, needs=("ranks",))

@@ -1,0 +1,126 @@
+"""Distributed runs: capture through torchrun (gloo, 2 CPU processes), one trace per rank,
+and the cross-rank rules -- on CPU runs made here and on the 2-GPU runs in sample_traces/."""
+import glob
+import json
+import os
+
+import pytest
+from conftest import EXAMPLES, SAMPLES, run_cli
+
+from trainprof.capture import launch
+from trainprof.engine import analyze
+from trainprof.errors import CaptureError
+
+EXAMPLE = os.path.join(EXAMPLES, "ddp_accum.py")
+FIXED = os.path.join(EXAMPLES, "ddp_accum.fixed.py")
+
+
+def _line_of(path, text):
+    with open(path) as f:
+        return next(k for k, ln in enumerate(f, 1) if text in ln)
+
+
+# -- the launch line ---------------------------------------------------------------------------
+def test_launch_forms():
+    assert launch.parse("train.py", ["--lr", "3"]) is None
+    n = launch.parse("train.py", ["--lr", "3"], nproc=2)
+    assert (n.script, n.args, n.launcher) == ("train.py", ["--lr", "3"], ["--standalone", "--nproc-per-node", "2"])
+    t = launch.parse("torchrun", ["--nnodes", "1", "--nproc-per-node=4", "train.py", "-c", "x", "--nproc-per-node", "9"])
+    assert (t.script, t.args, t.launcher) == ("train.py", ["-c", "x", "--nproc-per-node", "9"],
+                                              ["--nnodes", "1", "--nproc-per-node=4"])
+    m = launch.parse("python3", ["-m", "torch.distributed.run", "--standalone", "train.py"])
+    assert (m.script, m.args, m.launcher) == ("train.py", [], ["--standalone"])
+
+
+@pytest.mark.parametrize("script, args, nproc, says", [
+    ("torchrun", ["--no-python", "train"], None, "--no-python"),
+    ("torchrun", ["-m", "pkg.train"], None, "-m"),
+    ("torchrun", ["train.py"], 2, "give --nproc-per-node to torchrun"),
+    ("train.py", [], 0, "at least 1"),
+])
+def test_launch_refusals(script, args, nproc, says):
+    with pytest.raises(CaptureError, match=says):
+        launch.parse(script, args, nproc)
+
+
+# -- capture on 2 gloo ranks -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def straggler_run(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("ddp") / "run")
+    r = run_cli("analyze", "-q", "--nproc-per-node", "2", "--run-dir", d, EXAMPLE, "--", "--steps", "60",
+                "--straggle-ms", "15")
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_every_rank_writes_its_trace_into_the_run(straggler_run):
+    run = json.load(open(os.path.join(straggler_run, "run.json")))
+    assert run["world_size"] == 2 and [r["rank"] for r in run["ranks"]] == [0, 1]
+    traces = sorted(os.path.basename(p) for p in glob.glob(os.path.join(straggler_run, "*.pt.trace.json.gz")))
+    assert [t.split("_")[0] for t in traces] == ["rank0", "rank1"]
+    assert {r["trace"] for r in run["ranks"]} == set(traces) and run["trace"] == run["ranks"][0]["trace"]
+    assert os.path.isfile(os.path.join(straggler_run, "lines.rank1.json"))
+    for r in run["ranks"]:  # each rank timed its own unprofiled steps
+        assert r["unprofiled_ms"] > 0
+    # each trace says which rank wrote it (TensorBoard's distributed view reads this)
+    import gzip
+    for r in run["ranks"]:
+        with gzip.open(os.path.join(straggler_run, r["trace"])) as f:
+            assert json.load(f)["distributedInfo"]["rank"] == r["rank"]
+
+
+def test_straggler_is_named_at_its_line(straggler_run):
+    a = analyze(straggler_run)
+    f = next(f for f in a.findings if f.rule == "straggler-rank")
+    assert f.line == _line_of(EXAMPLE, "time.sleep") and "rank 1" in f.message
+    # 4 micro-batches of 15 ms a step on rank 1: the others wait about that long
+    assert 30 < f.estimate.saving_ms < 80, f.estimate
+    assert a.findings.index(f) == 0  # the largest measured cost in this run
+
+
+def test_accumulation_without_no_sync_is_measured(straggler_run):
+    a = analyze(straggler_run)
+    f = next(f for f in a.findings if f.rule == "ddp-no-sync")
+    assert f.estimate is not None and f.estimate.saving_ms > 0
+    ev = {e.label: e.value for e in f.evidence}
+    assert ev["backward passes per step"] == 4 and ev["all-reduces per step"] % 4 == 0
+
+
+def test_torchrun_form_and_the_fixed_example(tmp_path):
+    d = str(tmp_path / "run")
+    r = run_cli("analyze", "-q", "--run-dir", d, "--", "torchrun", "--standalone", "--nproc-per-node", "2",
+                FIXED, "--steps", "60")
+    assert r.returncode == 0, r.stderr
+    run = json.load(open(os.path.join(d, "run.json")))
+    assert run["launcher"] == ["--standalone", "--nproc-per-node", "2"] and run["argv"] == ["--steps", "60"]
+    rules = {f.rule for f in analyze(d).findings}
+    assert "ddp-no-sync" not in rules and "straggler-rank" not in rules
+
+
+def test_a_rank_that_raises_is_one_line(tmp_path):
+    s = tmp_path / "crash.py"
+    s.write_text(open(EXAMPLE).read().replace("    if rank == 1:\n",
+                                               "    if rank == 1 and i == 9:\n        raise ValueError('bad shard')\n"
+                                               "    if rank == 1:\n"))
+    r = run_cli("analyze", "-q", "--nproc-per-node", "2", "--run-dir", str(tmp_path / "run"), str(s))
+    assert r.returncode == 2
+    first = r.stderr.splitlines()[0]
+    assert "ValueError: bad shard on rank 1" in first and "Traceback" not in first
+
+
+# -- the 2-GPU runs (H200 x2) ----------------------------------------------------------------
+def test_gpu_straggler_and_no_sync():
+    a = analyze(os.path.join(SAMPLES, "ddp_accum"))
+    by = {f.rule: f for f in a.findings}
+    s = by["straggler-rank"]
+    assert s.line == _line_of(EXAMPLE, "time.sleep") and "rank 1" in s.message
+    # measured on that machine: 40.0 ms a step, 22.0 ms with the straggler removed
+    assert 12 < s.estimate.saving_ms < 24
+    assert by["ddp-no-sync"].estimate is not None and by["ddp-no-sync"].estimate.saving_ms > 1
+
+
+def test_gpu_run_without_straggler_names_none():
+    a = analyze(os.path.join(SAMPLES, "ddp_accum.nostraggler"))
+    assert "straggler-rank" not in {f.rule for f in a.findings}
+    x = [f for f in a.findings if f.rule == "comm-exposed"]
+    assert x and x[0].estimate.bound
