@@ -109,7 +109,7 @@ def _wasted(ctx) -> tuple[float, int, int] | None:
     per_rank = []
     for r, sel in zip(ctx.ranks, x.sel):
         rc = r.comm
-        bs, _ = C.backward_spans(r.trace, r.steps)
+        bs, be = C.backward_spans(r.trace, r.steps)
         if not len(bs) or (rc.launch[sel] < 0).any():
             return None
         t_launch = r.trace.ts[rc.launch[sel]]
@@ -122,9 +122,25 @@ def _wasted(ctx) -> tuple[float, int, int] | None:
             cost = C.union_length(ends - x.transfer[early], ends)
         else:
             cost = C.exposed(rc, ends - x.transfer[early], ends)
+        # On the CPU, the reducer's own work in those backward passes (copying gradients into
+        # buckets and back, launching the all-reduces) is compute no_sync() skips too; on a GPU
+        # it is CPU time that runs ahead of the kernels, hidden.
+        tr = r.trace
+        if tr.has_cuda:
+            per_rank.append((cost / max(r.n_steps, 1), len(sel) / max(r.n_steps, 1), len(bs) / max(r.n_steps, 1)))
+            continue
+        ops = np.flatnonzero((tr.pid == r.steps.pid) & tr.cat_mask("cpu_op") & tr.name_mask(_reducer_op))
+        at = np.searchsorted(bs, tr.ts[ops], side="right") - 1
+        in_early = np.array([a >= 0 and tr.ts[o] < be[a] and last_bw.get(int(step_of_bw[a]), a) != a
+                             for o, a in zip(ops.tolist(), at.tolist())], bool)
+        cost += float(tr.dur[ops[in_early]].sum()) if len(ops) else 0.0
         per_rank.append((cost / max(r.n_steps, 1), len(sel) / max(r.n_steps, 1), len(bs) / max(r.n_steps, 1)))
     saved = min(p[0] for p in per_rank)
     return saved, round(per_rank[0][1]), round(per_rank[0][2])
+
+
+def _reducer_op(name: str) -> bool:
+    return "reducer::" in name or (name.startswith("c10d::") and C._is_launch(name))
 
 
 def _cores_shared(ctx) -> bool:
@@ -159,8 +175,10 @@ def detect(ctx):
                 basis="the all-reduce transfer (each collective's shortest duration across the ranks) of "
                       "every micro-batch but the last" + (
                           ", all of it: gloo's threads share the host's cores with the compute"
-                          if _cores_shared(ctx) else ", where no compute on the rank overlapped it") +
-                      "; least over the ranks; waits for a late rank are not counted, as no_sync only moves them",
+                          if _cores_shared(ctx) else ", where no compute on the rank overlapped it")
+                      + (", plus the reducer's ops in those backward passes (bucket copies, all-reduce launches)"
+                         if not ctx.trace.has_cuda else "") + "; "
+                      "least over the ranks; waits for a late rank are not counted, as no_sync only moves them",
                 confidence="medium"))
 
 

@@ -85,9 +85,9 @@ def detect(ctx):
         line = ctx.index.loops[0].line
     yield Finding(
         rule=ID, title=TITLE, path=path, line=line, severity=severity(saving / base if base else 0.0),
-        message=(f"rank {s.rank} reaches the collectives {s.late_us / 1000:.3g} ms per step after the others "
-                 f"(last at {100 * s.last_share:.0f}% of them), and they wait for it{where}. Remove or share "
-                 "out that rank's extra work."),
+        message=(f"rank {s.rank} arrives last at {100 * s.last_share:.0f}% of the collectives, and the other ranks "
+                 f"wait {waited / 1000:.3g} ms per step inside them{where}. Without that rank's extra work a step "
+                 f"would take about {saving:.3g} ms less."),
         evidence=tuple(ev),
         estimate=Estimate(
             saving_ms=saving, speedup=base / (base - saving) if base > saving else 1.0,

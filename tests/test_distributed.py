@@ -124,3 +124,35 @@ def test_gpu_run_without_straggler_names_none():
     assert "straggler-rank" not in {f.rule for f in a.findings}
     x = [f for f in a.findings if f.rule == "comm-exposed"]
     assert x and x[0].estimate.bound
+
+
+def test_sigterm_stops_every_rank(tmp_path):
+    """A `timeout` or a job scheduler ends trainprof with SIGTERM: the ranks, each in a session
+    of its own, go with it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    s = tmp_path / "hang_ddp.py"
+    s.write_text(open(EXAMPLE).read().replace("    if rank == 1:\n", "    if rank == 1 and i == 9:\n"
+                                                                    "        time.sleep(600)\n    if rank == 1:\n"))
+    p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "analyze", "-q", "--nproc-per-node", "2",
+                          "--run-dir", str(tmp_path / "run"), str(s)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+
+    def running():  # torchrun and the ranks: their command lines name the run's capture config
+        r = subprocess.run(["pgrep", "-f", str(tmp_path / "run" / "capture-config.json")], capture_output=True,
+                           text=True)
+        return r.stdout.split()
+
+    end = time.monotonic() + 60
+    while len(running()) < 3 and time.monotonic() < end:  # torchrun and both ranks started
+        time.sleep(0.2)
+    assert len(running()) == 3
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    time.sleep(1)
+    assert running() == []

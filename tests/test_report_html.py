@@ -45,7 +45,7 @@ def test_every_sample_report_is_self_contained(tmp_path):
 @needs_chromium
 @pytest.mark.parametrize("run", RUNS)
 def test_sample_report_renders_in_chromium(run, tmp_path):
-    shot = str(tmp_path / f"{run}.png") if run == "host_alloc" else None
+    shot = str(tmp_path / f"{run}.png") if run in ("host_alloc", "ddp_accum") else None
     dom, console = browse(_report(run, tmp_path), tmp_path, shot)
     assert console == [], console  # no errors, no blocked loads, nothing logged
     assert "<h1>" in dom and "Findings, ranked by the time they cost" in dom
@@ -54,6 +54,17 @@ def test_sample_report_renders_in_chromium(run, tmp_path):
     if run == "host_alloc":  # a GPU run: a stream lane, a fix's diff and its command
         assert "GPU stream" in dom and 'class="diff"' in dom and "trainprof apply" in dom
         assert os.path.getsize(shot) > 20_000  # a real picture of the page
+    if run == "ddp_accum":  # 2 ranks: their table, and lanes of each rank's collectives
+        assert 'id="ranks"' in dom and "rank 1 · training thread" in dom
+        waits = {r: _widths(dom, f"rank {r} · collectives", "comm_wait") for r in (0, 1)}
+        assert waits[0] > 0.2 and waits[0] > 5 * waits[1]  # rank 0 waits for the straggler, rank 1 does not
+        assert os.path.getsize(shot) > 20_000
+
+
+def _widths(dom: str, lane: str, kind: str) -> float:
+    """The share of a lane's width drawn as `kind`."""
+    svg = re.search(r'<svg[^>]*aria-label="' + re.escape(lane) + r'".*?</svg>', dom, re.S).group(0)
+    return sum(float(w) for w in re.findall(r'<rect class="' + kind + r'" x="[\d.]+" y="0" width="([\d.]+)"', svg)) / 1000
 
 
 @needs_chromium

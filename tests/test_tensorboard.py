@@ -45,15 +45,40 @@ def _share(overview: dict, part: str) -> float:
     return next(c["extra"] for c in overview["performance"][0]["children"] if c["name"] == part)
 
 
-@pytest.fixture(scope="module")
-def server():
-    p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "tensorboard", RUN], stdout=subprocess.PIPE,
+def _serve(run: str):
+    p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "tensorboard", run], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     m = re.search(r"(http://127\.0\.0\.1:\d+)/#pytorch_profiler", line)
     assert m, line + p.stderr.read() if p.poll() is not None else line
-    yield p, m.group(1)
+    return p, m.group(1)
+
+
+@pytest.fixture(scope="module")
+def server():
+    p, base = _serve(RUN)
+    yield p, base
     if p.poll() is None:
+        p.kill()
+
+
+def test_distributed_run_one_worker_per_rank_and_the_plugins_wait_times():
+    """A 2-GPU run (one trace per rank): the plugin's Distributed view loads, and its own
+    synchronizing time agrees with trainprof on who waits (rank 0 waits for the straggler)."""
+    from trainprof.engine import analyze
+
+    p, base = _serve(os.path.join(SAMPLES, "ddp_accum"))
+    try:
+        _wait_loaded(base, "ddp_accum")
+        assert "Distributed" in _get(f"{base}{API}/views?run=ddp_accum")
+        workers = _get(f"{base}{API}/workers?run=ddp_accum&view=Overview")
+        assert sorted(w.split("_")[0] for w in workers) == ["rank0", "rank1"]
+        span = _get(f"{base}{API}/spans?run=ddp_accum&worker=All")[0]
+        wait = _get(f"{base}{API}/distributed/waittime?run=ddp_accum&worker=All&span={span}")["data"]["all"]
+        sync = {w.split("_")[0]: v[1] for w, v in wait.items()}  # [data transfer, synchronizing] µs
+        ours = {f"rank{r['rank']}": r["waited_ms"] for r in analyze(os.path.join(SAMPLES, "ddp_accum")).ranks}
+        assert sync["rank0"] > 10 * max(sync["rank1"], 1.0) and ours["rank0"] > 10 * max(ours["rank1"], 0.1)
+    finally:
         p.kill()
 
 
@@ -95,8 +120,10 @@ def test_overview_renders_offline_in_chromium(server, tmp_path):
     try:
         b.goto(base + API + "/index.html")  # the plugin's page (TensorBoard shows it in a frame)
         assert b.wait_for("document.body.innerText.includes('Execution Summary')", 60)
+        # the loader's share, in the summary table (filled in after the heading: wait for it)
+        b.wait_for(r"/DataLoader\s+\d+\s+[5-9]\d/.test(document.body.innerText)", 30)
         text = b.js("document.body.innerText")
-        assert re.search(r"DataLoader\s+\d+\s+[5-9]\d", text)  # the loader's share, in the summary table
+        assert re.search(r"DataLoader\s+\d+\s+[5-9]\d", text)
         assert "needs Google Charts" in text  # no network here: charts say so instead of spinning
         errors = [c for c in b.console if c["method"] == "Runtime.exceptionThrown"
                   or c["params"].get("type") == "error"]

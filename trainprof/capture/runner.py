@@ -188,6 +188,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     total = opts.wait + opts.warmup + opts.active
     name = os.path.basename(script)
     interrupted = False
+    restore = _stop_signals_interrupt()
     try:
         while True:
             left = opts.timeout - (time.monotonic() - t0)
@@ -230,6 +231,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     except subprocess.TimeoutExpired:
         _kill(proc, ranks.pids)
     finally:
+        restore()
         sock.close()
         shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
         # Whatever the script left in its process group goes too: DataLoader workers outlive a
@@ -340,6 +342,22 @@ def _when(step: int, phase: str, total: int) -> str:
     doing = {"wait": "before profiling", "warmup": "while the profiler warmed up",
              "active": "while the profiler recorded", "writing": "while the trace was written"}
     return f"in step {step} of {total}, {doing.get(phase, phase)}"
+
+
+def _stop_signals_interrupt():
+    """SIGTERM and SIGHUP (a `timeout`, a closed terminal, a job scheduler) stop trainprof as
+    Ctrl-C does, so that the script -- and under torchrun every rank, each in a session of its
+    own -- is stopped with it instead of left running. Returns what puts the handlers back."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return lambda: [signal.signal(sig, h) for sig, h in old.items()]
 
 
 def _kill(proc: subprocess.Popen, ranks: dict | None = None) -> None:

@@ -81,7 +81,6 @@ def step_view(ctx, findings) -> dict | None:
         lanes.append({"name": f"GPU stream {stream}", "kind": "gpu", "segments": segs, "busy": share,
                       "resolution": res})
     hidden = [busy[sid][0] for sid in busy if sid not in drawn]
-    lanes += _rank_lanes(ctx, int(st.num[k]))
     marks = []
     for n, f in enumerate(findings, 1):
         if len(marks) >= MAX_MARKED:
@@ -95,35 +94,58 @@ def step_view(ctx, findings) -> dict | None:
                           "resolution": res})
     coarse = min([ln["resolution"] for ln in lanes + marks], default=RESOLUTION)
     return {"step": int(st.num[k]), "ms": (hi - lo) / 1000, "lanes": lanes, "marks": marks,
-            "ticks": _ticks((hi - lo) / 1000),
+            "ticks": _ticks((hi - lo) / 1000), "ranks": _rank_view(ctx, int(st.num[k])),
             # what was left out or drawn coarser, for the page to say so
             "hidden_streams": len(hidden), "hidden_busy": max(hidden, default=0.0),
             "coarse_ms": (hi - lo) / 1000 / coarse if coarse < RESOLUTION else None}
 
 
-def _rank_lanes(ctx, num: int) -> list[dict]:
-    """A distributed run: each rank's collectives in the same step (ProfilerStep#num, on that
-    rank's own clock) -- the transfer, and the part spent waiting for a later rank -- and the
-    other ranks' training threads."""
+def _rank_view(ctx, num: int) -> dict | None:
+    """A distributed run: every rank in step `num` on one clock -- its training thread and its
+    collectives (the transfer, and the part spent waiting for a later rank). Each rank's clock
+    is mapped onto rank 0's by the collectives' ends, which coincide on all ranks; the window
+    runs from the first rank's start of the step to the end of the step's last collective (a
+    GPU-bound rank runs its collectives well after its CPU step)."""
     x = ctx.cross_rank
-    if x is None:
-        return []
-    out = []
-    for r, rc in enumerate(ctx.ranks[:MAX_RANKS]):
+    if x is None or not x.matched:
+        return None
+    ranks = ctx.ranks[:MAX_RANKS]
+    end0 = ranks[0].comm.end[x.sel[0]]
+    off = [float(np.median(rc.comm.end[x.sel[r]] - end0)) for r, rc in enumerate(ranks)]
+    lo, hi = np.inf, -np.inf
+    for r, rc in enumerate(ranks):
         j = np.flatnonzero(rc.steps.num == num)
         if not len(j):
-            continue
-        lo, hi = float(rc.steps.start[j[0]]), float(rc.steps.end[j[0]])
-        if r > 0:
-            cpu = activity_spans(rc)
-            segs, res = _lane([(kind, *cpu[kind]) for kind in CPU_KINDS], lo, hi)
-            out.append({"name": f"rank {r} · training thread", "kind": "cpu",
-                        "segments": [(0.0, 1.0, "other_cpu")] + segs, "resolution": res})
+            return None
+        mine = rc.comm.step == num
+        lo = min(lo, float(rc.steps.start[j[0]]) - off[r])
+        hi = max(hi, float(rc.steps.end[j[0]]) - off[r], float(rc.comm.end[mine].max(initial=-np.inf)) - off[r])
+    if not hi > lo:
+        return None
+    lanes = []
+    for r, rc in enumerate(ranks):
+        cpu = activity_spans(rc)
+        segs, res = _lane([(kind, s - off[r], e - off[r]) for kind, (s, e) in ((k, cpu[k]) for k in CPU_KINDS)], lo, hi)
+        lanes.append({"name": f"rank {r} · training thread", "kind": "cpu",
+                      "segments": _cpu_base(rc, lo + off[r], hi + off[r], lo, hi) + segs, "resolution": res})
         c, sel = rc.comm, x.sel[r]
         waited = c.start[sel] + x.waits[r]
-        segs, res = _lane([("comm", c.start, c.end), ("comm_wait", c.start[sel], waited)], lo, hi)
-        out.append({"name": f"rank {r} · collectives", "kind": "comm", "segments": segs, "resolution": res,
-                    "busy": M.union_length(c.start, c.end, lo, hi) / (hi - lo)})
+        segs, res = _lane([("comm", c.start - off[r], c.end - off[r]),
+                           ("comm_wait", c.start[sel] - off[r], waited - off[r])], lo, hi)
+        lanes.append({"name": f"rank {r} · collectives", "kind": "comm", "segments": segs, "resolution": res,
+                      "busy": M.union_length(c.start - off[r], c.end - off[r], lo, hi) / (hi - lo)})
+    return {"step": num, "ms": (hi - lo) / 1000, "lanes": lanes, "ticks": _ticks((hi - lo) / 1000),
+            "shown": len(ranks), "world": len(ctx.ranks)}
+
+
+def _cpu_base(rc, a: float, b: float, lo: float, hi: float) -> list:
+    """The 'other CPU' background of a training-thread lane: the rank's recorded steps within
+    [a, b) on its own clock, drawn at [lo, hi)."""
+    out = []
+    for s, e in zip(rc.steps.start, rc.steps.end):
+        s, e = max(s, a), min(e, b)
+        if e > s:
+            out.append(((s - a) / (b - a), (e - s) / (b - a), "other_cpu"))
     return out
 
 
