@@ -31,8 +31,10 @@ for i, (x, y) in enumerate(loader):
 ```
 
 In a distributed run trainprof counts the all-reduces of every micro-batch and
-measures the part of their transfer that the backward did not hide, on every
-rank: that is what `no_sync()` saves. Time a rank spends waiting for a late peer
+measures their transfer on every rank: that is what `no_sync()` saves. All of
+it, also the part that overlaps the backward: an overlapped all-reduce still
+takes the cores (gloo) or the SMs and memory bandwidth (NCCL) that the backward
+needs. Time a rank spends waiting for a late peer
 is not saved: under `no_sync()` it is waited once, at the last micro-batch.
 
 ## When not to fix
@@ -101,53 +103,47 @@ def lint(index):
 
 
 def _wasted(ctx) -> tuple[float, int, int] | None:
-    """(µs per step of all-reduce transfer that no backward hid, in micro-batches but the last
-    of each step -- the least over the ranks; all-reduces per step; backward passes per step)."""
+    """(µs per step that the all-reduces of every micro-batch but the last cost -- the least
+    over the ranks; all-reduces per step; backward passes per step), or None where the trace
+    cannot tell the micro-batches apart (no Python stacks, unmatched launches)."""
     x = ctx.cross_rank
     if x is None or not x.matched:
         return None
     per_rank = []
     for r, sel in zip(ctx.ranks, x.sel):
-        rc = r.comm
-        bs, be = C.backward_spans(r.trace, r.steps)
+        rc, tr, n = r.comm, r.trace, max(r.n_steps, 1)
+        bs, be = C.backward_spans(tr, r.steps)
         if not len(bs) or (rc.launch[sel] < 0).any():
             return None
-        t_launch = r.trace.ts[rc.launch[sel]]
-        which = np.searchsorted(bs, t_launch, side="right") - 1  # the backward each was launched in
-        step_of_bw = C._step_of(r.steps, bs)
-        last_bw = {int(n): int(np.flatnonzero(step_of_bw == n).max()) for n in np.unique(step_of_bw) if n >= 0}
-        early = np.array([w >= 0 and last_bw.get(int(n), w) != w for w, n in zip(which, x.keys[:, 0])], bool)
-        ends = rc.end[sel][early]
-        if _cores_shared(ctx):  # the transfer's own CPU time is what the rank loses
-            cost = C.union_length(ends - x.transfer[early], ends)
-        else:
-            cost = C.exposed(rc, ends - x.transfer[early], ends)
-        # On the CPU, the reducer's own work in those backward passes (copying gradients into
-        # buckets and back, launching the all-reduces) is compute no_sync() skips too; on a GPU
-        # it is CPU time that runs ahead of the kernels, hidden.
-        tr = r.trace
-        if tr.has_cuda:
-            per_rank.append((cost / max(r.n_steps, 1), len(sel) / max(r.n_steps, 1), len(bs) / max(r.n_steps, 1)))
-            continue
-        ops = np.flatnonzero((tr.pid == r.steps.pid) & tr.cat_mask("cpu_op") & tr.name_mask(_reducer_op))
-        at = np.searchsorted(bs, tr.ts[ops], side="right") - 1
-        in_early = np.array([a >= 0 and tr.ts[o] < be[a] and last_bw.get(int(step_of_bw[a]), a) != a
-                             for o, a in zip(ops.tolist(), at.tolist())], bool)
-        cost += float(tr.dur[ops[in_early]].sum()) if len(ops) else 0.0
-        per_rank.append((cost / max(r.n_steps, 1), len(sel) / max(r.n_steps, 1), len(bs) / max(r.n_steps, 1)))
-    saved = min(p[0] for p in per_rank)
-    return saved, round(per_rank[0][1]), round(per_rank[0][2])
+        bw_step = C.step_of(r.steps, bs)
+        last_bw = {int(k): int(np.flatnonzero(bw_step == k).max()) for k in np.unique(bw_step) if k >= 0}
+
+        def early(t: np.ndarray) -> np.ndarray:
+            """Which instants fall in a backward pass that is not its step's last."""
+            b = np.searchsorted(bs, t, side="right") - 1
+            return np.array([k >= 0 and u < be[k] and last_bw.get(int(bw_step[k]), k) != k
+                             for k, u in zip(b.tolist(), t.tolist())], bool)
+
+        mine = early(tr.ts[rc.launch[sel]])
+        ends = rc.end[sel][mine]
+        # All of the transfer, not just what no compute overlapped: an overlapped all-reduce
+        # still takes what the compute needs -- the cores, for gloo's threads; SMs and memory
+        # bandwidth, for NCCL's kernels (seen on 2 H200s: the backward's kernels took 19 ms a
+        # step on the rank whose all-reduces overlapped them, 14 ms on the other, and no_sync()
+        # saved about the whole transfer).
+        cost = C.union_length(ends - x.transfer[mine], ends)
+        if not tr.has_cuda:
+            # On the CPU the reducer's own work in those passes (copying gradients into buckets
+            # and back, launching the all-reduces) is compute that no_sync() skips too; on a GPU
+            # it is CPU time that runs ahead of the kernels, hidden.
+            ops = np.flatnonzero((tr.pid == r.steps.pid) & tr.cat_mask("cpu_op") & tr.name_mask(_reducer_op))
+            cost += float(tr.dur[ops[early(tr.ts[ops])]].sum()) if len(ops) else 0.0
+        per_rank.append((cost / n, len(sel) / n, len(bs) / n))
+    return min(p[0] for p in per_rank), round(per_rank[0][1]), round(per_rank[0][2])
 
 
 def _reducer_op(name: str) -> bool:
-    return "reducer::" in name or (name.startswith("c10d::") and C._is_launch(name))
-
-
-def _cores_shared(ctx) -> bool:
-    """gloo moves CPU tensors with CPU threads: where the host has fewer than two cores per
-    rank, a transfer 'hidden' behind compute still takes the cores that compute needs (seen on
-    a 2-core host: the hidden part of the all-reduces cost as much as the exposed part)."""
-    return not ctx.trace.has_cuda and (ctx.run.get("cpu_count") or 0) < 2 * len(ctx.ranks)
+    return "reducer::" in name or (name.startswith("c10d::") and C.is_launch(name))
 
 
 def detect(ctx):
@@ -169,16 +165,15 @@ def detect(ctx):
                      f"{saved_us / 1000:.3g} ms per step of transfer; run them under "
                      "`with model.no_sync():`."),
             evidence=(Evidence("backward passes per step", n_bw), Evidence("all-reduces per step", n_ar),
-                      Evidence("unhidden transfer before the last micro-batch", saved_us / 1000, "ms per step")),
+                      Evidence("all-reduce transfer before the last micro-batch", saved_us / 1000, "ms per step")),
             estimate=Estimate(
                 saving_ms=saving, speedup=base / (base - saving) if base > saving else 1.0,
                 basis="the all-reduce transfer (each collective's shortest duration across the ranks) of "
-                      "every micro-batch but the last" + (
-                          ", all of it: gloo's threads share the host's cores with the compute"
-                          if _cores_shared(ctx) else ", where no compute on the rank overlapped it")
+                      "every micro-batch but the last, all of it (an overlapped transfer still takes the cores, "
+                      "or the GPU's SMs and memory bandwidth, that the compute needs)"
                       + (", plus the reducer's ops in those backward passes (bucket copies, all-reduce launches)"
-                         if not ctx.trace.has_cuda else "") + "; "
-                      "least over the ranks; waits for a late rank are not counted, as no_sync only moves them",
+                         if not ctx.trace.has_cuda else "") +
+                      "; least over the ranks; waits for a late rank are not counted, as no_sync only moves them",
                 confidence="medium"))
 
 

@@ -114,8 +114,8 @@ def test_gpu_straggler_and_no_sync():
     by = {f.rule: f for f in a.findings}
     s = by["straggler-rank"]
     assert s.line == _line_of(EXAMPLE, "time.sleep") and "rank 1" in s.message
-    # measured on that machine: 40.0 ms a step, 22.0 ms with the straggler removed
-    assert 12 < s.estimate.saving_ms < 24
+    # measured on that machine: ~31 ms a step, ~21 ms with the straggler removed
+    assert 7 < s.estimate.saving_ms < 15
     assert by["ddp-no-sync"].estimate is not None and by["ddp-no-sync"].estimate.saving_ms > 1
 
 
@@ -156,3 +156,19 @@ def test_sigterm_stops_every_rank(tmp_path):
     assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err
     time.sleep(1)
     assert running() == []
+
+
+def test_find_unused_is_measured(tmp_path):
+    """find_unused_parameters=True on a model whose parameters all get gradients: the search is
+    timed (one per forward) and costs ~nothing on this small graph -- the estimate says so."""
+    s = tmp_path / "find_unused.py"
+    s.write_text(open(EXAMPLE).read().replace("device_ids=[local] if cuda else None)",
+                                              "device_ids=[local] if cuda else None, find_unused_parameters=True)"))
+    d = str(tmp_path / "run")
+    r = run_cli("analyze", "-q", "--nproc-per-node", "2", "--run-dir", d, str(s), "--", "--steps", "60",
+                "--straggle-ms", "0")
+    assert r.returncode == 0, r.stderr
+    f = next(f for f in analyze(d).findings if f.rule == "ddp-find-unused")
+    ev = {e.label: e.value for e in f.evidence}
+    assert ev["graph searches per step"] == 4 and f.line == _line_of(str(s), "find_unused_parameters=True")
+    assert f.estimate is not None and f.estimate.speedup < 1.02 and "gains ~0 here" in f.message

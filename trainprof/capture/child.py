@@ -57,6 +57,7 @@ class Capture:
         self.line_steps = min(2, self.wait - 2) if lines_ok else 0
         self.unprof_rec = LineRecorder(cfg["user_files"])
         self.cuda = False
+        self._devices: list[int] | None = None
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []
         self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
@@ -145,7 +146,28 @@ class Capture:
         if self.cuda:
             import torch
 
-            torch.cuda.synchronize()
+            for d in self.devices:
+                torch.cuda.synchronize(d)
+
+    @property
+    def devices(self) -> list[int]:
+        """The GPUs this process computes on: the current one, and any the caching allocator
+        holds memory on. A rank of a script that never calls torch.cuda.set_device() computes
+        on cuda:LOCAL_RANK while its current device stays cuda:0: synchronizing only that one
+        would not wait for its work (seen: a rank timing 10 ms steps, its lockstep peer 17 ms)."""
+        import torch
+
+        if self._devices is None or len(self._devices) < 2:
+            used = [d for d in range(torch.cuda.device_count()) if torch.cuda.memory_reserved(d) > 0]
+            self._devices = sorted(set(used) | {torch.cuda.current_device()})
+        return self._devices
+
+    @property
+    def device(self) -> int:
+        """The GPU this process uses most (its memory and name go into run.json)."""
+        import torch
+
+        return max(self.devices, key=lambda d: torch.cuda.memory_reserved(d))
 
     def mark(self) -> None:
         """Called at the end of every training step."""
@@ -260,13 +282,13 @@ class Capture:
             "profiled_step_ms": per_step[self.wait + self.warmup:],
             "step_marker": self.cfg.get("step_marker", "optimizer"),
             "cuda": self.cuda,
-            "device": torch.cuda.get_device_name() if self.cuda else "cpu",
+            "device": torch.cuda.get_device_name(self.device) if self.cuda else "cpu",
             "torch": torch.__version__,
             "cuda_version": torch.version.cuda,
             "python": sys.version.split()[0],
             "cpu_count": os.cpu_count(),
             "loaders": list(self.loaders.values()),
-            "memory": _memory(torch) if self.cuda else None,
+            "memory": _memory(torch, self.device) if self.cuda else None,
         }
         lines = self.recorder.to_json()
         lines["anchors"] = self.anchors
@@ -280,6 +302,10 @@ class Capture:
         self.send(event="done", **info)
         # Time as many steps again after the trace, past the warm-up effects of the
         # first steps (allocator growth, autotuning, lazy init); sync at the edges only.
+        # Ranks start that window together: one that starts while a peer still writes its
+        # trace would time the wait for it (seen: 20 ms against its peer's 11 ms, lockstep).
+        if self.world > 1:
+            self._together("trainprof/timing")
         self._sync()
         self.post_n, self.post_t0 = 0, _clock()
 
@@ -297,37 +323,38 @@ class Capture:
 
     def exit(self) -> None:
         if self.world > 1:
-            self._leave_together()
+            self._together("trainprof/leaving")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # skip the rest of training, and worker joins that could hang
 
-    def _leave_together(self, timeout: float = 60.0) -> None:
+    def _together(self, key: str, timeout: float = 60.0) -> None:
         """Wait, through the process group's store (not a collective), until every rank is
-        here. A rank that leaves first can take with it what a peer's last collective still
-        needs from it (seen on 2 H200s: NCCL's proxy thread; the peer then waited in
-        cuda.synchronize() until killed)."""
+        here. Before leaving: a rank that leaves first can take with it what a peer's last
+        collective still needs from it (seen on 2 H200s: NCCL's proxy thread; the peer then
+        waited in cuda.synchronize() until killed)."""
         try:
             import torch.distributed as dist
 
             if not dist.is_initialized():
                 return
             store = dist.distributed_c10d._get_default_store()
-            store.add("trainprof/leaving", 1)
+            store.add(key, 1)
             t0 = time.monotonic()
-            while store.add("trainprof/leaving", 0) < self.world and time.monotonic() - t0 < timeout:
+            while store.add(key, 0) < self.world and time.monotonic() - t0 < timeout:
                 time.sleep(0.01)
         except Exception:  # the store went with a rank that left: nothing more to wait for
             pass
 
 
-def _memory(torch) -> dict | None:
+def _memory(torch, device: int) -> dict | None:
     """The CUDA caching allocator's peaks so far (bytes) and the device's capacity."""
     try:
-        free, total = torch.cuda.mem_get_info()
-        return {"peak_allocated": torch.cuda.max_memory_allocated(), "peak_reserved": torch.cuda.max_memory_reserved(),
-                "reserved": torch.cuda.memory_reserved(), "free": free, "total": total,
-                "alloc_retries": torch.cuda.memory_stats().get("num_alloc_retries", 0)}
+        free, total = torch.cuda.mem_get_info(device)
+        return {"peak_allocated": torch.cuda.max_memory_allocated(device),
+                "peak_reserved": torch.cuda.max_memory_reserved(device),
+                "reserved": torch.cuda.memory_reserved(device), "free": free, "total": total,
+                "alloc_retries": torch.cuda.memory_stats(device).get("num_alloc_retries", 0)}
     except Exception:  # an odd device or build: the memory rule then says it has no record
         return None
 

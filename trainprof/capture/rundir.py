@@ -182,6 +182,11 @@ def steady_unprofiled(run: dict) -> float | None:
     """The unprofiled step time: the faster of the steps timed before the trace and those
     after it. The first carry warm-up (allocator growth, autotuning, a GPU queue filling);
     the second can carry the profiler's aftermath (seen: 36 ms before, 62 ms after, 42 ms
-    in a separate unprofiled run of the same script)."""
+    in a separate unprofiled run of the same script). In a distributed run, the least over
+    the ranks: they run in lockstep, so each timed the same steps, and the least is the one
+    least held up by a peer's start-up or trace writing."""
+    ranks = [steady_unprofiled(r) for r in run.get("ranks") or []]
+    if any(ranks):
+        return min(v for v in ranks if v)
     vals = [v for v in (run.get("unprofiled_pre_ms"), run.get("unprofiled_post_ms")) if v]
     return min(vals) if vals else run.get("unprofiled_ms")

@@ -306,6 +306,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         run["launcher"] = list(opts.launcher)
         run["world_size"] = ranks.world
         run["ranks"] = [_rank_record(r, ranks) for r in sorted(ranks.done)]
+        run["unprofiled_ms"] = rundir.steady_unprofiled(run)
     if notes:
         run["notes"] = notes
     with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:

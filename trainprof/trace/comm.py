@@ -25,7 +25,7 @@ _LAUNCH_NAMES = ("record_param_comms",)
 _NOT_COLLECTIVES = ("c10d::wait", "c10d::barrier", "c10d::monitored_barrier")
 
 
-def _is_launch(name: str) -> bool:
+def is_launch(name: str) -> bool:
     return (name.startswith(_LAUNCH_PREFIXES) or name in _LAUNCH_NAMES) and name not in _NOT_COLLECTIVES
 
 
@@ -47,9 +47,6 @@ class RankComm:
 
     def __len__(self) -> int:
         return len(self.start)
-
-    def per_step(self, total_us: float) -> float:
-        return total_us / max(self.n_steps, 1)
 
     def hidden(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """How much of each interval [a, b) this rank spent computing."""
@@ -87,19 +84,19 @@ def rank_comm(trace: Trace, st: Steps) -> RankComm:
         # The training thread's own work is what a gloo collective can hide behind: its ops,
         # and the C calls Python makes (time.sleep, numpy), but not autograd's run_backward,
         # inside which DDP waits for its all-reduces once the gradients are computed.
-        work = main & ((trace.cat_mask(CPU_OP) & ~trace.name_mask(_is_launch))
+        work = main & ((trace.cat_mask(CPU_OP) & ~trace.name_mask(is_launch))
                        | (trace.cat_mask(PYTHON_FUNCTION)
                           & trace.name_mask(lambda n: n.startswith("<built-in") and "run_backward" not in n)))
         launched = trace.ts
     idx = np.flatnonzero(runs & (launched >= lo) & (launched < hi))
     idx = idx[np.argsort(trace.ts[idx], kind="stable")]
-    step = _step_of(st, launched[idx])
+    step = step_of(st, launched[idx])
     asks = mine & trace.cat_mask(CPU_OP) & (trace.ts >= lo) & (trace.ts < hi)
-    c10d = asks & trace.name_mask(lambda n: n.startswith("c10d::") and _is_launch(n))
+    c10d = asks & trace.name_mask(lambda n: n.startswith("c10d::") and is_launch(n))
     # one event per collective: c10d's op where the trace has it (record_param_comms nests in it)
-    launches = np.flatnonzero(c10d if c10d.any() else asks & trace.name_mask(_is_launch))
+    launches = np.flatnonzero(c10d if c10d.any() else asks & trace.name_mask(is_launch))
     launches = launches[np.argsort(trace.ts[launches], kind="stable")]
-    lstep = _step_of(st, trace.ts[launches])
+    lstep = step_of(st, trace.ts[launches])
     launch = np.full(len(idx), -1, np.int64)
     for n in np.unique(step):
         ran, asked = np.flatnonzero(step == n), launches[lstep == n]
@@ -110,7 +107,8 @@ def rank_comm(trace: Trace, st: Steps) -> RankComm:
     return RankComm(step, trace.ts[idx], trace.end[idx], launch, (cs, ce), len(st), float(np.mean(st.dur)))
 
 
-def _step_of(st: Steps, t: np.ndarray) -> np.ndarray:
+def step_of(st: Steps, t: np.ndarray) -> np.ndarray:
+    """The ProfilerStep number each instant falls in (-1: before the first)."""
     k = np.searchsorted(st.start, t, side="right") - 1
     return np.where(k >= 0, st.num[np.clip(k, 0, None)], -1)
 
