@@ -93,8 +93,12 @@ def test_torchrun_form_and_the_fixed_example(tmp_path):
     assert r.returncode == 0, r.stderr
     run = json.load(open(os.path.join(d, "run.json")))
     assert run["launcher"] == ["--standalone", "--nproc-per-node", "2"] and run["argv"] == ["--steps", "60"]
-    rules = {f.rule for f in analyze(d).findings}
-    assert "ddp-no-sync" not in rules and "straggler-rank" not in rules
+    a = analyze(d)
+    assert "ddp-no-sync" not in {f.rule for f in a.findings}
+    # No injected straggler. Ranks of one host still differ by a little, and a run can catch
+    # one rank slower in both its profiled and its unprofiled steps (seen on a 32-core host: the
+    # forward 1 ms slower on rank 0, 13% of a 10 ms step); the injected one costs half the step.
+    assert all(f.saving_ms < 0.25 * a.unprofiled_ms for f in a.findings if f.rule == "straggler-rank")
 
 
 def test_a_rank_that_raises_is_one_line(tmp_path):
