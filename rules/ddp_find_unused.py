@@ -21,9 +21,9 @@ model = DDP(net, device_ids=[rank], find_unused_parameters=True)
 model = DDP(net, device_ids=[rank])   # find_unused_parameters=False, the default
 ```
 
-In a run, trainprof measures that walk: the training thread's time in DDP's
-`prepare_for_backward` call after each forward, which the what-if replay then
-removes (a GPU-bound step hides it; a CPU-bound one pays it).
+In a run, trainprof measures that walk (the reducer's `search_unused_parameters`
+op after each forward), and the what-if replay removes it: a GPU-bound step
+hides it, a CPU-bound one pays it.
 
 ## When not to fix
 When some parameters really are unused in some steps (a branch taken only
@@ -65,18 +65,18 @@ def lint(index):
 
 
 def _searches(ctx) -> np.ndarray:
-    """The training thread's calls into DDP's prepare_for_backward (recorded as a C call with
-    Python stacks), in the recorded steps."""
+    """The reducer's unused-parameter searches (its `search_unused_parameters` op, recorded with
+    or without Python stacks) on the training thread, in the recorded steps."""
     tr = ctx.trace
-    return np.flatnonzero(ctx.main & tr.cat_mask("python_function")
-                          & tr.name_mask(lambda n: n.startswith("<built-in method prepare_for_backward")))
+    return np.flatnonzero(ctx.main & tr.cat_mask("cpu_op")
+                          & tr.name_mask(lambda n: n.endswith("reducer::search_unused_parameters")))
 
 
 def detect(ctx):
     for f in static_detect(lint)(ctx):
         idx = _searches(ctx) if ctx.trace.ts.size else np.zeros(0, np.int64)
         if not len(idx):
-            yield f  # no Python stacks in this trace: the static suggestion stands
+            yield f  # no search recorded (an older torch): the static suggestion stands
             continue
         per_step = float(ctx.trace.dur[idx].sum()) / max(ctx.n_steps, 1) / 1000
         yield replace(
@@ -86,8 +86,8 @@ def detect(ctx):
             evidence=(Evidence("graph searches per step", round(len(idx) / max(ctx.n_steps, 1))),
                       Evidence("time in them per step (profiled)", per_step, "ms")),
             change=WhatIf(Change(remove_cpu=tuple((float(ctx.trace.ts[i]), float(ctx.trace.end[i])) for i in idx)),
-                          basis="the training thread's time in DDP's prepare_for_backward (the unused-parameter "
-                                "search), removed in the replay; without the flag that call is nearly free",
+                          basis="the training thread's time in the DDP reducer's search for unused parameters "
+                                "after each forward, removed in the replay",
                           confidence="medium"))
 
 

@@ -86,6 +86,15 @@ def test_accumulation_without_no_sync_is_measured(straggler_run):
     assert ev["backward passes per step"] == 4 and ev["all-reduces per step"] % 4 == 0
 
 
+def test_bucket_copies_are_timed(straggler_run):
+    """Without gradient_as_bucket_view=True the reducer copies each bucket back into the
+    gradients: on CPU tensors those copies run on the training thread, and are timed there."""
+    f = next(f for f in analyze(straggler_run).findings if f.rule == "ddp-buckets")
+    ev = {e.label: e.value for e in f.evidence}
+    assert ev["copy back to .grad per step, CPU"] > 0 and ev["copy back to .grad per step, GPU kernels"] == 0
+    assert f.estimate is not None and "ms per step here" in f.message
+
+
 def test_torchrun_form_and_the_fixed_example(tmp_path):
     d = str(tmp_path / "run")
     r = run_cli("analyze", "-q", "--run-dir", d, "--", "torchrun", "--standalone", "--nproc-per-node", "2",
