@@ -57,7 +57,6 @@ class Capture:
         self.line_steps = min(2, self.wait - 2) if lines_ok else 0
         self.unprof_rec = LineRecorder(cfg["user_files"])
         self.cuda = False
-        self._devices: list[int] | None = None
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []
         self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
@@ -155,12 +154,10 @@ class Capture:
         holds memory on. A rank of a script that never calls torch.cuda.set_device() computes
         on cuda:LOCAL_RANK while its current device stays cuda:0: synchronizing only that one
         would not wait for its work (seen: a rank timing 10 ms steps, its lockstep peer 17 ms)."""
-        import torch
+        import torch  # (read at the window edges only: a few allocator queries)
 
-        if self._devices is None or len(self._devices) < 2:
-            used = [d for d in range(torch.cuda.device_count()) if torch.cuda.memory_reserved(d) > 0]
-            self._devices = sorted(set(used) | {torch.cuda.current_device()})
-        return self._devices
+        used = {d for d in range(torch.cuda.device_count()) if torch.cuda.memory_reserved(d) > 0}
+        return sorted(used | {torch.cuda.current_device()})
 
     @property
     def device(self) -> int:
