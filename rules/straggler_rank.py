@@ -36,7 +36,6 @@ to another rank.
 
 from __future__ import annotations
 
-import os
 
 from trainprof.estimate import severity
 from trainprof.finding import Estimate, Evidence, Finding, Fix
