@@ -38,7 +38,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from trainprof.finding import Estimate, Evidence, Finding, Fix
+from trainprof.estimate import measured
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 
 ID = "comm-exposed"
@@ -70,8 +71,8 @@ def detect(ctx):
                   Evidence("communication per step (rank 0)", me.comm_us / 1000, "ms"),
                   Evidence("overlapped with compute (rank 0)", round(100 * me.overlap), "%"),
                   Evidence("exposed transfer per step, least over the ranks", least.exposed_transfer_us / 1000, "ms")),
-        estimate=Estimate(
-            saving_ms=saving, speedup=base / (base - saving) if base > saving else 1.0,
+        estimate=measured(
+            saving, base,
             basis="upper bound: every collective's transfer (its shortest duration across the ranks) hidden "
                   "behind compute on the least exposed rank",
             confidence="low", bound=True),

@@ -98,8 +98,10 @@ def _copy_back(ctx) -> Change | None:
 
 
 def detect(ctx):
-    for f in static_detect(lint)(ctx):
-        change = _copy_back(ctx) if "gradient_as_bucket_view" in f.message and ctx.trace.ts.size else None
+    found = list(static_detect(lint)(ctx))
+    copies = _copy_back(ctx) if any("gradient_as_bucket_view" in f.message for f in found) else None
+    for f in found:
+        change = copies if "gradient_as_bucket_view" in f.message else None
         if change is None:
             yield f
             continue

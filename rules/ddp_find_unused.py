@@ -73,8 +73,9 @@ def _searches(ctx) -> np.ndarray:
 
 
 def detect(ctx):
-    for f in static_detect(lint)(ctx):
-        idx = _searches(ctx) if ctx.trace.ts.size else np.zeros(0, np.int64)
+    found = list(static_detect(lint)(ctx))
+    idx = _searches(ctx) if found else None
+    for f in found:
         if not len(idx):
             yield f  # no search recorded (an older torch): the static suggestion stands
             continue

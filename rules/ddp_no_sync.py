@@ -52,8 +52,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from trainprof.estimate import severity
-from trainprof.finding import Estimate, Evidence, Finding, Fix
+from trainprof.estimate import measured, severity
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule, static_detect
 from trainprof.source import patterns as P
 from trainprof.trace import comm as C
@@ -166,8 +166,8 @@ def detect(ctx):
                      "`with model.no_sync():`."),
             evidence=(Evidence("backward passes per step", n_bw), Evidence("all-reduces per step", n_ar),
                       Evidence("all-reduce transfer before the last micro-batch", saved_us / 1000, "ms per step")),
-            estimate=Estimate(
-                saving_ms=saving, speedup=base / (base - saving) if base > saving else 1.0,
+            estimate=measured(
+                saving, base,
                 basis="the all-reduce transfer (each collective's shortest duration across the ranks) of "
                       "every micro-batch but the last, all of it (an overlapped transfer still takes the cores, "
                       "or the GPU's SMs and memory bandwidth, that the compute needs)"

@@ -37,8 +37,8 @@ to another rank.
 from __future__ import annotations
 
 
-from trainprof.estimate import severity
-from trainprof.finding import Estimate, Evidence, Finding, Fix
+from trainprof.estimate import measured, severity
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 
 ID = "straggler-rank"
@@ -103,8 +103,8 @@ def detect(ctx):
                  f"wait {waited / 1000:.3g} ms per step inside them{where}. Without that rank's extra work a step "
                  f"would take about {saving:.3g} ms less."),
         evidence=tuple(ev),
-        estimate=Estimate(
-            saving_ms=saving, speedup=base / (base - saving) if base > saving else 1.0,
+        estimate=measured(
+            saving, base,
             basis="; ".join(basis),
             confidence=confidence,
             after="if the late rank's extra work is removed; moved to another rank, it gains nothing"),

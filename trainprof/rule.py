@@ -70,10 +70,8 @@ class Context:
         for r in self.ranks:
             if unprofiled:
                 per.append(r.unprofiled_lines)
-            elif r.lines is not None:
-                per.append({k: sum(b - a for a, b in iv) / max(r.n_steps, 1) for k, iv in r.spans_by_line.items()})
             else:
-                per.append(None)
+                per.append(r.line_us if r.lines is not None else None)
         if per[rank] is None:
             return []
         out = []
@@ -185,6 +183,12 @@ class Context:
             out.setdefault(self.lines.innermost(sid), []).append((a, b))
         return out
 
+    @cached_property
+    def line_us(self) -> dict:
+        """(path, line) of the innermost user frame -> its time per recorded step (µs)."""
+        n = max(self.n_steps, 1)
+        return {key: sum(b - a for a, b in iv) / n for key, iv in self.spans_by_line.items()}
+
     def line_time(self, path: str, line: int) -> tuple[list[tuple[float, float]], float]:
         """Intervals (µs) when `path:line` was the innermost user line, and their total per step."""
         iv = self.spans_by_line.get((path, line), [])
@@ -221,8 +225,7 @@ class Context:
         lo, hi = self.steps.window
         if self.trace.has_cuda and self.gpu_busy_us * self.n_steps > 0.5 * (hi - lo):
             return None
-        n = max(self.n_steps, 1)
-        prof = {key: sum(b - a for a, b in iv) / n for key, iv in self.spans_by_line.items()}
+        prof = self.line_us
         total_u = sum(self.unprofiled_lines.values())
         total_p = sum(v for k, v in prof.items() if k is not None)
         if not total_u or not total_p:

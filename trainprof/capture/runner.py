@@ -73,6 +73,11 @@ def _channel() -> tuple[socket.socket, str]:
     return sock, os.path.join(d, "msg")
 
 
+def _close_channel(sock: socket.socket, path: str) -> None:
+    sock.close()
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
 def _received(sock: socket.socket) -> list[dict]:
     """The messages waiting on the socket."""
     out = []
@@ -177,8 +182,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
             start_new_session=True,  # so a timeout can end the script and its workers together
         )
     except OSError as e:
-        sock.close()
-        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
+        _close_channel(sock, sock_path)
         raise CaptureError(f"cannot start {opts.python}: {e.strerror}") from None
     finally:
         if log:
@@ -197,7 +201,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
             if traced_at is not None and time.monotonic() - traced_at > _post_limit(ranks, opts):
                 left = 0  # the steps after the trace are timed only; past that, stop waiting for them
             if left <= 0:
-                _kill(proc, ranks.pids)
+                _kill(proc)
                 if ranks.traced:
                     break  # the trace is written; only the steady-state timing was cut short
                 if ranks.steps == 0:
@@ -222,18 +226,17 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     except KeyboardInterrupt:
         # Ctrl-C reaches trainprof alone (the script runs in a session of its own): stop the
         # script, and say whether the run directory is of any use.
-        _kill(proc, ranks.pids)
+        _kill(proc)
         if not ranks.traced:
             raise Interrupted(
                 f"interrupted {_when(ranks.steps, ranks.phase, total)}: the script was stopped before its "
                 f"trace was written ({run_dir} is incomplete)") from None
         interrupted = True  # the trace is written: keep the run (run.json below), then say so
     except subprocess.TimeoutExpired:
-        _kill(proc, ranks.pids)
+        _kill(proc)
     finally:
         restore()
-        sock.close()
-        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
+        _close_channel(sock, sock_path)
         # Whatever the script left in its process group goes too: DataLoader workers outlive a
         # child that ended by os._exit (trainprof's own stop, a crash, the user's script) by
         # seconds -- until their watchdog notices -- or for good where they hang.
@@ -301,12 +304,11 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     }
     run.update({k: v for k, v in done.items() if k != "event"})
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
-    run["unprofiled_ms"] = rundir.steady_unprofiled(run)
     if opts.launcher is not None:
         run["launcher"] = list(opts.launcher)
         run["world_size"] = ranks.world
         run["ranks"] = [_rank_record(r, ranks) for r in sorted(ranks.done)]
-        run["unprofiled_ms"] = rundir.steady_unprofiled(run)
+    run["unprofiled_ms"] = rundir.steady_unprofiled(run)
     if notes:
         run["notes"] = notes
     with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
@@ -361,8 +363,9 @@ def _stop_signals_interrupt():
     return lambda: [signal.signal(sig, h) for sig, h in old.items()]
 
 
-def _kill(proc: subprocess.Popen, ranks: dict | None = None) -> None:
-    """End the child: SIGTERM first (torchrun passes it on to its ranks), SIGKILL after 5 s."""
+def _kill(proc: subprocess.Popen) -> None:
+    """End the child: SIGTERM first (torchrun passes it on to its ranks), SIGKILL after 5 s.
+    What is left of it and of the ranks, capture()'s `finally` kills (_kill_group)."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5)
@@ -373,7 +376,6 @@ def _kill(proc: subprocess.Popen, ranks: dict | None = None) -> None:
             pass
     except OSError:
         pass
-    _kill_group(proc, ranks)
 
 
 def _kill_group(proc: subprocess.Popen, ranks: dict | None = None) -> None:

@@ -60,6 +60,14 @@ def severity(share: float) -> str:
     return "high" if share >= 0.10 else "medium" if share >= 0.03 else "low" if share >= 0.01 else "info"
 
 
+def measured(saving_ms: float, base_ms: float, basis: str, confidence: str, bound: bool = False,
+             after: str = "") -> Estimate:
+    """An estimate a rule measured itself, outside the replay (a wait for another rank), as a
+    saving off the unprofiled step base_ms."""
+    return Estimate(saving_ms=saving_ms, speedup=base_ms / (base_ms - saving_ms) if base_ms > saving_ms else 1.0,
+                    basis=basis, confidence=confidence, bound=bound, after=after)
+
+
 def estimate_all(ctx, findings: list[Finding]) -> tuple[list[Finding], Combined | None]:
     if not ctx.trace.ts.size or not len(ctx.steps):
         return findings, None

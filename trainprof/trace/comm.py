@@ -36,7 +36,7 @@ class RankComm:
     step: np.ndarray  # ProfilerStep number each collective ran in
     start: np.ndarray  # µs, sorted by step then start
     end: np.ndarray
-    launch: np.ndarray  # event index of its launch on the training thread (-1: not found)
+    launch: np.ndarray  # event index of its launch (c10d's op, on any thread of the process; -1: not found)
     compute: tuple[np.ndarray, np.ndarray]  # merged intervals of this rank's compute
     n_steps: int
     step_us: float  # mean recorded step
@@ -51,15 +51,15 @@ class RankComm:
     def hidden(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """How much of each interval [a, b) this rank spent computing."""
         cs, ce = self.compute
-        out = np.zeros(len(a))
         if not len(cs):
-            return out
+            return np.zeros(len(a))
         cum = np.concatenate([[0.0], np.cumsum(ce - cs)])
 
-        def covered(t):  # compute time in (-inf, t)
+        def covered(t):  # compute time in (-inf, t): the intervals before t, and the one it is in
             k = np.searchsorted(cs, t, side="right")
-            inside = np.minimum(t, ce[np.clip(k - 1, 0, None)]) - cs[np.clip(k - 1, 0, None)]
-            return cum[np.clip(k - 1, 0, None)] + np.where(k > 0, np.clip(inside, 0, None), 0.0)
+            j = np.maximum(k - 1, 0)
+            inside = np.clip(np.minimum(t, ce[j]) - cs[j], 0, None)
+            return np.where(k > 0, cum[j] + inside, 0.0)
 
         return covered(b) - covered(a)
 
@@ -70,27 +70,28 @@ def rank_comm(trace: Trace, st: Steps) -> RankComm:
     main = on_thread(trace, st)
     mine = trace.pid == st.pid  # DDP launches from autograd's threads, not the training thread
     if trace.has_cuda:
-        runs = trace.cat_mask(KERNEL) & trace.name_mask(lambda n: n.lower().startswith("nccl"))
-        work = trace.cat_mask(*GPU_CATEGORIES) & ~runs
+        runs = np.flatnonzero(trace.cat_mask(KERNEL) & trace.name_mask(lambda n: n.lower().startswith("nccl")))
+        work = trace.cat_mask(*GPU_CATEGORIES)
+        work[runs] = False
         # A GPU-bound rank runs a kernel well after the step that launched it: a kernel
         # belongs to the step of its launch (the runtime call with its correlation id).
         rt = np.flatnonzero(runtime_mask(trace) & (trace.corr >= 0))
         when = dict(zip(trace.corr[rt].tolist(), trace.ts[rt].tolist()))
-        at = np.array([when.get(c, np.nan) for c in trace.corr[runs].tolist()])
-        launched = np.full(len(trace), np.nan)
-        launched[runs] = at
+        launched = np.array([when.get(c, np.nan) for c in trace.corr[runs].tolist()])
     else:
-        runs = trace.cat_mask(USER_ANNOTATION) & trace.name_mask(lambda n: n.startswith("gloo:")) & ~main
+        runs = np.flatnonzero(trace.cat_mask(USER_ANNOTATION) & trace.name_mask(lambda n: n.startswith("gloo:")) & ~main)
         # The training thread's own work is what a gloo collective can hide behind: its ops,
         # and the C calls Python makes (time.sleep, numpy), but not autograd's run_backward,
         # inside which DDP waits for its all-reduces once the gradients are computed.
         work = main & ((trace.cat_mask(CPU_OP) & ~trace.name_mask(is_launch))
                        | (trace.cat_mask(PYTHON_FUNCTION)
                           & trace.name_mask(lambda n: n.startswith("<built-in") and "run_backward" not in n)))
-        launched = trace.ts
-    idx = np.flatnonzero(runs & (launched >= lo) & (launched < hi))
-    idx = idx[np.argsort(trace.ts[idx], kind="stable")]
-    step = step_of(st, launched[idx])
+        launched = trace.ts[runs]
+    keep = (launched >= lo) & (launched < hi)
+    idx, launched = runs[keep], launched[keep]
+    order = np.argsort(trace.ts[idx], kind="stable")
+    idx, launched = idx[order], launched[order]
+    step = step_of(st, launched)
     asks = mine & trace.cat_mask(CPU_OP) & (trace.ts >= lo) & (trace.ts < hi)
     c10d = asks & trace.name_mask(lambda n: n.startswith("c10d::") and is_launch(n))
     # one event per collective: c10d's op where the trace has it (record_param_comms nests in it)
@@ -174,46 +175,36 @@ def exposed(c: RankComm, a: np.ndarray, b: np.ndarray) -> float:
 def cross_rank(comms: list[RankComm]) -> CrossRank:
     """Match the collectives of every rank and measure who waited for whom."""
     keys = [_keys(c) for c in comms]
-    common = None
+    common = set.intersection(*({tuple(x) for x in k.tolist()} for k in keys)) if keys else set()
+    common = sorted(common)
+    sel = []
     for k in keys:
-        s = {tuple(x) for x in k.tolist()}
-        common = s if common is None else common & s
-    common = sorted(common or ())
-    ck = np.array(common, np.int64).reshape(-1, 2)
-    durs, sel = [], []
-    for c, k in zip(comms, keys):
         pos = {tuple(x): i for i, x in enumerate(k.tolist())}
-        ix = np.array([pos[t] for t in common], np.int64)
-        sel.append(ix)
-        durs.append(c.dur[ix] if len(ix) else np.zeros(0))
-    D = np.array(durs).reshape(len(comms), len(common))
-    waits = D - D.min(axis=0) if len(common) else D
+        sel.append(np.array([pos[t] for t in common], np.int64))
+    D = np.array([c.dur[ix] for c, ix in zip(comms, sel)]).reshape(len(comms), len(common))
+    transfer = D.min(axis=0) if len(common) else np.zeros(0)  # the shortest rank's: the transfer itself
+    waits = D - transfer
     # Who came last, and by how much it held up the next-latest (the others waited at least that)
     if len(comms) > 1 and len(common):
-        srt = np.sort(waits, axis=0)
-        late_by = srt[1] - srt[0]
+        late_by = np.diff(np.sort(waits, axis=0)[:2], axis=0)[0]
         last = np.argmin(waits, axis=0)
     else:
-        late_by, last = np.zeros(len(common)), np.zeros(len(common), np.int64)
+        late_by, last = np.zeros(len(common)), np.full(len(common), -1)
     out = []
     for r, (c, ix) in enumerate(zip(comms, sel)):
-        n = c.n_steps
-        comm = union_length(c.start, c.end)
-        exp = exposed(c, c.start, c.end)
-        st_ = c.start[ix]
-        waited = union_length(st_, st_ + waits[r]) if len(common) else 0.0
-        # the transfer is the end of each collective, after the last peer arrived
-        exp_transfer = exposed(c, c.end[ix] - D.min(axis=0), c.end[ix]) if len(common) else 0.0
+        n = max(c.n_steps, 1)
+        t0, t1 = c.start[ix], c.end[ix]
         mine = last == r
         out.append(RankSummary(
-            rank=r, step_us=c.step_us, comm_us=comm / max(n, 1), exposed_us=exp / max(n, 1),
-            waited_us=waited / max(n, 1), late_us=union_length(st_[mine] - late_by[mine], st_[mine]) / max(n, 1)
-            if len(common) else 0.0,
+            rank=r, step_us=c.step_us,
+            comm_us=union_length(c.start, c.end) / n,
+            exposed_us=exposed(c, c.start, c.end) / n,
+            waited_us=union_length(t0, t0 + waits[r]) / n,
+            late_us=union_length(t0[mine] - late_by[mine], t0[mine]) / n,
             last_share=float(mine.mean()) if len(common) else 0.0,
-            exposed_transfer_us=exp_transfer / max(n, 1),
-            compute_us=float((c.compute[1] - c.compute[0]).sum()) / max(n, 1)))
-    return CrossRank(out, len(common), [waits[r] for r in range(len(comms))], ck, sel,
-                     D.min(axis=0) if len(common) else np.zeros(0))
+            exposed_transfer_us=exposed(c, t1 - transfer, t1) / n,  # the end of each, once all arrived
+            compute_us=float((c.compute[1] - c.compute[0]).sum()) / n))
+    return CrossRank(out, len(common), list(waits), np.array(common, np.int64).reshape(-1, 2), sel, transfer)
 
 
 def backward_spans(trace: Trace, st: Steps) -> tuple[np.ndarray, np.ndarray]:

@@ -125,7 +125,7 @@ def _rank_view(ctx, num: int) -> dict | None:
     lanes = []
     for r, rc in enumerate(ranks):
         cpu = activity_spans(rc)
-        segs, res = _lane([(kind, s - off[r], e - off[r]) for kind, (s, e) in ((k, cpu[k]) for k in CPU_KINDS)], lo, hi)
+        segs, res = _lane([(k, cpu[k][0] - off[r], cpu[k][1] - off[r]) for k in CPU_KINDS], lo, hi)
         lanes.append({"name": f"rank {r} · training thread", "kind": "cpu",
                       "segments": _cpu_base(rc, lo + off[r], hi + off[r], lo, hi) + segs, "resolution": res})
         c, sel = rc.comm, x.sel[r]
