@@ -46,20 +46,41 @@ def _share(overview: dict, part: str) -> float:
 
 
 def _serve(run: str):
+    # a session of its own: whatever it leaves behind, _gone() finds and ends by its group
     p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "tensorboard", run], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
     line = p.stdout.readline()
     m = re.search(r"(http://127\.0\.0\.1:\d+)/#pytorch_profiler", line)
     assert m, line + p.stderr.read() if p.poll() is not None else line
     return p, m.group(1)
 
 
+def _left(p) -> list[str]:
+    """Running processes of p's process group (p started a session), p itself excepted (an
+    exited one not yet reaped -- a zombie -- runs nothing)."""
+    r = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(p.pid)], capture_output=True, text=True)
+    return [q for q, stat in (ln.split() for ln in r.stdout.splitlines()) if q != str(p.pid) and "Z" not in stat]
+
+
+def _gone(p) -> None:
+    """Stop p as a user does (SIGINT), then end what is left of its group."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 @pytest.fixture(scope="module")
 def server():
     p, base = _serve(RUN)
     yield p, base
-    if p.poll() is None:
-        p.kill()
+    _gone(p)
 
 
 def test_distributed_run_one_worker_per_rank_and_the_plugins_wait_times():
@@ -79,7 +100,7 @@ def test_distributed_run_one_worker_per_rank_and_the_plugins_wait_times():
         ours = {f"rank{r['rank']}": r["waited_ms"] for r in analyze(os.path.join(SAMPLES, "ddp_accum")).ranks}
         assert sync["rank0"] > 10 * max(sync["rank1"], 1.0) and ours["rank0"] > 10 * max(ours["rank1"], 0.1)
     finally:
-        p.kill()
+        _gone(p)
 
 
 def test_run_and_its_dataloader_time_over_http(server):
@@ -100,13 +121,14 @@ def test_the_plugin_alone_shows_no_dataloader_time():
     env = dict(os.environ)
     env.pop("TORCH_PROFILER_START_METHOD", None)
     p = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", logdir_for(RUN), "--host", "127.0.0.1",
-                          "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                          "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                         start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_loaded(base, "dataloader_stall")
         assert _share(_overview(base, "dataloader_stall"), "DataLoader") == 0
     finally:
-        p.kill()
+        _gone(p)
 
 
 def test_overview_renders_offline_in_chromium(server, tmp_path):
@@ -136,9 +158,24 @@ def test_overview_renders_offline_in_chromium(server, tmp_path):
 
 def test_ctrl_c_stops_it(server):
     p, _ = server
+    assert _left(p)  # the plugin's loader processes
     p.send_signal(signal.SIGINT)
     out, _ = p.communicate(timeout=30)
     assert p.returncode == 0 and "stopped" in out
+    time.sleep(1)
+    assert _left(p) == []  # they go with it
+
+
+def test_sigterm_stops_it_and_its_loaders():
+    p, base = _serve(RUN)
+    try:
+        _wait_loaded(base, "dataloader_stall")
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+        time.sleep(1)
+        assert p.returncode == 0 and "stopped" in out and _left(p) == []
+    finally:
+        _gone(p)
 
 
 def test_bad_target_one_line_error(tmp_path):

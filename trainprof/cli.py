@@ -345,17 +345,29 @@ def lint(scripts, fmt, fail_on, select, output):
 def tensorboard_cmd(target, port):
     """Open RUN_DIR, or every run under LOGDIR (default ./trainprof_runs), in TensorBoard's
     PyTorch Profiler plugin on 127.0.0.1; Ctrl-C stops it."""
+    import multiprocessing
+    import signal
     import time
 
     from .report.tensorboard import launch
 
     url = launch(target, port)
     click.echo(f"TensorBoard: {url}   (Ctrl-C stops it; from another machine: ssh -L PORT:127.0.0.1:PORT this-host)")
+
+    def stop(signum, frame):  # SIGTERM, SIGHUP: as Ctrl-C
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         click.echo("stopped")
+    finally:
+        # The plugin parses traces in processes of its own: they would outlive the server.
+        for child in multiprocessing.active_children():
+            child.terminate()
 
 
 @main.command("rules")
