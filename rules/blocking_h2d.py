@@ -33,19 +33,19 @@ short and the GPU idles regardless. Never make a device->host copy
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 from libcst import matchers as m
 from libcst.metadata import Assignment, ScopeProvider
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, before, inside, is_true, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
+from trainprof.source.tree import constant, positional
 from trainprof.trace import measures as M
+
+from .dataloader_stall import STATIC, loader_loops
 
 ID = "blocking-h2d"
 # Host->device bandwidth from pinned memory where the trace has no pinned copy of
@@ -61,15 +61,15 @@ def _pinned_gbps(tr) -> float:
     return PINNED_GBPS_DEFAULT
 
 
-def _host_alloc_line(ctx, line) -> bool:
+def _host_alloc_line(run, line) -> bool:
     """Copies of tensors built on this same line belong to host-alloc."""
-    return ctx.index is not None and line is not None and any(P.is_factory(c) for c in ctx.index.calls_at(line))
+    return run.index is not None and line is not None and any(P.is_factory(c) for c in run.index.calls_at(line))
 
 
-def detect(ctx):
-    tr, n = ctx.trace, ctx.n_steps
+def detect(run):
+    tr, n = run.trace, run.n_steps
     gpu_of = M.gpu_by_correlation(tr)
-    calls = [int(i) for i in (M.memcpy_calls(tr) & ctx.main).nonzero()[0]]
+    calls = [int(i) for i in (M.memcpy_calls(tr) & run.main).nonzero()[0]]
     h2d = []
     for c in calls:
         gs = gpu_of.get(int(tr.corr[c]), [])
@@ -78,12 +78,12 @@ def detect(ctx):
             h2d.append((c, gs, any(k and k[1] == "pageable" for k in kinds)))
     if not h2d:
         return
-    waits = {s.copy_call: s.idx for s in ctx.syncs if s.kind == "h2d"}
+    waits = {s.copy_call: s.idx for s in run.syncs.events if s.kind == "h2d"}
     by_line: dict = {}
     for c, gs, pageable in h2d:
-        by_line.setdefault(ctx.script_line(c), []).append((c, gs, pageable))
+        by_line.setdefault(run.script_line(c), []).append((c, gs, pageable))
     for line, items in by_line.items():
-        if _host_alloc_line(ctx, line):
+        if _host_alloc_line(run, line):
             continue
         syncs = [waits[c] for c, _, _ in items if c in waits]
         pageable = [c for c, _, p in items if p]
@@ -101,11 +101,11 @@ def detect(ctx):
             (g, max(0.05, min(1.0, (tr.nbytes[g] / pin_gbps / 1e3) / tr.dur[g])))
             for c, gs, p in items if p for g in gs if tr.nbytes[g] > 0 and tr.dur[g] > 0
         )
-        where = line if line is not None else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
+        where = line if line is not None else (run.index.loops[0].line if run.index and run.index.loops else 1)
         yield Finding(
             rule=ID,
             title="Blocking host->device copy",
-            path=ctx.relpath(),
+            path=run.relpath(),
             line=where,
             severity="medium",
             message=f"{len(items) / n:.3g} host->device copies per step from {kind} memory block the CPU "
@@ -117,7 +117,7 @@ def detect(ctx):
                 Evidence("CPU blocked per step", blocked, "ms"),
                 Evidence("GPU copy time per step", gpu_ms, "ms"),
             ),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(remove_cpu=staging, drop_syncs=frozenset(syncs), gpu_scale=faster),
                 basis="sync waits after these copies and the CPU staging of pageable copies, replayed away; "
                       f"pageable copies replayed at the pinned bandwidth ({pin_gbps:.0f} GB/s)",
@@ -131,7 +131,7 @@ def detect(ctx):
 
 _LOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"}
 # iterables that yield the loader's batches unchanged
-_PASS = {"builtins.iter", "tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm.std.tqdm"}
+_PASS = {"iter", "tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm.std.tqdm"}
 _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _PIN_POSITION = 7  # DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, collate_fn, pin_memory)
 
@@ -156,8 +156,8 @@ def _batch_source(site: Site, scopes, call: cst.Call, name: str):
     if loop is None or not inside(site, call, loop.body):
         return None, f"`{name}` is not bound by a for loop around the copy"
     it, target = loop.iter, loop.target
-    while isinstance(it, cst.Call) and it.args and site.qualname(it) in _PASS | {"builtins.enumerate"}:
-        if site.qualname(it) == "builtins.enumerate":
+    while isinstance(it, cst.Call) and it.args and site.qualname(it) in _PASS | {"enumerate"}:
+        if site.qualname(it) == "enumerate":
             if not isinstance(target, cst.Tuple) or len(target.elements) != 2:
                 return None, "an enumerate() loop whose target is not `i, batch`"
             target = target.elements[1].value
@@ -191,7 +191,7 @@ def _pinned(site: Site, dl: cst.Call) -> tuple[cst.Call | None, str]:
 
 
 def _transform(site: Site) -> cst.Module:
-    scopes = site.wrapper.resolve(ScopeProvider)
+    scopes = site.index.wrapper.resolve(ScopeProvider)
     edits: dict = {}
     noted = set()
     for call in site.nodes(cst.Call):
@@ -251,67 +251,83 @@ FIX = Codemod(
 )
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
+def _ids(index, node) -> set[str]:
+    """The names under an expression that ast held as ast.Name: not `.attr`, keywords,
+    parameters, nor True/False/None."""
+    out = set()
+    for n in index.walk(node):
+        p = index.parent(n)
+        if isinstance(n, cst.Name) and n.value not in ("True", "False", "None") and not (
+                isinstance(p, cst.Attribute) and p.attr is n or isinstance(p, cst.Arg) and p.keyword is n
+                or isinstance(p, cst.Param) and p.name is n):
+            out.add(n.value)
+    return out
+
+
 def _root(node) -> str | None:
     """The name an expression hangs off: x in `x`, `x["a"]`, `x.a`, `x.float()`."""
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
+    while isinstance(node, (cst.Attribute, cst.Subscript, cst.Call)):
+        node = node.func if isinstance(node, cst.Call) else node.value
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def _to_host_or_dtype(index, c) -> bool:
     """`.to("cpu")`, `.to(torch.float16)`, `.to(dtype=...)`: not a host->device copy."""
     if c.method != "to":
         return False
-    a = c.node.args[0] if c.node.args else None
-    if a is None:
+    args = positional(c.node)
+    if not args:
         return "device" not in c.keywords
-    if isinstance(a, ast.Constant):
-        return not (isinstance(a.value, str) and a.value.startswith("cuda"))
-    q = index.qualname(a) or ""
+    if args[0].star:  # `.to(*xs)`: taken for a copy
+        return False
+    a = args[0].value
+    v = index.literal(a) if constant(a) else ...
+    if v is not ...:
+        return not (isinstance(v, str) and v.startswith("cuda"))
+    q = "" if isinstance(a, cst.Call) else index.qualname(a) or ""  # the name itself, not what a call returns
     return q.startswith("torch.") and q != "torch.device"
 
 
-def _pin(call: ast.Call, kw: dict):
-    if len(call.args) > _PIN_POSITION:
-        a = call.args[_PIN_POSITION]
-        return a.value if isinstance(a, ast.Constant) else ...
-    return kw.get("pin_memory", False)
+def _unpinned(call: cst.Call, kw: dict) -> bool:
+    """Whether the DataLoader's pin_memory is a literal False or left out (at its position or by keyword)."""
+    args = positional(call)
+    if len(args) > _PIN_POSITION:
+        return m.matches(args[_PIN_POSITION], m.Arg(value=m.Name("False"), star=""))
+    return kw.get("pin_memory", False) is False
 
 
 def lint(index):
     """Static: batches of a DataLoader copied to the device from pageable memory, or with
     a blocking copy."""
-    from .dataloader_stall import STATIC, loader_loops
-
-    site_of = {id(c.node): c for c in index.calls}
+    site_of = {c.node: c for c in index.calls}
     for loop, dl, target in loader_loops(index):
-        batch = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-        for stmt in (n for b in loop.body for n in ast.walk(b)):  # x, y = batch / x = batch["x"]
-            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, (ast.Name, ast.Subscript, ast.Attribute, ast.Tuple)):
-                vals = stmt.value.elts if isinstance(stmt.value, ast.Tuple) else [stmt.value]
-                if vals and all(isinstance(v, (ast.Name, ast.Subscript, ast.Attribute)) and _root(v) in batch for v in vals):
-                    batch |= {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        dl_site = site_of.get(id(dl))
-        pinned = dl_site is None or _pin(dl, dl_site.keywords) is not False  # not a literal: unknown, not flagged
+        body = [n for stmt in loop.body.body for n in index.walk(stmt)]  # in source order
+        batch = _ids(index, target)
+        for a in body:  # x, y = batch / x = batch["x"]
+            if isinstance(a, cst.Assign) and isinstance(a.value, (cst.Name, cst.Subscript, cst.Attribute, cst.Tuple)):
+                vals = [e.value if isinstance(e, cst.Element) else e for e in a.value.elements] \
+                    if isinstance(a.value, cst.Tuple) else [a.value]
+                if vals and all(isinstance(v, (cst.Name, cst.Subscript, cst.Attribute)) and _root(v) in batch for v in vals):
+                    batch |= {n for t in a.targets for n in _ids(index, t.target)}
+        pinned = not _unpinned(dl, site_of[dl].keywords)  # not a literal: unknown, not flagged
         seen = set()
-        for b in loop.body:
-            for node in ast.walk(b):
-                c = site_of.get(id(node))
-                if c is None or not P.is_to_device(c) or _root(node.func.value) not in batch \
-                        or _to_host_or_dtype(index, c) or P.throttled(index, c.line) or c.line in seen:
-                    continue
-                nb = c.keywords.get("non_blocking", False) is not False
-                if nb and pinned:
-                    continue
-                seen.add(c.line)
-                missing = ([] if nb else ["non_blocking=True"]) + (
-                    [] if pinned else [f"pin_memory=True on the DataLoader at line {dl.lineno}"])
-                yield Finding(
-                    rule=ID, title="Blocking host->device copy", path=index.path, line=c.line, severity="low",
-                    message=f"`{c.text[:60]}` copies a batch to the device every step without "
-                            f"{' and '.join(missing)}: the CPU waits for the copy ({STATIC}).",
-                    fix=FIX.fix(),
-                )
+        for node in body:
+            c = site_of.get(node)
+            if c is None or not P.is_to_device(c) or _root(node.func.value) not in batch \
+                    or _to_host_or_dtype(index, c) or P.throttled(index, c.line) or c.line in seen:
+                continue
+            nb = c.keywords.get("non_blocking", False) is not False
+            if nb and pinned:
+                continue
+            seen.add(c.line)
+            missing = ([] if nb else ["non_blocking=True"]) + (
+                [] if pinned else [f"pin_memory=True on the DataLoader at line {index.line(dl)}"])
+            yield Finding(
+                rule=ID, title="Blocking host->device copy", path=index.path, line=c.line, severity="low",
+                message=f"`{c.text[:60]}` copies a batch to the device every step without "
+                        f"{' and '.join(missing)}: the CPU waits for the copy ({STATIC}).",
+                fix=FIX.fix(),
+            )
 
 
 RULE = Rule(ID, "Blocking host->device copy", "copy", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,),

@@ -30,8 +30,7 @@ saves that ran in every recorded step).
 
 from __future__ import annotations
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
@@ -46,13 +45,13 @@ def _is_save(call) -> bool:
     return (call.qualname or "") in SAVES or call.method in SAVE_METHODS
 
 
-def detect(ctx):
-    n, step_us = ctx.n_steps, ctx.step_us
-    sync_by_line = ctx.per_line(s.idx for s in ctx.syncs) if ctx.trace.has_cuda else {}
-    for call in ctx.index.calls:
-        if not _is_save(call) or not ctx.index.in_loop(call.line):
+def detect(run):
+    n, step_us = run.n_steps, run.step_us
+    sync_by_line = run.per_line(s.idx for s in run.syncs.events) if run.trace.has_cuda else {}
+    for call in run.index.calls:
+        if not _is_save(call) or not run.index.in_loop(call.line):
             continue
-        intervals, cost = ctx.line_time(ctx.script, call.line)
+        intervals, cost = run.line_time(run.script, call.line)
         if not intervals or cost < 10.0:
             continue  # not run in every recorded step (already guarded), or trivial
         every = next((k for k in EVERY if cost / k < 0.005 * step_us), EVERY[-1])
@@ -60,7 +59,7 @@ def detect(ctx):
         yield Finding(
             rule=ID,
             title="Checkpoint written every step",
-            path=ctx.relpath(),
+            path=run.relpath(),
             line=call.line,
             severity="medium",
             message=f"`{call.text[:60]}` runs every step and holds the training thread {cost / 1000:.3g} ms per step "
@@ -70,7 +69,7 @@ def detect(ctx):
                 Evidence("share of the step", 100 * cost / step_us, "%"),
                 Evidence("syncs per step", len(syncs) / n),
             ),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(remove_cpu=tuple(intervals), drop_syncs=frozenset(syncs)),
                 basis=f"the line's measured time on the training thread over {n} steps, replayed away, "
                       f"then 1/{every} of it added back",

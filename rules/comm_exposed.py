@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from trainprof.estimate import measured
+from trainprof.estimate import Bound, Measured
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 
@@ -47,8 +47,8 @@ TITLE = "Communication not hidden behind compute"
 MIN_SHARE = 0.03
 
 
-def detect(ctx):
-    x = ctx.cross_rank
+def detect(run):
+    x = run.cross_rank
     if x is None or not x.matched:
         return
     # the step shrinks only when every rank stalls less: the least exposed rank bounds it
@@ -56,26 +56,26 @@ def detect(ctx):
     me = x.ranks[0]
     if least.exposed_transfer_us < MIN_SHARE * me.step_us:
         return
-    saving = ctx.unprofiled_ms(least.exposed_transfer_us)
-    base = ctx.base_step_us / 1000
-    launches = ctx.comm.launch[ctx.comm.launch >= 0]
-    lines = Counter(ln for ln in (ctx.script_line(int(i)) for i in launches) if ln is not None)
-    line = lines.most_common(1)[0][0] if lines else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
+    saving = run.unprofiled_ms(least.exposed_transfer_us)
+    base = run.base_step_us / 1000
+    launches = run.comm.launch[run.comm.launch >= 0]
+    lines = Counter(ln for ln in (run.script_line(int(i)) for i in launches) if ln is not None)
+    line = lines.most_common(1)[0][0] if lines else (run.index.loops[0].line if run.index and run.index.loops else 1)
     yield Finding(
-        rule=ID, title=TITLE, path=ctx.relpath(), line=line, severity="medium" if saving / base >= 0.1 else "low",
-        message=(f"{len(ctx.comm) / max(ctx.n_steps, 1):.0f} collectives per step; "
+        rule=ID, title=TITLE, path=run.relpath(), line=line, severity="medium" if saving / base >= 0.1 else "low",
+        message=(f"{len(run.comm) / max(run.n_steps, 1):.0f} collectives per step; "
                  f"{me.exposed_transfer_us / 1000:.3g} ms per step of their transfer runs with rank 0 computing "
                  f"nothing ({100 * me.overlap:.0f}% of its communication overlaps compute); on the least "
                  f"exposed rank {least.exposed_transfer_us / 1000:.3g} ms."),
-        evidence=(Evidence("collectives per step", round(len(ctx.comm) / max(ctx.n_steps, 1))),
+        evidence=(Evidence("collectives per step", round(len(run.comm) / max(run.n_steps, 1))),
                   Evidence("communication per step (rank 0)", me.comm_us / 1000, "ms"),
                   Evidence("overlapped with compute (rank 0)", round(100 * me.overlap), "%"),
                   Evidence("exposed transfer per step, least over the ranks", least.exposed_transfer_us / 1000, "ms")),
-        estimate=measured(
-            saving, base,
+        saving=Bound(Measured(
+            saving,
             basis="upper bound: every collective's transfer (its shortest duration across the ranks) hidden "
                   "behind compute on the least exposed rank",
-            confidence="low", bound=True),
+            confidence="low")),
         fix=Fix(ID, None, "no_sync() for accumulation, default buckets, bf16 gradient compression, "
                           "a larger per-rank batch"),
     )

@@ -38,12 +38,13 @@ step time both ways before keeping it.
 
 from __future__ import annotations
 
-import ast
 import re
 
+import libcst as cst
+
 from trainprof.finding import Finding
-from trainprof.source import patterns as P
 from trainprof.rule import Rule
+from trainprof.source import patterns as P
 from trainprof.trace import measures as M
 
 ID = "cudnn-benchmark"
@@ -51,27 +52,34 @@ TITLE = "cuDNN autotuning off for convolutions"
 _CONV_KERNEL = re.compile(r"conv|winograd", re.IGNORECASE)
 
 
+def _targets(node) -> list:
+    if isinstance(node, cst.Assign):
+        return [t.target for t in node.targets]
+    return [node.target]  # AugAssign, AnnAssign
+
+
+def _first_positional(call: cst.Call):
+    """The first positional argument's value, unless it is `*x` (or there is none)."""
+    # a plain positional argument cannot follow a keyword or `**`: if any, it comes first
+    a = call.args[0] if call.args else None
+    return a.value if a is not None and a.keyword is None and not a.star else None
+
+
 def _sets_choice(index) -> bool:
     """Whether the script decides cuDNN's autotuning itself (benchmark assigned, or
     passed to cudnn.flags), or asks for deterministic results."""
-    for node in ast.walk(index.tree):
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        for t in targets:
-            q = index.qualname(t) if isinstance(t, ast.Attribute) else None
+    for node in index.nodes((cst.Assign, cst.AugAssign, cst.AnnAssign)):
+        for t in _targets(node):
+            q = index.qualname(t) if isinstance(t, cst.Attribute) else None
             if q == "torch.backends.cudnn.benchmark":
                 return True
-            if q == "torch.backends.cudnn.deterministic" and isinstance(node, ast.Assign) \
-                    and isinstance(node.value, ast.Constant) and node.value.value is True:
+            if q == "torch.backends.cudnn.deterministic" and isinstance(node, cst.Assign) \
+                    and index.literal(node.value) is True:
                 return True
     for c in index.calls:
         if c.qualname == "torch.backends.cudnn.flags" and "benchmark" in c.keywords:
             return True
-        if c.qualname == "torch.use_deterministic_algorithms" and not (
-                c.node.args and isinstance(c.node.args[0], ast.Constant) and c.node.args[0].value is False):
+        if c.qualname == "torch.use_deterministic_algorithms" and index.literal(_first_positional(c.node)) is not False:
             return True
     return False
 
@@ -97,14 +105,14 @@ def _conv_kernels(trace) -> int:
     return int(m.sum())
 
 
-def detect(ctx):
-    if ctx.index is None:
+def detect(run):
+    if run.index is None:
         return
     from dataclasses import replace
 
-    convs = _conv_kernels(ctx.trace)
-    for f in lint(ctx.index):
-        f = replace(f, path=ctx.relpath())
+    convs = _conv_kernels(run.trace)
+    for f in lint(run.index):
+        f = replace(f, path=run.relpath())
         if not convs:
             f = replace(f, severity="info",
                         message=f.message + " This run launched no convolution kernels on the GPU: nothing to tune here.")

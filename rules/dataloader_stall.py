@@ -30,46 +30,45 @@ counts the cores this run had.
 
 from __future__ import annotations
 
-import ast
 import os
 
 import libcst as cst
 from libcst import matchers as m
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.rule import Rule
+from trainprof.source.tree import positional
 from trainprof.trace import measures as M
 
 ID = "dataloader-stall"
 
 
-def detect(ctx):
-    tr, n = ctx.trace, ctx.n_steps
-    spans = M.dataloader_spans(tr, ctx.steps)
+def detect(run):
+    tr, n = run.trace, run.n_steps
+    spans = M.dataloader_spans(tr, run.steps)
     if not len(spans):
         return
     wait_us = float(tr.dur[spans].sum()) / n
-    share = wait_us / ctx.step_us
+    share = wait_us / run.step_us
     if share < 0.05:
         return
     multi = any("MultiProcessing" in tr.name(int(i)) for i in spans)
-    call = ctx.loader_call()
+    call = run.loader_call
     kw = call.keywords if call else {}
     workers = kw.get("num_workers", 0 if call else None)
     if not isinstance(workers, int):
         workers = None  # not a literal: unknown
-    seen = [ld for ld in ctx.run.get("loaders") or [] if bool(ld.get("num_workers")) == multi]
+    seen = [ld for ld in run.info.get("loaders") or [] if bool(ld.get("num_workers")) == multi]
     if seen:  # the configuration the capture saw the loader run with beats the source's literal
         workers = seen[0]["num_workers"]
-    cores = int(ctx.run.get("cpu_count") or 1)
+    cores = int(run.info.get("cpu_count") or 1)
     spare = max(1, cores - 1)  # one core stays with the training thread
-    unprof_step = ctx.base_step_us
+    unprof_step = run.base_step_us
     if not multi:
         # Each batch costs `load` on the training thread; W workers load in parallel with the step.
-        load_us = sum(ctx.unprofiled_cpu(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n
+        load_us = sum(run.calibration.cpu_us(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n
         new_workers = min(spare, 8)
         floor = load_us / new_workers
         binds = "loading runs on the training thread (num_workers=0)"
@@ -82,9 +81,9 @@ def detect(ctx):
         binds = f"the {w} worker process{'es' if w != 1 else ''} cannot keep up"
         if new_workers == w:
             binds += f", and this machine has no spare cores ({cores}): make __getitem__ cheaper"
-    line = ctx.script_line(int(spans[0]))
+    line = run.script_line(int(spans[0]))
     if line is None:
-        line = ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1
+        line = run.index.loops[0].line if run.index and run.index.loops else 1
     keys = ("batch_size", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
     if seen:
         cfg = ", ".join(f"{k}={seen[0][k]!r}" for k in keys if seen[0].get(k) is not None) + " (as run)"
@@ -94,7 +93,7 @@ def detect(ctx):
     yield Finding(
         rule=ID,
         title="Training loop waits on the data loader",
-        path=ctx.relpath(),
+        path=run.relpath(),
         line=line,
         severity="medium",
         message=f"The training thread waits {wait_us / 1000:.3g} ms per step on the DataLoader "
@@ -106,7 +105,7 @@ def detect(ctx):
             Evidence("configuration", cfg),
             Evidence("CPU cores", cores),
         ),
-        change=WhatIf(
+        saving=WhatIf(
             Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
             basis=f"loader wait measured on the training thread, replayed away; the step can be no faster than "
                   f"one batch per {floor / 1000:.3g} ms ({new_workers} worker{'s' if new_workers != 1 else ''} on {cores} cores)",
@@ -124,13 +123,6 @@ _MAIN_GUARD = ('__name__=="__main__"', '"__main__"==__name__')
 _RERUN = ": spawned workers (macOS, Windows) import the module and would run the training again"
 
 
-def _resolve_qualnames(site: Site) -> None:
-    """libcst 1.x hands QualifiedNameProvider's values as lazy callables, which
-    Site.qualname (and device_kind through it) iterates directly: resolve them once."""
-    if any(callable(v) for v in site.qnames.values()):
-        site.qnames = {k: v() if callable(v) else v for k, v in site.qnames.items()}
-
-
 def _default_workers() -> int:
     """--static: what the detector would propose on this machine (one core stays with training)."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
@@ -141,15 +133,16 @@ def _is_loader(site: Site, node) -> bool:
     return q is not None and (q == "torch.utils.data.DataLoader" or q.endswith(".DataLoader"))
 
 
-def _function_of(site: Site, node):
-    return next((a for a in site.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+def _function_of(tree, node):
+    """The innermost function around node (None: module level); tree: the Site or the index."""
+    return next((a for a in tree.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
 
 
 def _construction(site: Site, loop: cst.For):
     """(what the loop iterates, less enumerate/iter/tqdm; the DataLoader(...) call it is or
     a name is bound to, in the loop's function, else at module level, or None)."""
     it = loop.iter
-    while isinstance(it, cst.Call) and it.args and (site.qualname(it) in ("builtins.enumerate", "builtins.iter")
+    while isinstance(it, cst.Call) and it.args and (site.qualname(it) in ("enumerate", "iter")
                                                     or (site.qualname(it) or "").startswith("tqdm.")):
         it = it.args[0].value
     if _is_loader(site, it):
@@ -268,9 +261,8 @@ def _configure(site: Site, loop, call: cst.Call):
 
 
 def _transform(site: Site) -> cst.Module:
-    _resolve_qualnames(site)
     edits, done, covered = {}, set(), set()
-    # at a finding: the loop there (its step may be in a function it calls); --static: training loops
+    # at a finding: the loop there (its step may be in a function it calls); --static: loops that step
     loops = site.nodes(cst.For) if site.lines is not None else site.training_loops()
     for loop in loops:
         if not isinstance(loop, cst.For) or not site.wanted(loop.iter):
@@ -309,83 +301,70 @@ FIX = Codemod(
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
 STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
-_WRAPS = ("enumerate", "iter", "builtins.enumerate", "builtins.iter")
+_WRAPS = ("enumerate", "iter")
 
 
-def _ast_loader(index, node) -> bool:
-    if not isinstance(node, ast.Call):
-        return False
-    q = index.qualname(node.func) or ""
-    return q.endswith("DataLoader") or (isinstance(node.func, ast.Name) and node.func.id == "DataLoader")
-
-
-def _function_at(index, line: int):
-    """The innermost function definition around `line` (None: module level)."""
-    fns = [n for n in ast.walk(index.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-           and n.lineno <= line <= (n.end_lineno or n.lineno)]
-    return max(fns, key=lambda n: n.lineno) if fns else None
+def _lint_loader(index, node) -> bool:
+    return isinstance(node, cst.Call) and ((index.qualname(node) or "").endswith("DataLoader")
+                                           or m.matches(node.func, m.Name("DataLoader")))
 
 
 def loader_loops(index) -> list:
-    """(training loop's ast.For, the DataLoader(...) ast.Call it iterates, the loop's batch
+    """(training loop's cst.For, the DataLoader(...) cst.Call it iterates, the loop's batch
     target) for each training loop fed by a DataLoader built in this file (directly, through
     enumerate/iter/tqdm, or through a name bound once to it in the loop's function, else at
     module level)."""
     out = []
-    for lp in index.loops:
-        loop = next((n for n in ast.walk(index.tree) if isinstance(n, (ast.For, ast.AsyncFor))
-                     and n.lineno == lp.line), None)
-        if loop is None:
+    for loop in (lp.node for lp in index.loops):
+        if not isinstance(loop, cst.For):
             continue
         it, target = loop.iter, loop.target
-        while isinstance(it, ast.Call) and it.args and (
-                (index.qualname(it.func) or "") in _WRAPS or (index.qualname(it.func) or "").startswith("tqdm.")):
-            if (index.qualname(it.func) or "").endswith("enumerate") and isinstance(target, ast.Tuple) \
-                    and len(target.elts) == 2:
-                target = target.elts[1]
-            it = it.args[0]
-        call = it if _ast_loader(index, it) else None
-        if call is None and isinstance(it, ast.Name):
-            binds = [n.value for n in ast.walk(index.tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
-                     and isinstance(n.targets[0], ast.Name) and n.targets[0].id == it.id and _ast_loader(index, n.value)]
-            fn = _function_at(index, loop.lineno)
-            pick = [b for b in binds if _function_at(index, b.lineno) is fn] or \
-                   [b for b in binds if _function_at(index, b.lineno) is None]
+        while isinstance(it, cst.Call) and (args := positional(it)) and (
+                (q := index.qualname(it) or "") in _WRAPS or q.startswith("tqdm.")):
+            if q.endswith("enumerate") and isinstance(target, cst.Tuple) and len(target.elements) == 2:
+                target = target.elements[1].value
+            it = args[0] if args[0].star else args[0].value  # through `*xs`, no DataLoader is known
+        call = it if _lint_loader(index, it) else None
+        if call is None and isinstance(it, cst.Name):
+            binds = [a.value for a in index.nodes(cst.Assign) if len(a.targets) == 1
+                     and m.matches(a.targets[0].target, m.Name(it.value)) and _lint_loader(index, a.value)]
+            fn = _function_of(index, loop)
+            pick = [b for b in binds if _function_of(index, b) is fn] or \
+                   [b for b in binds if _function_of(index, b) is None]
             call = pick[0] if len(pick) == 1 else None
         if call is not None:
             out.append((loop, call, target))
     return out
 
 
-def _workers(call: ast.Call, kw: dict):
+def _workers(call: cst.Call, kw: dict):
     """num_workers as a literal int (0 when not given), or None when unknown."""
-    if any(k.arg is None for k in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args):
+    if any(a.star for a in call.args):
         return None
-    if len(call.args) > 5:
-        node = call.args[5]
-        v = node.value if isinstance(node, ast.Constant) else ...
-    else:
-        v = kw.get("num_workers", 0)
+    args = positional(call)
+    if len(args) > 5:
+        return args[5].value.evaluated_value if isinstance(args[5].value, cst.Integer) else None
+    v = kw.get("num_workers", 0)
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def lint(index):
     """Static: the training loop's DataLoader loads batches on the training thread, or
     restarts its workers every epoch."""
-    site_of = {id(c.node): c for c in index.calls}
+    site_of = {c.node: c for c in index.calls}
     done = set()
     for loop, call, _ in loader_loops(index):
-        c = site_of.get(id(call))
-        if c is None or id(call) in done:
+        if call in done:
             continue
-        done.add(id(call))
+        done.add(call)
+        c = site_of[call]
         workers = _workers(call, c.keywords)
         if workers == 0:
             n = _default_workers()
             yield Finding(
                 rule=ID, title="Training loop waits on the data loader", path=index.path, line=c.line,
                 end_line=c.end_line, severity="medium",
-                message=f"`{c.text[:60]}` feeds the training loop at line {loop.lineno} with num_workers=0: every "
+                message=f"`{c.text[:60]}` feeds the training loop at line {index.line(loop)} with num_workers=0: every "
                         f"batch is loaded on the training thread while the GPU waits ({STATIC}).",
                 fix=FIX.fix(f"num_workers={n}, persistent_workers=True, pin_memory=True", workers=n),
             )

@@ -41,8 +41,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule, static_detect
 from trainprof.source import patterns as P
@@ -75,18 +74,18 @@ def lint(index):
             )
 
 
-def _copy_back(ctx) -> Change | None:
+def _copy_back(run) -> Change | None:
     """What the reducer's copies of the buckets back into the gradients cost, as a change: on
     the training thread (CPU tensors) its time; on autograd's threads (CUDA) the copy kernels
     they launched."""
-    tr = ctx.trace
-    lo, hi = ctx.steps.window
-    ops = np.flatnonzero((tr.pid == ctx.steps.pid) & tr.cat_mask("cpu_op") & (tr.ts >= lo) & (tr.ts < hi)
+    tr = run.trace
+    lo, hi = run.steps.window
+    ops = np.flatnonzero((tr.pid == run.steps.pid) & tr.cat_mask("cpu_op") & (tr.ts >= lo) & (tr.ts < hi)
                          & tr.name_mask(lambda n: n.endswith("reducer::copy_bucket_to_grad")))
     if not len(ops):
         return None
-    main = ops[tr.tid[ops] == ctx.steps.tid]
-    other = ops[tr.tid[ops] != ctx.steps.tid]
+    main = ops[tr.tid[ops] == run.steps.tid]
+    other = ops[tr.tid[ops] != run.steps.tid]
     gpu: set[int] = set()
     if len(other):
         by_corr = M.gpu_by_correlation(tr)
@@ -97,22 +96,22 @@ def _copy_back(ctx) -> Change | None:
     return Change(remove_cpu=tuple((float(tr.ts[i]), float(tr.end[i])) for i in main), drop_gpu=frozenset(gpu))
 
 
-def detect(ctx):
-    found = list(static_detect(lint)(ctx))
-    copies = _copy_back(ctx) if any("gradient_as_bucket_view" in f.message for f in found) else None
+def detect(run):
+    found = list(static_detect(lint)(run))
+    copies = _copy_back(run) if any("gradient_as_bucket_view" in f.message for f in found) else None
     for f in found:
         change = copies if "gradient_as_bucket_view" in f.message else None
         if change is None:
             yield f
             continue
-        cpu_ms = sum(b - a for a, b in change.remove_cpu) / max(ctx.n_steps, 1) / 1000
-        gpu_ms = sum(float(ctx.trace.dur[g]) for g in change.drop_gpu) / max(ctx.n_steps, 1) / 1000
+        cpu_ms = sum(b - a for a, b in change.remove_cpu) / max(run.n_steps, 1) / 1000
+        gpu_ms = sum(float(run.trace.dur[g]) for g in change.drop_gpu) / max(run.n_steps, 1) / 1000
         yield replace(
             f, message=f.message.replace(" (static: a suggestion, not measured).",
                                          f"; the copies back take {cpu_ms + gpu_ms:.3g} ms per step here."),
             evidence=(Evidence("copy back to .grad per step, CPU", cpu_ms, "ms"),
                       Evidence("copy back to .grad per step, GPU kernels", gpu_ms, "ms")),
-            change=WhatIf(change, basis="the reducer's copies of the all-reduced buckets back into the gradients "
+            saving=WhatIf(change, basis="the reducer's copies of the all-reduced buckets back into the gradients "
                                         "(its copy_bucket_to_grad ops, and the kernels they launched), removed in "
                                         "the replay: with gradient_as_bucket_view=True the gradients are the buckets",
                           confidence="medium"))

@@ -39,8 +39,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule, static_detect
 from trainprof.source import patterns as P
@@ -64,29 +63,29 @@ def lint(index):
             )
 
 
-def _searches(ctx) -> np.ndarray:
+def _searches(run) -> np.ndarray:
     """The reducer's unused-parameter searches (its `search_unused_parameters` op, recorded with
     or without Python stacks) on the training thread, in the recorded steps."""
-    tr = ctx.trace
-    return np.flatnonzero(ctx.main & tr.cat_mask("cpu_op")
+    tr = run.trace
+    return np.flatnonzero(run.main & tr.cat_mask("cpu_op")
                           & tr.name_mask(lambda n: n.endswith("reducer::search_unused_parameters")))
 
 
-def detect(ctx):
-    found = list(static_detect(lint)(ctx))
-    idx = _searches(ctx) if found else None
+def detect(run):
+    found = list(static_detect(lint)(run))
+    idx = _searches(run) if found else None
     for f in found:
         if not len(idx):
             yield f  # no search recorded (an older torch): the static suggestion stands
             continue
-        per_step = float(ctx.trace.dur[idx].sum()) / max(ctx.n_steps, 1) / 1000
+        per_step = float(run.trace.dur[idx].sum()) / max(run.n_steps, 1) / 1000
         yield replace(
             f, message=f"`find_unused_parameters=True`: DDP searches the autograd graph after every forward, "
                        f"{per_step:.3g} ms per step here; if every parameter gets a gradient each step, drop it "
                        "(TORCH_DISTRIBUTED_DEBUG=INFO names unused ones).",
-            evidence=(Evidence("graph searches per step", round(len(idx) / max(ctx.n_steps, 1))),
+            evidence=(Evidence("graph searches per step", round(len(idx) / max(run.n_steps, 1))),
                       Evidence("time in them per step (profiled)", per_step, "ms")),
-            change=WhatIf(Change(remove_cpu=tuple((float(ctx.trace.ts[i]), float(ctx.trace.end[i])) for i in idx)),
+            saving=WhatIf(Change(remove_cpu=tuple((float(run.trace.ts[i]), float(run.trace.end[i])) for i in idx)),
                           basis="the training thread's time in the DDP reducer's search for unused parameters "
                                 "after each forward, removed in the replay",
                           confidence="medium"))

@@ -47,12 +47,12 @@ local, unreduced gradients.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import replace
 
+import libcst as cst
 import numpy as np
 
-from trainprof.estimate import measured, severity
+from trainprof.estimate import Measured
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule, static_detect
 from trainprof.source import patterns as P
@@ -63,23 +63,24 @@ TITLE = "Gradient accumulation all-reduces every micro-batch (no model.no_sync()
 _NOT_OPTIMIZERS = ("sched", "lr", "warmup")
 
 
-def _calls(node, method: str) -> list[ast.Call]:
-    return [c for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-            and c.func.attr == method]
+def _calls(index, node, method: str) -> list[cst.Call]:
+    return [c for c in index.walk(node) if isinstance(c, cst.Call) and isinstance(c.func, cst.Attribute)
+            and c.func.attr.value == method]
 
 
-def _optimizer_steps(node) -> list[ast.Call]:
-    return [c for c in _calls(node, "step") if not any(h in ast.unparse(c.func.value).lower() for h in _NOT_OPTIMIZERS)]
+def _optimizer_steps(index, node) -> list[cst.Call]:
+    return [c for c in _calls(index, node, "step")
+            if not any(h in index.code(c.func.value).lower() for h in _NOT_OPTIMIZERS)]
 
 
-def _accumulating_backwards(loop: ast.AST) -> list[ast.Call]:
+def _accumulating_backwards(index, loop) -> list[cst.Call]:
     """The loop's backward calls that run every iteration while the optimizer steps only under
     an `if` (of this loop body) that holds no backward: accumulation."""
-    conditional = [n for n in ast.walk(loop) if isinstance(n, ast.If) and _optimizer_steps(n) and not _calls(n, "backward")]
-    if not conditional:
+    ifs = [n for n in index.walk(loop) if isinstance(n, cst.If)]
+    if not any(_optimizer_steps(index, n) and not _calls(index, n, "backward") for n in ifs):
         return []
-    guarded = {id(c) for n in ast.walk(loop) if isinstance(n, ast.If) for c in _calls(n, "backward")}
-    return [c for c in _calls(loop, "backward") if id(c) not in guarded]
+    guarded = {id(c) for n in ifs for c in _calls(index, n, "backward")}
+    return [c for c in _calls(index, loop, "backward") if id(c) not in guarded]
 
 
 def lint(index):
@@ -87,30 +88,29 @@ def lint(index):
     if not P.ddp_calls(index) or any(c.method == "no_sync" for c in index.calls) \
             or "require_backward_grad_sync" in index.text:
         return
-    starts = {lp.line for lp in index.loops}
-    for node in ast.walk(index.tree):
-        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and node.lineno in starts:
-            for b in _accumulating_backwards(node):
-                yield Finding(
-                    rule=ID, title=TITLE, path=index.path, line=b.lineno, end_line=b.end_lineno, severity="medium",
-                    message="this backward runs every micro-batch while the optimizer steps only every few: DDP "
-                            "all-reduces the gradients each time, though only the last all-reduce before a step "
-                            "is used; run the others under `with model.no_sync():` (static: a suggestion, not "
-                            "measured).",
-                    fix=Fix(ID, None, "wrap the forward and backward of every micro-batch but the last in "
-                                      "`with model.no_sync():`"),
-                )
+    for lp in index.loops:
+        for b in _accumulating_backwards(index, lp.node):
+            yield Finding(
+                rule=ID, title=TITLE, path=index.path, line=index.line(b), end_line=index.end_line(b),
+                severity="medium",
+                message="this backward runs every micro-batch while the optimizer steps only every few: DDP "
+                        "all-reduces the gradients each time, though only the last all-reduce before a step "
+                        "is used; run the others under `with model.no_sync():` (static: a suggestion, not "
+                        "measured).",
+                fix=Fix(ID, None, "wrap the forward and backward of every micro-batch but the last in "
+                                  "`with model.no_sync():`"),
+            )
 
 
-def _wasted(ctx) -> tuple[float, int, int] | None:
+def _wasted(run) -> tuple[float, int, int] | None:
     """(µs per step that the all-reduces of every micro-batch but the last cost -- the least
     over the ranks; all-reduces per step; backward passes per step), or None where the trace
     cannot tell the micro-batches apart (no Python stacks, unmatched launches)."""
-    x = ctx.cross_rank
+    x = run.cross_rank
     if x is None or not x.matched:
         return None
     per_rank = []
-    for r, sel in zip(ctx.ranks, x.sel):
+    for r, sel in zip(run.ranks, x.sel):
         rc, tr, n = r.comm, r.trace, max(r.n_steps, 1)
         bs, be = C.backward_spans(tr, r.steps)
         if not len(bs) or (rc.launch[sel] < 0).any():
@@ -146,33 +146,32 @@ def _reducer_op(name: str) -> bool:
     return "reducer::" in name or (name.startswith("c10d::") and C.is_launch(name))
 
 
-def detect(ctx):
-    statics = list(static_detect(lint)(ctx))
-    m = _wasted(ctx) if statics else None
+def detect(run):
+    statics = list(static_detect(lint)(run))
+    m = _wasted(run) if statics else None
     if m is None:
         yield from statics
         return
     saved_us, n_ar, n_bw = m
     if n_bw < 2:  # one backward per step in this run: nothing to accumulate over
         return
-    saving = ctx.unprofiled_ms(saved_us)
-    base = ctx.base_step_us / 1000
+    saving = run.unprofiled_ms(saved_us)
     for f in statics:
         yield replace(
-            f, severity=severity(saving / base if base else 0.0),
+            f,
             message=(f"{n_bw} backward passes per optimizer step, each all-reducing the gradients ({n_ar} "
                      f"all-reduces per step): only the last is needed. The earlier ones cost "
                      f"{saved_us / 1000:.3g} ms per step of transfer; run them under "
                      "`with model.no_sync():`."),
             evidence=(Evidence("backward passes per step", n_bw), Evidence("all-reduces per step", n_ar),
                       Evidence("all-reduce transfer before the last micro-batch", saved_us / 1000, "ms per step")),
-            estimate=measured(
-                saving, base,
+            saving=Measured(
+                saving,
                 basis="the all-reduce transfer (each collective's shortest duration across the ranks) of "
                       "every micro-batch but the last, all of it (an overlapped transfer still takes the cores, "
                       "or the GPU's SMs and memory bandwidth, that the compute needs)"
                       + (", plus the reducer's ops in those backward passes (bucket copies, all-reduce launches)"
-                         if not ctx.trace.has_cuda else "") +
+                         if not run.trace.has_cuda else "") +
                       "; least over the ranks; waits for a late rank are not counted, as no_sync only moves them",
                 confidence="medium"))
 

@@ -42,7 +42,7 @@ more than the time they cost; that finding is only `low`.
 
 from __future__ import annotations
 
-import ast
+import libcst as cst
 
 from trainprof.finding import Evidence, Finding
 from trainprof.rule import Rule
@@ -52,32 +52,29 @@ ID = "debug-apis"
 TITLE = "Debugging API left on in training"
 
 
-def _truthy(node: ast.AST | None) -> bool | None:
+def _truthy(index, node: cst.CSTNode | None) -> bool | None:
     """A literal argument's truth (None: not a literal)."""
-    if node is None:
-        return None
-    try:
-        v = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+    if isinstance(node, cst.Ellipsis):
+        return True  # the literal `...` (index.literal's "not a literal" marker too)
+    v = index.literal(node)
+    if v is ...:
         return None
     if isinstance(v, str):
         return v not in ("default", "")
     return bool(v)
 
 
-def _first_arg(c, kw: str) -> ast.AST | None:
-    if c.node.args:
-        return c.node.args[0]
-    for k in c.node.keywords:
-        if k.arg == kw:
-            return k.value
-    return None
+def _first_arg(c, kw: str) -> cst.CSTNode | None:
+    """The first positional argument (`*x` itself: not a literal), else the keyword's value."""
+    positional = [a for a in c.node.args if a.keyword is None and a.star != "**"]
+    if positional:
+        return positional[0] if positional[0].star else positional[0].value
+    return next((a.value for a in c.node.args if a.keyword is not None and a.keyword.value == kw), None)
 
 
 def _with_lines(index) -> set[int]:
-    """Lines of `with ...:` items (a call used as a context manager)."""
-    return {it.context_expr.lineno for n in ast.walk(index.tree) if isinstance(n, (ast.With, ast.AsyncWith))
-            for it in n.items}
+    """Lines of `with ...:` items (a call used as a context manager); cst.With is `async with` too."""
+    return {index.line(it.item) for n in index.nodes(cst.With) for it in n.items}
 
 
 def _findings(index):
@@ -86,13 +83,13 @@ def _findings(index):
         q = c.qualname or ""
         if q in ("torch.autograd.set_detect_anomaly", "torch.autograd.anomaly_mode.set_detect_anomaly",
                  "torch.set_anomaly_enabled", "torch.autograd.anomaly_mode.set_anomaly_enabled"):
-            if _truthy(_first_arg(c, "mode")) is True:
+            if _truthy(index, _first_arg(c, "mode")) is True:
                 yield c, "high", (f"`{c.text[:60]}` turns on autograd anomaly detection: every op records a stack "
                                   "trace and every backward node checks its gradients for NaN (a GPU->CPU sync each)")
         elif q in ("torch.autograd.detect_anomaly", "torch.autograd.anomaly_mode.detect_anomaly"):
             if c.line in withs and (index.in_loop(c.line) or _covers_loop(index, c)):
                 yield c, "high", ("`with torch.autograd.detect_anomaly():` around training: every op records a "
-                                  "stack trace" + ("" if _truthy(_first_arg(c, "check_nan")) is False else
+                                  "stack trace" + ("" if _truthy(index, _first_arg(c, "check_nan")) is False else
                                                    " and every backward node checks its gradients for NaN"))
         elif q in ("torch.autograd.gradcheck", "torch.autograd.gradgradcheck",
                    "torch.autograd.gradcheck.gradcheck", "torch.autograd.gradcheck.gradgradcheck"):
@@ -100,11 +97,11 @@ def _findings(index):
                 yield c, "high", (f"`{q.rsplit('.', 1)[-1]}` every step: it re-runs the function per input element "
                                   "with finite differences in float64")
         elif q == "torch.cuda.set_sync_debug_mode":
-            if _truthy(_first_arg(c, "debug_mode")) is True:
+            if _truthy(index, _first_arg(c, "debug_mode")) is True:
                 yield c, "medium", (f"`{c.text[:60]}`: the CUDA sync debug mode inspects every CUDA call "
                                     "and warns or raises at each sync")
         elif q == "torch.use_deterministic_algorithms":
-            if _truthy(_first_arg(c, "mode")) is True:
+            if _truthy(index, _first_arg(c, "mode")) is True:
                 yield c, "low", ("`torch.use_deterministic_algorithms(True)` swaps fast nondeterministic kernels "
                                  "for slower deterministic ones (and raises where none exists); "
                                  "a reproducibility choice, not a bug")
@@ -112,10 +109,10 @@ def _findings(index):
 
 def _covers_loop(index, call) -> bool:
     """Whether the `with` whose item is `call` contains a training loop."""
-    for n in ast.walk(index.tree):
-        if isinstance(n, (ast.With, ast.AsyncWith)) and any(it.context_expr is call.node for it in n.items):
-            end = n.end_lineno or n.lineno
-            return any(n.lineno <= lp.line <= end for lp in index.loops)
+    for n in index.nodes(cst.With):
+        if any(it.item is call.node for it in n.items):
+            start, end = index.line(n), index.end_line(n)
+            return any(start <= lp.line <= end for lp in index.loops)
     return False
 
 
@@ -127,18 +124,18 @@ def lint(index):
                       if severity != "low" else f"{what} (static: suspected, not measured).")
 
 
-def detect(ctx):
-    if ctx.index is None:
+def detect(run):
+    if run.index is None:
         return
-    for f in lint(ctx.index):
+    for f in lint(run.index):
         evidence = ()
-        if ctx.script is not None:
-            _, per_step = ctx.line_time(ctx.script, f.line)
+        if run.script is not None:
+            _, per_step = run.line_time(run.script, f.line)
             if per_step > 0:
                 evidence = (Evidence("time at this line per step", per_step / 1000, "ms"),)
         from dataclasses import replace
 
-        yield replace(f, path=ctx.relpath(), evidence=evidence)
+        yield replace(f, path=run.relpath(), evidence=evidence)
 
 
 RULE = Rule(ID, TITLE, "compute", detect, __doc__, needs=("source",), lint=lint)

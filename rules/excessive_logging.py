@@ -39,14 +39,11 @@ step here, the estimate says it gains ~0.
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 import numpy as np
 from libcst import matchers as m
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import Codemod, Site, replace
 from trainprof.rule import Rule
@@ -64,10 +61,10 @@ def _every(cost_us: float, step_us: float) -> int:
     return EVERY[-1]
 
 
-def _writer_stalls(ctx, own: list) -> list:
+def _writer_stalls(run, own: list) -> list:
     """Training-thread time outside the logging lines that overlaps the writer thread's
     Python work (GIL contention): it goes when the logging goes."""
-    ws, we = M.background_python(ctx.trace, ctx.steps, "tensorboard")
+    ws, we = M.background_python(run.trace, run.steps, "tensorboard")
     if not len(ws):
         return []
     os_, oe = M.merge(np.array([a for a, _ in own] or [0.0]), np.array([b for _, b in own] or [0.0]))
@@ -87,20 +84,20 @@ def _writer_stalls(ctx, own: list) -> list:
     return out
 
 
-def detect(ctx):
-    n = ctx.n_steps
-    sync_by_line = ctx.per_line(s.idx for s in ctx.syncs)
-    step_us = ctx.step_us
+def detect(run):
+    n = run.n_steps
+    sync_by_line = run.per_line(s.idx for s in run.syncs.events)
+    step_us = run.step_us
     lines = []
-    for line in sorted(ctx.logging_lines):
-        intervals, cost_us = ctx.line_time(ctx.script, line)
+    for line in sorted(run.logging_lines):
+        intervals, cost_us = run.line_time(run.script, line)
         if intervals and cost_us >= 10.0:  # shown even when cheap: "gains ~0 here" says so
-            call = next(c for c in ctx.index.calls_at(line) if P.is_logging(c))
+            call = next(c for c in run.index.calls_at(line) if P.is_logging(c))
             lines.append((line, intervals, cost_us, call))
     # The writer thread's GIL time goes with the costliest SummaryWriter line.
     writer = [x for x in lines if (x[3].method or "").startswith("add_")]
     top_writer = max(writer, key=lambda x: x[2])[0] if writer else None
-    stalls = _writer_stalls(ctx, [iv for x in lines for iv in x[1]]) if top_writer else []
+    stalls = _writer_stalls(run, [iv for x in lines for iv in x[1]]) if top_writer else []
     for line, intervals, cost_us, call in lines:
         syncs = sync_by_line.get(line, [])
         every = _every(cost_us, step_us)
@@ -109,7 +106,7 @@ def detect(ctx):
         yield Finding(
             rule=ID,
             title="Logging every step",
-            path=ctx.relpath(),
+            path=run.relpath(),
             line=line,
             severity="medium",
             message=f"`{call.text[:60]}` runs every step and holds the training thread "
@@ -122,7 +119,7 @@ def detect(ctx):
                 Evidence("share of the step", 100 * cost_us / step_us, "%"),
                 Evidence("syncs per step", len(syncs) / n),
             ) + ((Evidence("writer thread's Python time overlapping the step", stall_us / 1000, "ms"),) if extra else ()),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(remove_cpu=tuple(intervals) + tuple(extra), drop_syncs=frozenset(syncs)),
                 basis=f"the line's measured time on the training thread over {n} steps"
                       + (" and the writer thread's Python time overlapping the rest of the step" if extra else "")
@@ -145,20 +142,13 @@ _REITERABLE = {"named_parameters", "parameters", "named_modules", "modules", "na
 _WORK = {"append", "extend", "pop", "update", "step", "backward", "zero_grad", "next", "send", "put"}
 
 
-def _resolve_qualnames(site: Site) -> None:
-    """libcst 1.x hands QualifiedNameProvider's values as lazy callables, which
-    Site.qualname (and device_kind through it) iterates directly: resolve them once."""
-    if any(callable(v) for v in site.qnames.values()):
-        site.qnames = {k: v() if callable(v) else v for k, v in site.qnames.items()}
-
-
 def _inside(site: Site, node, outer) -> bool:
     return node is outer or any(a is outer for a in site.ancestors(node))
 
 
 def _is_logging(site: Site, call: cst.Call) -> bool:
     """patterns.is_logging, on a libcst call."""
-    q = (site.qualname(call) or "").removeprefix("builtins.")
+    q = site.qualname(call) or ""
     if q == "print" or any(q.startswith(p) for p in P.LOGGING_QUALNAMES[1:]):
         return True
     f = call.func
@@ -191,7 +181,7 @@ def _logging_loop(site: Site, node) -> bool:
     if not isinstance(node, cst.For) or node.orelse or node.asynchronous or not isinstance(node.body, cst.IndentedBlock):
         return False
     it = node.iter
-    while isinstance(it, cst.Call) and site.qualname(it) in ("builtins.enumerate", "builtins.sorted", "builtins.list") \
+    while isinstance(it, cst.Call) and site.qualname(it) in ("enumerate", "sorted", "list") \
             and it.args:
         it = it.args[0].value
     if not (isinstance(it, (cst.Name, cst.Attribute, cst.List, cst.Tuple))
@@ -213,10 +203,10 @@ def _counter(site: Site, loop) -> str | None:
     if q and q.startswith("tqdm.") and not q.endswith("trange") and it.args:  # a progress bar around it
         it = it.args[0].value
         q = site.qualname(it) if isinstance(it, cst.Call) else None
-    if isinstance(t, cst.Name) and (q == "builtins.range" or (q or "").endswith("trange")):
+    if isinstance(t, cst.Name) and (q == "range" or (q or "").endswith("trange")):
         return t.value
     if isinstance(t, (cst.Tuple, cst.List)) and t.elements and isinstance(t.elements[0].value, cst.Name) \
-            and q == "builtins.enumerate":
+            and q == "enumerate":
         return t.elements[0].value.value
     return None
 
@@ -238,14 +228,13 @@ def _unit(site: Site, call: cst.Call):
     loop = site.training_loop_of(call)
     quiet = site.lines is None
     if loop is None:
+        # in a loop around the training loop, outside it: once per epoch
+        if any(isinstance(a, (cst.For, cst.While)) and any(_inside(site, t, a.body) for t in site.training_loops())
+               for a in site.ancestors(call)):
+            return None, "runs once per pass of the inner training loop (once per epoch): kept"
         return None, None if quiet else "not inside a training loop"
     if not _inside(site, call, loop.body):  # a progress bar over the loader, say
         return None, None if quiet else "in the training loop's header: left alone"
-    # an inner loop that runs whole steps (backward and step), and the call outside it: once per epoch
-    if any(not _inside(site, call, x) and all(m.findall(x.body, m.Call(func=m.Attribute(attr=m.Name(k))))
-                                              for k in ("backward", "step"))
-           for x in m.findall(loop.body, m.For() | m.While())):
-        return None, "runs once per pass of the inner training loop (once per epoch): kept"
     guard = _periodic(site, call, loop)
     if guard is not None:
         return None, f"already periodic (`if {site.code(guard.test)}:`): nothing to do"
@@ -290,7 +279,6 @@ class _Reindent(cst.CSTTransformer):
 
 
 def _transform(site: Site) -> cst.Module:
-    _resolve_qualnames(site)
     units, noted, covered = {}, set(), set()  # units: what to guard -> (counter, N)
     for call in site.nodes(cst.Call):
         if not _is_logging(site, call) or not site.wanted(call):
@@ -351,19 +339,15 @@ _PER_PARAM = {"named_parameters", "parameters", "named_modules", "modules", "nam
 
 def _headers(index) -> set[int]:
     """ids of the nodes in the training loops' headers (`for x in tqdm(loader):` is no log call)."""
-    out = set()
-    for n in ast.walk(index.tree):
-        if isinstance(n, (ast.For, ast.AsyncFor)) and any(lp.line == n.lineno for lp in index.loops):
-            out |= {id(x) for x in ast.walk(n.iter)}
-    return out
+    return {id(x) for lp in index.loops if isinstance(lp.node, cst.For) for x in index.walk(lp.node.iter)}
 
 
 def _per_param_loop(index, line: int) -> bool:
     """Whether `line` is in a `for ... in model.named_parameters():` (or modules, buffers ...) loop."""
-    for n in ast.walk(index.tree):
-        if isinstance(n, (ast.For, ast.AsyncFor)) and n.body and n.body[0].lineno <= line <= (n.end_lineno or 0):
+    for n in index.nodes(cst.For):
+        if index.line(n.body.body[0]) <= line <= index.end_line(n):
             it = n.iter
-            if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in _PER_PARAM:
+            if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value in _PER_PARAM:
                 return True
     return False
 

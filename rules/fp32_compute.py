@@ -40,8 +40,7 @@ from functools import lru_cache
 import libcst as cst
 from libcst import matchers as m
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, add_import, kwarg, model_device, replace, torch_name)
 from trainprof.rule import Rule
@@ -89,49 +88,49 @@ def _kind(name: str) -> str | None:
     return None
 
 
-def _loop_line(ctx, i: int):
+def _loop_line(run, i: int):
     """The training-loop line running when event i started (autocast wraps that line),
     else the innermost script line."""
-    if ctx.lines is not None and ctx.index is not None and ctx.script:
-        sid = int(ctx.stack_ids[i])
-        for lp in ctx.index.loops:
-            ln = ctx.lines.frame_in(sid, ctx.script, range(lp.line, lp.end_line + 1))
+    if run.lines is not None and run.index is not None and run.script:
+        for lp in run.index.loops:
+            ln = run.lines.frame_in(i, run.script, range(lp.line, lp.end_line + 1))
             if ln is not None:
                 return ln
-    return ctx.script_line(i)
+    return run.script_line(i)
 
 
-def detect(ctx):
-    tr, tl, n = ctx.trace, ctx.timeline, ctx.n_steps
+def detect(run):
+    tr, n = run.trace, run.n_steps
+    dur = tr.dur
     kinds: dict[int, str] = {}
     launch_of: dict[int, int] = {}
-    for li, gs in tl.launch_gpu.items():
+    for li, gs in run.launches.by_call.items():
         for g in gs:
             k = _kind(tr.name(g))
             if k:
                 kinds[g] = k
                 launch_of[g] = li
     heavy = {g for g, k in kinds.items() if k in HEAVY}
-    launched = [g for gs in tl.launch_gpu.values() for g in gs]
-    busy = sum(tl.g_dur[g] for g in launched) or 1.0
-    heavy_us = sum(tl.g_dur[g] for g in heavy)
-    factor = {g: min(1.0, RATIO[k] + (FLOOR_US / max(tl.g_dur[g], 1e-3) if k != "layout" else 0.0))
+    launched = run.launches.launched()
+    busy = sum(float(dur[g]) for g in launched) or 1.0
+    heavy_us = sum(float(dur[g]) for g in heavy)
+    factor = {g: min(1.0, RATIO[k] + (FLOOR_US / max(float(dur[g]), 1e-3) if k != "layout" else 0.0))
               for g, k in kinds.items()}
-    gain = sum(tl.g_dur[g] * (1 - f) for g, f in factor.items())
-    if not heavy or gain < MIN_GAIN * busy or gain / n < 0.05 * ctx.step_us:
+    gain = sum(float(dur[g]) * (1 - f) for g, f in factor.items())
+    if not heavy or gain < MIN_GAIN * busy or gain / n < 0.05 * run.step_us:
         return  # little to gain on the GPU, or a GPU that mostly idles anyway
     by_kind: dict[str, float] = {}
     for g, k in kinds.items():
-        by_kind[k] = by_kind.get(k, 0.0) + tl.g_dur[g]
+        by_kind[k] = by_kind.get(k, 0.0) + float(dur[g])
     # The line that launches most of it, on the training thread (the forward: autocast goes there).
     per_line: dict = {}
     for g in heavy:
         li = launch_of[g]
-        if tr.tid[li] == ctx.steps.tid:
-            ln = _loop_line(ctx, li)
-            per_line[ln] = per_line.get(ln, 0.0) + tl.g_dur[g]
+        if tr.tid[li] == run.steps.tid:
+            ln = _loop_line(run, li)
+            per_line[ln] = per_line.get(ln, 0.0) + float(dur[g])
     known = {k: v for k, v in per_line.items() if k is not None}
-    line = max(known, key=known.get) if known else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
+    line = max(known, key=known.get) if known else (run.index.loops[0].line if run.index and run.index.loops else 1)
     scale = tuple(factor.items())
     conv = by_kind.get("conv", 0.0) + by_kind.get("layout", 0.0) > by_kind.get("gemm", 0.0) or any(
         _CONV.search(tr.name(g).lower()) for g in heavy)
@@ -142,7 +141,7 @@ def detect(ctx):
     yield Finding(
         rule=ID,
         title="fp32 matmuls/convolutions on Tensor-Core hardware",
-        path=ctx.relpath(),
+        path=run.relpath(),
         line=line,
         severity="medium",
         message=f"{100 * heavy_us / busy:.0f}% of the GPU's busy time is fp32/TF32 "
@@ -154,7 +153,7 @@ def detect(ctx):
             Evidence("share of GPU busy time", 100 * heavy_us / busy, "%"),
             Evidence("fp32 kernels per step", len(kinds) / n),
         ),
-        change=WhatIf(
+        saving=WhatIf(
             Change(gpu_scale=scale),
             basis="each fp32 kernel's measured time scaled by its class's bf16/fp32 ratio measured on an H100 "
                   "(fp32 matmul 0.1, TF32 0.5, attention 0.25, conv 0.33, layout transposes 0 with channels_last, "
@@ -281,19 +280,15 @@ _HEAVY = re.compile(r"^torch\.(nn\.(Linear|Conv[123]d|ConvTranspose[123]d|Transf
 
 def _models(index) -> set[str]:
     """Names assigned from an expression that builds a torch.nn module (or a module class of this file)."""
-    import ast
-
     classes = P.module_classes(index)
     out = set()
-    for a in ast.walk(index.tree):
-        if not isinstance(a, ast.Assign) or not isinstance(a.targets[0], ast.Name):
-            continue
-        for c in ast.walk(a.value):
-            if isinstance(c, ast.Call):
-                q = index.qualname(c.func) or ""
-                if q.startswith("torch.nn.") or (isinstance(c.func, ast.Name) and c.func.id in classes):
-                    out.add(a.targets[0].id)
-                    break
+    for a in index.nodes(cst.Assign):
+        target = a.targets[0].target
+        if isinstance(target, cst.Name) and any(
+                isinstance(c, cst.Call) and ((index.qualname(c) or "").startswith("torch.nn.")
+                                             or (isinstance(c.func, cst.Name) and c.func.value in classes))
+                for c in index.walk(a.value)):
+            out.add(target.value)
     return out
 
 

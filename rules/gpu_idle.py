@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprof.finding import Estimate, Evidence, Finding, Fix
+from trainprof.estimate import Bound, Measured
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 from trainprof.trace import measures as M
 
@@ -38,13 +39,13 @@ ID = "gpu-idle"
 THRESHOLD = 0.6
 
 
-def detect(ctx):
-    tr = ctx.trace
-    lo, hi = ctx.steps.window
-    n = ctx.n_steps
-    busy = ctx.gpu_busy_us * n
+def detect(run):
+    tr = run.trace
+    lo, hi = run.steps.window
+    n = run.n_steps
+    busy = run.gpu_busy_us * n
     share = busy / (hi - lo)
-    if ctx.gpu_busy_share >= THRESHOLD:
+    if run.gpu_busy_share >= THRESHOLD:
         return  # busy enough once the profiler's own CPU cost is out
     g = M.gpu_mask(tr) & M.in_window(tr, lo, hi)
     bs, be = M.merge(np.clip(tr.ts[g], lo, hi), np.clip(tr.end[g], lo, hi))
@@ -54,43 +55,41 @@ def detect(ctx):
     keep = gaps_e > gaps_s
     gaps_s, gaps_e = gaps_s[keep], gaps_e[keep]
     per_line: dict = {}
-    for a, b, sid in ctx.line_spans:
+    for a, b, sid in run.lines.spans:
         k0 = np.searchsorted(gaps_e, a, side="right")
         k = k0
         while k < len(gaps_s) and gaps_s[k] < b:
             ov = min(b, gaps_e[k]) - max(a, gaps_s[k])
             if ov > 0:
-                line = ctx.lines.frame_in(sid, ctx.script) if ctx.script else None
+                line = run.lines.map.frame_in(sid, run.script) if run.script else None
                 per_line[line] = per_line.get(line, 0.0) + ov
             k += 1
     top = sorted(((v, k) for k, v in per_line.items() if k is not None), reverse=True)[:3]
     idle_ms = (hi - lo - busy) / n / 1000
     holders = ", ".join(f"line {ln} ({v / n / 1000:.3g} ms)" for v, ln in top) or "unknown lines"
-    line = top[0][1] if top else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
-    unprof = ctx.base_step_us / 1000
+    line = top[0][1] if top else (run.index.loops[0].line if run.index and run.index.loops else 1)
+    unprof = run.base_step_us / 1000
     floor = busy / n / 1000
     bound = max(0.0, unprof - floor)
     yield Finding(
         rule=ID,
         title="GPU idle for much of the step",
-        path=ctx.relpath(),
+        path=run.relpath(),
         line=line,
         severity="medium",
-        message=f"The GPU is busy {100 * share:.0f}% of the profiled step (~{100 * ctx.gpu_busy_share:.0f}% "
+        message=f"The GPU is busy {100 * share:.0f}% of the profiled step (~{100 * run.gpu_busy_share:.0f}% "
                 f"without the profiler) and idle {idle_ms:.3g} ms per profiled step; meanwhile the CPU is on {holders}.",
         evidence=(
             Evidence("GPU busy", 100 * share, "%"),
             Evidence("GPU idle per step", idle_ms, "ms"),
             Evidence("GPU busy per step", floor, "ms"),
         ),
-        estimate=Estimate(
-            saving_ms=bound,
-            speedup=unprof / floor if floor > 0 else 1.0,
+        saving=Bound(Measured(
+            bound,
             basis="upper bound: the unprofiled step if the GPU never waited (its measured busy time per step)",
             confidence="low",
-            bound=True,
             after=f"at best the step is GPU-bound at ~{floor:.3g} ms",
-        ),
+        )),
         fix=Fix(ID, None, "cut the CPU work on the lines named (see the other findings), batch it, "
                           "or use torch.compile / CUDA graphs"),
     )

@@ -33,13 +33,10 @@ from pinned memory instead. In a Python-bound loop the line may cost little.
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 from libcst import matchers as m
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, before, inside, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
@@ -49,52 +46,48 @@ from trainprof.trace import measures as M
 ID = "host-alloc"
 
 
-def _host_factories(ctx):
+def _host_factories(run):
     """(line, factory call, invariant) for host constructions sent to the device on the same line."""
     out = []
-    for line in sorted({c.line for c in ctx.index.calls if ctx.index.in_loop(c.line)}):
-        calls = ctx.index.calls_at(line)
+    for line in sorted({c.line for c in run.index.calls if run.index.in_loop(c.line)}):
+        calls = run.index.calls_at(line)
         if not any(P.is_to_device(c) for c in calls):
             continue
         for c in calls:
             if P.is_factory(c) and c.keywords.get("device", "cpu") in ("cpu", None):
-                invariant = all(_is_literal(a) for a in c.node.args)
+                invariant = _literal_args(run.index, c.node)
                 out.append((line, c, invariant))
                 break
     return out
 
 
-def _is_literal(node) -> bool:
-    try:
-        ast.literal_eval(node)
-        return True
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
+def _literal_args(index, call: cst.Call) -> bool:  # the positional arguments only; `*xs` is not a literal
+    return all(not a.star and index.literal(a.value) is not ... for a in call.args if a.keyword is None and a.star != "**")
 
 
-def detect(ctx):
-    tr, n = ctx.trace, ctx.n_steps
+def detect(run):
+    tr, n = run.trace, run.n_steps
     gpu_of = M.gpu_by_correlation(tr)
-    copies = [int(i) for i in (M.memcpy_calls(tr) & ctx.main).nonzero()[0]]
-    copies_by_line = ctx.per_line(copies)
-    waits = {s.copy_call: s.idx for s in ctx.syncs if s.kind == "h2d"}
-    for line, call, invariant in _host_factories(ctx):
+    copies = [int(i) for i in (M.memcpy_calls(tr) & run.main).nonzero()[0]]
+    copies_by_line = run.per_line(copies)
+    waits = {s.copy_call: s.idx for s in run.syncs.events if s.kind == "h2d"}
+    for line, call, invariant in _host_factories(run):
         mine = copies_by_line.get(line, [])
         if not mine:
             continue
-        intervals, cost_us = ctx.line_time(ctx.script, line)
+        intervals, cost_us = run.line_time(run.script, line)
         syncs = [waits[c] for c in mine if c in waits]
         gpu = [g for c in mine for g in gpu_of.get(int(tr.corr[c]), [])]
         nbytes = sum(int(tr.nbytes[g]) for g in gpu if tr.nbytes[g] > 0)
         blocked = sum(float(tr.dur[s]) for s in syncs) / n / 1000
         # Built on the device, each construction is still a kernel launch or so.
         launches = len(mine) / n
-        keep = 0.0 if invariant else min(1.0, launches * ctx.launch_cost_us / cost_us) if cost_us else 0.0
+        keep = 0.0 if invariant else min(1.0, launches * run.launches.cost_us / cost_us) if cost_us else 0.0
         how = "loop-invariant: build it once before the loop" if invariant else "build it on the device (device=...)"
         yield Finding(
             rule=ID,
             title="Tensor built on the host and copied every step",
-            path=ctx.relpath(),
+            path=run.relpath(),
             line=line,
             severity="medium",
             message=f"`{call.text[:60]}` is built on the CPU and copied to the GPU every step: "
@@ -106,10 +99,10 @@ def detect(ctx):
                 Evidence("CPU blocked per step", blocked, "ms"),
                 Evidence("loop-invariant", "yes" if invariant else "no"),
             ),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(remove_cpu=tuple(intervals), drop_syncs=frozenset(syncs), drop_gpu=frozenset(gpu)),
                 basis="this line's measured time per step (construction, copy, sync), replayed away"
-                      + ("" if invariant else f"; a device-side construction still costs ~{ctx.launch_cost_us:.0f} µs per launch"),
+                      + ("" if invariant else f"; a device-side construction still costs ~{run.launches.cost_us:.0f} µs per launch"),
                 keep_fraction=keep,
                 confidence="high",
             ),
@@ -128,7 +121,7 @@ _ROUNDING = {"linspace", "logspace"}
 _RANDOM = {"rand", "randn", "randint", "randperm", "normal", "bernoulli", "multinomial", "poisson",
            "rand_like", "randn_like", "randint_like"}
 _CASTS = {"float", "double", "half", "bfloat16", "long", "int", "bool"}  # exact on either device
-_PURE = {"torch.device", "builtins.len", "builtins.int", "builtins.float"}
+_PURE = {"torch.device", "len", "int", "float"}
 _FILLS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "sort", "reverse", "add"}
 
 
@@ -354,34 +347,35 @@ HOIST = Codemod(
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
 _DATA = {"from_numpy", "stack", "cat", "zeros_like", "ones_like"}  # batches or device-following: not constants
+_LONE = (cst.BaseNumber, cst.BaseString, cst.Name)  # what may be a lone literal (not `-1`; an f-string is not one)
 
 
-def _factory_under(index, node, site_of):
+def _factory_under(node, site_of):
     """The torch factory call that `node` (the receiver of a .to()/.cuda()) is built from:
     `torch.zeros(n)`, `torch.arange(n).float()`, `torch.tensor(v)[None]`."""
-    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
-        c = site_of.get(id(node)) if isinstance(node, ast.Call) else None
+    while isinstance(node, (cst.Call, cst.Attribute, cst.Subscript)):
+        c = site_of.get(node) if isinstance(node, cst.Call) else None
         if c is not None and P.is_factory(c):
             return c if c.qualname.rsplit(".", 1)[-1] not in _DATA else None
-        node = node.func if isinstance(node, ast.Call) else node.value
+        node = node.func if isinstance(node, cst.Call) else node.value
     return None
 
 
 def lint(index):
     """Static: a tensor built on the host and copied to the device on every step."""
-    site_of = {id(c.node): c for c in index.calls}
+    site_of = {c.node: c for c in index.calls}
     seen = set()
     for c in index.calls:
-        if not P.is_to_device(c) or not index.in_loop(c.line) or P.throttled(index, c.line):
+        a = c.node.args[0] if c.node.args else None  # .to("cpu"), .to(0): a lone literal first (an ast.Constant)
+        v = index.literal(a.value) if a is not None and not (a.keyword or a.star) and isinstance(a.value, _LONE) else ...
+        if not P.is_to_device(c) or not index.in_loop(c.line) or P.throttled(index, c.line) \
+                or (c.method == "to" and v is not ... and not str(v).startswith("cuda")):
             continue
-        if c.method == "to" and c.node.args and isinstance(c.node.args[0], ast.Constant) \
-                and not str(c.node.args[0].value).startswith("cuda"):
-            continue  # .to("cpu")
-        f = _factory_under(index, c.node.func.value, site_of)
-        if f is None or f.keywords.get("device", "cpu") not in ("cpu", None) or id(f.node) in seen:
+        f = _factory_under(c.node.func.value, site_of)
+        if f is None or f.keywords.get("device", "cpu") not in ("cpu", None) or f.node in seen:
             continue
-        seen.add(id(f.node))
-        invariant = all(_is_literal(a) for a in f.node.args)
+        seen.add(f.node)
+        invariant = _literal_args(index, f.node)
         yield Finding(
             rule=ID, title="Tensor built on the host and copied every step", path=index.path, line=f.line,
             severity="low",

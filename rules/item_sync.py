@@ -39,13 +39,10 @@ An `.item()` on a CPU tensor is not a sync.
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 from libcst import matchers as m
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import Codemod, Site, inside, replace
 from trainprof.rule import Rule
@@ -54,30 +51,30 @@ from trainprof.source import patterns as P
 ID = "item-sync"
 
 
-def _what(ctx, line: int | None) -> str:
-    if ctx.index is None or line is None:
+def _what(run, line: int | None) -> str:
+    if run.index is None or line is None:
         return "a GPU->CPU sync"
-    calls = ctx.index.calls_at(line)
+    calls = run.index.calls_at(line)
     for c in calls:
         if P.is_sync(c):
             return f"`{c.text}`" if len(c.text) < 60 else f"`.{c.method or c.qualname}()`"
     for c in calls:
         if P.is_logging(c):
             return f"`{c.text[:50]}` (formats a CUDA tensor)"
-    if "[" in ctx.index.line_text(line):
+    if "[" in run.index.line_text(line):
         return "indexing with a data-dependent shape (boolean mask / nonzero)"
     return "a GPU->CPU sync"
 
 
-def detect(ctx):
-    n = ctx.n_steps
-    for line, (idxs, blocked, gpu) in ctx.sync_waits.items():
-        where = line if line is not None else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1)
-        what = _what(ctx, line)
+def detect(run):
+    n = run.n_steps
+    for line, (idxs, blocked, gpu) in run.syncs.value_reads.items():
+        where = line if line is not None else (run.index.loops[0].line if run.index and run.index.loops else 1)
+        what = _what(run, line)
         yield Finding(
             rule=ID,
             title="GPU->CPU sync in the training loop",
-            path=ctx.relpath(),
+            path=run.relpath(),
             line=where,
             severity="medium",
             message=f"{what} makes the CPU wait for the GPU {len(idxs) / n:.3g}x per step "
@@ -86,7 +83,7 @@ def detect(ctx):
                 Evidence("syncs per step", len(idxs) / n),
                 Evidence("CPU blocked per step", blocked, "ms"),
             ),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(drop_syncs=frozenset(idxs), drop_gpu=frozenset(gpu)),
                 basis=f"CPU time blocked in {len(idxs)} sync calls at this line over {n} steps; "
                       "replayed without the waits (later syncs absorb what is still owed)",
@@ -101,7 +98,7 @@ def lint(index):
     for c in index.calls:
         if not index.in_loop(c.line) or not P.is_sync(c) or P.throttled(index, c.line):
             continue
-        if c.qualname in P.SYNC_BUILTINS and not (c.node.args and isinstance(c.node.args[0], ast.Call)):
+        if c.qualname in P.SYNC_BUILTINS and not (c.args and isinstance(c.args[0], cst.Call)):
             continue  # float(x): x may well be a Python number; only float(t.sum()) and the like
         yield Finding(
             rule=ID, title="GPU->CPU sync in the training loop", path=index.path, line=c.line, severity="medium",

@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Bound, Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.rule import Rule
 from trainprof.trace import measures as M
@@ -55,14 +54,14 @@ MAX_BUSY = 0.5  # GPU busy share of the step below which the GPU is waiting on l
 KEPT_US_PER_KERNEL = 1.0
 
 
-def _launch_ops(ctx):
+def _launch_ops(run):
     """Top-level CPU operators of the process in the window that launched GPU work:
     (op indices, launches in each)."""
-    tr, tl = ctx.trace, ctx.timeline
-    lo, hi = ctx.steps.window
-    m = M.cpu_ops(tr) & (tr.pid == ctx.steps.pid) & (tr.ts >= lo) & (tr.end <= hi)
+    tr = run.trace
+    lo, hi = run.steps.window
+    m = M.cpu_ops(tr) & (tr.pid == run.steps.pid) & (tr.ts >= lo) & (tr.end <= hi)
     ops = M.top_level(tr, m)
-    li = np.array(sorted(tl.launch_gpu), dtype=np.int64)
+    li = np.sort(run.launches.calls)
     if not len(ops) or not len(li):
         return ops[:0], np.zeros(0, np.int64)
     count = np.zeros(len(ops), np.int64)
@@ -77,29 +76,29 @@ def _launch_ops(ctx):
     return ops[keep], count[keep]
 
 
-def detect(ctx):
-    tr, tl, n = ctx.trace, ctx.timeline, ctx.n_steps
-    lo, hi = ctx.steps.window
-    g = tl.kernels[1]
+def detect(run):
+    tr, n = run.trace, run.n_steps
+    lo, hi = run.steps.window
+    g = np.array(run.launches.launched(), np.int64)
     kernels = g[~(tr.cat_mask(GPU_MEMCPY) | tr.name_mask(lambda s: "emset" in s))[g]]
     per_step = len(kernels) / n
     if per_step < MIN_KERNELS:
         return
-    busy = ctx.gpu_busy_us
+    busy = run.gpu_busy_us
     step = (hi - lo) / n
-    if ctx.gpu_busy_share >= MAX_BUSY:
+    if run.gpu_busy_share >= MAX_BUSY:
         return  # busy enough once the profiler's own CPU cost is out
-    ops, launches = _launch_ops(ctx)
+    ops, launches = _launch_ops(run)
     if not len(ops):
         return
     dur = tr.dur[ops]
     issuing = float(dur.sum()) / n
-    if issuing * min(1.0, ctx.base_step_us / step) < busy:
+    if issuing * min(1.0, run.base_step_us / step) < busy:
         return  # the CPU issues faster than the GPU runs (profiler cost out): not the launches
     k_dur = tr.dur[kernels]
     by_line: dict = {}
     for i, c, d in zip(ops.tolist(), launches.tolist(), dur.tolist()):
-        ln = ctx.script_line(i)
+        ln = run.script_line(i)
         t, k = by_line.get(ln, (0.0, 0))
         by_line[ln] = (t + d, k + c)
     ranked = sorted(by_line.items(), key=lambda kv: -kv[1][0])
@@ -109,9 +108,9 @@ def detect(ctx):
     keep = np.minimum(1.0, launches * KEPT_US_PER_KERNEL / np.maximum(dur, 1e-9))
     floor = busy + per_step * KEPT_US_PER_KERNEL
     yield Finding(
-        rule=ID, title=TITLE, path=ctx.relpath(), line=line, severity="medium",
+        rule=ID, title=TITLE, path=run.relpath(), line=line, severity="medium",
         message=f"{per_step:.0f} kernels per step, median {np.median(k_dur):.3g} µs each: the GPU runs "
-                f"{busy / 1000:.3g} ms of a {step / 1000:.3g} ms profiled step ({ctx.base_step_us / 1000:.3g} ms "
+                f"{busy / 1000:.3g} ms of a {step / 1000:.3g} ms profiled step ({run.base_step_us / 1000:.3g} ms "
                 f"unprofiled) while the CPU spends {issuing / 1000:.3g} ms "
                 f"in the operators that launch them" + (f" ({where})" if where else "")
                 + f". Fused optimizers, torch.compile and CUDA graphs cut the launches; capturing the whole step "
@@ -122,14 +121,13 @@ def detect(ctx):
             Evidence("GPU busy per step", busy / 1000, "ms"),
             Evidence("CPU time in launching operators per step", issuing / 1000, "ms"),
         ),
-        change=WhatIf(
+        saving=Bound(WhatIf(
             Change(squeeze_cpu=tuple(zip(tr.ts[ops].tolist(), tr.end[ops].tolist(), keep.tolist()))),
             basis=f"the CPU time of the {len(ops)} operators that launched kernels in {n} steps, replayed at "
                   f"{KEPT_US_PER_KERNEL:g} µs per kernel with every kernel kept (the Python between them stays); "
                   "it overlaps the optimizer and Python-loop findings, so it is left out of the combined estimate",
-            bound=True,
             confidence="low",
-        ),
+        )),
     )
 
 

@@ -39,47 +39,57 @@ removing it gains ~0. A mask on a CPU tensor is not a sync.
 
 from __future__ import annotations
 
-import ast
+import libcst as cst
+from libcst.metadata import ExpressionContext, ExpressionContextProvider
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
+from trainprof.source.tree import constant, positional
 
 ID = "mask-index-sync"
 TITLE = "Data-dependent shape in the training loop (hidden sync)"
 
 _QUALNAMES = {"torch.nonzero", "torch.unique", "torch.unique_consecutive", "torch.masked_select", "torch.argwhere"}
 _METHODS = {"nonzero", "unique", "unique_consecutive", "masked_select", "argwhere"}
-_CMP = (ast.Gt, ast.GtE, ast.Lt, ast.LtE, ast.Eq, ast.NotEq)
+_CMP = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual, cst.Equal, cst.NotEqual)
 
 
-def _is_mask_expr(node: ast.AST, masks: set[str]) -> bool:
+def _is_mask_expr(node, masks: set[str]) -> bool:
     """A boolean tensor expression: a comparison, `.bool()`, `~m`, `a & b`, or a name assigned from one."""
-    if isinstance(node, ast.Compare):
-        return all(isinstance(op, _CMP) for op in node.ops)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("bool", "isnan", "isinf",
-                                                                                                "isfinite", "logical_not"):
-        return not node.args
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
-        return _is_mask_expr(node.operand, masks)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+    if isinstance(node, cst.Comparison):
+        return all(isinstance(t.operator, _CMP) for t in node.comparisons)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and node.func.attr.value in ("bool", "isnan", "isinf", "isfinite", "logical_not"):
+        return not positional(node)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
+        return _is_mask_expr(node.expression, masks)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.BitAnd, cst.BitOr, cst.BitXor)):
         return _is_mask_expr(node.left, masks) or _is_mask_expr(node.right, masks)
-    return isinstance(node, ast.Name) and node.id in masks
+    return isinstance(node, cst.Name) and node.value in masks
 
 
-def _mask_names(tree: ast.AST) -> set[str]:
+def _mask_names(index) -> set[str]:
     """Names assigned (anywhere) only from mask expressions."""
     masks: set[str] = set()
     other: set[str] = set()
-    assigns = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
+    assigns = index.nodes(cst.Assign)
     for _ in range(3):  # masks built from masks
         for a in assigns:
             for t in a.targets:
-                if isinstance(t, ast.Name):
-                    (masks if _is_mask_expr(a.value, masks) else other).add(t.id)
+                if isinstance(t.target, cst.Name):
+                    (masks if _is_mask_expr(a.value, masks) else other).add(t.target.value)
     return masks - other
+
+
+def _index_parts(node: cst.Subscript) -> list:
+    """What ast's Subscript.slice holds: `x[a, b]` (or `x[(a, b)]`) -> [a, b], `x[a]` -> [a]
+    (`*a` and slices as None: no mask)."""
+    parts = [e.slice.value if isinstance(e.slice, cst.Index) and not e.slice.star else None for e in node.slice]
+    if len(parts) == 1 and not isinstance(node.slice[0].comma, cst.Comma) and isinstance(parts[0], cst.Tuple):
+        parts = [None if isinstance(e, cst.StarredElement) else e.value for e in parts[0].elements]
+    return parts
 
 
 def _sites(index) -> dict[int, str]:
@@ -91,22 +101,21 @@ def _sites(index) -> dict[int, str]:
 
     for c in index.calls:
         q = c.qualname or ""
+        args = positional(c.node)
         if q in _QUALNAMES:
             add(c.line, f"`{q}`")
-        elif q == "torch.where" and len(c.node.args) == 1 and not c.node.keywords:
+        elif q == "torch.where" and len(args) == 1 and len(c.node.args) == 1:
             add(c.line, "one-argument `torch.where`")
         elif c.qualname is None and c.method in _METHODS and c.receiver:
             add(c.line, f"`.{c.method}()`")
-        elif c.qualname is None and c.method == "repeat_interleave" and c.receiver and c.node.args \
-                and not isinstance(c.node.args[0], ast.Constant):
+        elif c.qualname is None and c.method == "repeat_interleave" and c.receiver and args \
+                and (args[0].star or not constant(args[0].value)):
             add(c.line, "`.repeat_interleave()` with tensor repeats")
-    masks = _mask_names(index.tree)
-    for node in ast.walk(index.tree):
-        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-            sl = node.slice
-            parts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
-            if any(_is_mask_expr(p, masks) for p in parts):
-                add(node.lineno, "boolean-mask indexing")
+    masks = _mask_names(index)
+    ctx = index.wrapper.resolve(ExpressionContextProvider)
+    for node in index.nodes(cst.Subscript):
+        if ctx.get(node) is ExpressionContext.LOAD and any(_is_mask_expr(p, masks) for p in _index_parts(node)):
+            add(index.line(node), "boolean-mask indexing")
     return out
 
 
@@ -125,19 +134,19 @@ def lint(index):
         )
 
 
-def detect(ctx):
-    if not ctx.trace.has_cuda or not ctx.shape_sync_waits:
+def detect(run):
+    if not run.trace.has_cuda or not run.syncs.shape_ops:
         return
-    tr, n = ctx.trace, ctx.n_steps
-    sites = _loop_sites(ctx.index) if ctx.index is not None else {}
-    shape_of = {s.idx: s.shape_op for s in ctx.syncs}
-    for line, (idxs, blocked, gpu) in ctx.shape_sync_waits.items():
+    tr, n = run.trace, run.n_steps
+    sites = _loop_sites(run.index) if run.index is not None else {}
+    shape_of = {s.idx: s.shape_op for s in run.syncs.events}
+    for line, (idxs, blocked, gpu) in run.syncs.shape_ops.items():
         ops = sorted({shape_of[i] for i in idxs})
         what = sites.get(line) or f"`{tr.name(ops[0])}`"
         cpu = sum(float(tr.dur[o]) for o in ops) / n / 1000
         yield Finding(
-            rule=ID, title=TITLE, path=ctx.relpath(),
-            line=line if line is not None else (ctx.index.loops[0].line if ctx.index and ctx.index.loops else 1),
+            rule=ID, title=TITLE, path=run.relpath(),
+            line=line if line is not None else (run.index.loops[0].line if run.index and run.index.loops else 1),
             severity="medium",
             message=f"{what} needs the output size from the GPU: the CPU waits {len(idxs) / n:.3g}x per step "
                     f"({blocked:.3g} ms blocked per step; {cpu:.3g} ms per step in the ops around the waits).",
@@ -146,7 +155,7 @@ def detect(ctx):
                 Evidence("CPU blocked per step", blocked, "ms"),
                 Evidence("CPU time of the data-dependent ops per step", cpu, "ms"),
             ),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(remove_cpu=tuple((float(tr.ts[o]), float(tr.end[o])) for o in ops),
                        drop_syncs=frozenset(idxs), drop_gpu=frozenset(gpu)),
                 basis=f"{len(idxs)} sync waits at this line over {n} steps, and the CPU time of the "

@@ -42,10 +42,11 @@ cuBLAS versions handle many unaligned shapes well.
 
 from __future__ import annotations
 
-import ast
+import libcst as cst
 
 from trainprof.finding import Finding
 from trainprof.rule import Rule, static_detect
+from trainprof.source.tree import positional
 
 ID = "matmul-dims"
 TITLE = "GEMM sizes not multiples of 8 under fp16/bf16"
@@ -60,10 +61,11 @@ AUTOCASTS = {"torch.autocast", "torch.amp.autocast", "torch.cuda.amp.autocast"}
 HEAD_MAX = 64  # a narrower out_features is a head (class count, regression targets): not flagged
 
 
-def _cpu_autocast(c) -> bool:
+def _cpu_autocast(index, c) -> bool:
     dev = c.keywords.get("device_type")
-    if dev is None and c.node.args and isinstance(c.node.args[0], ast.Constant):
-        dev = c.node.args[0].value
+    args = positional(c.node)
+    if dev is None and args and not args[0].star:
+        dev = index.literal(args[0].value)
     return dev == "cpu"
 
 
@@ -72,15 +74,15 @@ def reduced_precision(index) -> bool:
     cpu_spans = []
     for c in index.calls:
         if c.qualname in AUTOCASTS or c.qualname == "torch.cpu.amp.autocast":
-            if c.qualname == "torch.cpu.amp.autocast" or _cpu_autocast(c):
+            if c.qualname == "torch.cpu.amp.autocast" or _cpu_autocast(index, c):
                 cpu_spans.append(c.node)
             else:
                 return True
-        elif c.method in ("half", "bfloat16") and c.receiver and not c.node.args:
+        elif c.method in ("half", "bfloat16") and c.receiver and not positional(c.node):
             return True
-    cpu_nodes = {id(n) for s in cpu_spans for n in ast.walk(s)}
-    for n in ast.walk(index.tree):
-        if isinstance(n, ast.Attribute) and id(n) not in cpu_nodes and index.qualname(n) in HALF_DTYPES:
+    cpu_nodes = {id(n) for s in cpu_spans for n in index.walk(s)}
+    for n in index.nodes(cst.Attribute):
+        if id(n) not in cpu_nodes and index.qualname(n) in HALF_DTYPES:
             return True
     return False
 
@@ -88,12 +90,13 @@ def reduced_precision(index) -> bool:
 def _sizes(c) -> list[tuple[str, int]]:
     """(parameter, literal int) for each size given as a literal."""
     name = c.qualname.rsplit(".", 1)[-1]
+    args = positional(c.node)
     out = []
     for i, p in enumerate(LAYERS[name]):
-        node = c.node.args[i] if i < len(c.node.args) else next(
-            (k.value for k in c.node.keywords if k.arg == p), None)
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            out.append((p, node.value))
+        arg = args[i] if i < len(args) else next((a for a in c.node.args if a.keyword is not None and a.keyword.value == p), None)
+        # a plain int literal (ast's Constant int: not `-8`, `True` or `*sizes`)
+        if arg is not None and not arg.star and isinstance(arg.value, cst.Integer):
+            out.append((p, arg.value.evaluated_value))
     return out
 
 

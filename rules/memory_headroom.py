@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.rule import Rule
 from trainprof.trace import measures as M
@@ -52,23 +51,23 @@ ALLOC_CALLS = ("cudaMalloc", "cudaFree", "cuMemAlloc_v2", "cuMemFree_v2", "cudaM
 GiB = 1024 ** 3
 
 
-def _batch_line(ctx) -> int:
+def _batch_line(run) -> int:
     """The DataLoader's batch_size, else the training loop's header."""
-    c = ctx.loader_call()
+    c = run.loader_call
     if c is not None:
         return c.line
-    if ctx.index is not None and ctx.index.loops:
-        return ctx.index.loops[0].line
+    if run.index is not None and run.index.loops:
+        return run.index.loops[0].line
     return 1
 
 
-def detect(ctx):
-    mem = ctx.run["memory"]
+def detect(run):
+    mem = run.info["memory"]
     total, peak = mem.get("total") or 0, mem.get("peak_reserved") or 0
     if not total or not peak:
         return
-    tr, n = ctx.trace, ctx.n_steps
-    lo, hi = ctx.steps.window
+    tr, n = run.trace, run.n_steps
+    lo, hi = run.steps.window
     share = peak / total
     ev = (Evidence("peak reserved", peak / GiB, "GiB"), Evidence("peak allocated", mem.get("peak_allocated", 0) / GiB, "GiB"),
           Evidence("device memory", total / GiB, "GiB"))
@@ -78,28 +77,28 @@ def detect(ctx):
         cost = float(tr.dur[idx].sum()) / n
         retries = mem.get("alloc_retries", 0)
         yield Finding(
-            rule=ID, title=TITLE + ": near capacity", path=ctx.relpath(), line=_batch_line(ctx),
+            rule=ID, title=TITLE + ": near capacity", path=run.relpath(), line=_batch_line(run),
             severity="medium" if retries or cost else "low",
             message=f"the allocator reserved up to {peak / GiB:.3g} of {total / GiB:.3g} GiB ({100 * share:.0f}%); "
                     f"{retries} allocation retries so far, {len(idx) / n:.3g} cudaMalloc/cudaFree calls per step "
                     f"({cost / 1000:.3g} ms per step): a longer batch may not fit.",
             evidence=ev + (Evidence("allocator retries", retries), Evidence("allocator calls per step", len(idx) / n)),
-            change=WhatIf(Change(remove_cpu=tuple(zip(tr.ts[idx].tolist(), tr.end[idx].tolist()))),
+            saving=WhatIf(Change(remove_cpu=tuple(zip(tr.ts[idx].tolist(), tr.end[idx].tolist()))),
                           basis="the allocator calls' measured time in the recorded steps, replayed away",
                           confidence="medium") if len(idx) else None,
         )
         return
     if share >= LOW:
         return
-    step = ctx.base_step_us
-    busy = ctx.gpu_busy_us
-    if ctx.gpu_busy_share >= MAX_BUSY:
+    step = run.base_step_us
+    busy = run.gpu_busy_us
+    if run.gpu_busy_share >= MAX_BUSY:
         return  # GPU-bound: a larger batch gives about the same samples/s
     k = int(min(8, max(2, 0.8 / share)))
     # First order: CPU time per step unchanged, GPU time k times longer.
     gain = k * step / max(step, k * busy)
     yield Finding(
-        rule=ID, title=TITLE + ": room for a larger batch", path=ctx.relpath(), line=_batch_line(ctx), severity="info",
+        rule=ID, title=TITLE + ": room for a larger batch", path=run.relpath(), line=_batch_line(run), severity="info",
         message=f"the allocator reserved at most {peak / GiB:.3g} of {total / GiB:.3g} GiB ({100 * share:.0f}%) and "
                 f"the GPU is busy {100 * busy / step:.0f}% of the step: a batch about {k}x larger fits, and if its "
                 f"CPU time stays the same while the GPU's grows {k}x, samples/s rise ~{gain:.2g}x (first order, "

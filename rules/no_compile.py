@@ -38,11 +38,11 @@ Also when the model breaks the graph everywhere (data-dependent control flow).
 
 from __future__ import annotations
 
-import ast
+import libcst as cst
 
 from trainprof.finding import Finding
-from trainprof.source import patterns as P
 from trainprof.rule import Rule, static_detect
+from trainprof.source import patterns as P
 
 ID = "no-compile"
 TITLE = "Model trained without compiling"
@@ -57,11 +57,11 @@ _MODEL_FACTORIES = ("torchvision.models.", "timm.create_model", "timm.models.")
 
 
 def _compiles(index) -> bool:
-    for node in ast.walk(index.tree):
-        if isinstance(node, (ast.Attribute, ast.Name)):
-            q = index.qualname(node)
-            if q in _COMPILERS or (q or "").startswith("torch.cuda.graphs."):
-                return True
+    # only names read as expressions have a qualified name (not imported or attribute names)
+    for node in index.nodes((cst.Attribute, cst.Name)):
+        q = index.qualname(node)
+        if q in _COMPILERS or (q or "").startswith("torch.cuda.graphs."):
+            return True
     # nn.Module.compile() (torch >= 2.2), on a value
     return any(c.method == "compile" and c.qualname is None and c.receiver for c in index.calls)
 
@@ -76,7 +76,7 @@ def _builds_module(index) -> bool:
             return True
         if q.startswith(_MODEL_FACTORIES) or c.method == "from_pretrained":
             return True
-        if isinstance(c.node.func, ast.Name) and c.node.func.id in own:
+        if isinstance(c.node.func, cst.Name) and c.node.func.value in own:
             return True
     return False
 

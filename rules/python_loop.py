@@ -34,12 +34,10 @@ large work (long kernels): then the loop's overhead is hidden behind the GPU.
 
 from __future__ import annotations
 
-import ast
-
+import libcst as cst
 import numpy as np
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Bound, Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
@@ -51,48 +49,55 @@ MIN_ITERS = 4
 
 
 def _inner_loops(index):
-    """Loops nested in a training loop, or in a function called from one."""
+    """Loops nested in a training loop, or in a function called from one (`async for` aside),
+    in source order."""
     spans = [(lp.line, lp.end_line) for lp in index.loops]
     spans += [index.functions[f] for f in index.loop_functions if f in index.functions]
-    seen = set()
-    for node in ast.walk(index.tree):
-        if not isinstance(node, (ast.For, ast.While)):
-            continue
-        if any(lp.line == node.lineno for lp in index.loops):
-            continue  # the training loop itself
-        if any(a <= node.lineno and node.end_lineno <= b for a, b in spans) and node.lineno not in seen:
-            seen.add(node.lineno)
+    starts = {lp.line for lp in index.loops}
+    loops = [n for n in index.nodes((cst.For, cst.While)) if not (isinstance(n, cst.For) and n.asynchronous)]
+    for node in loops:
+        line = index.line(node)  # (a training loop itself is not one)
+        if line not in starts and any(a <= line and index.end_line(node) <= b for a, b in spans):
             yield node
 
 
-def _recurrent(loop: ast.AST) -> str | None:
+def _names(index, node) -> set[str]:
+    """The names node reads or binds (ast's Name nodes: not attributes, keywords, parameters)."""
+    out = set()
+    for n in index.walk(node):
+        if isinstance(n, cst.Name) and n.value not in ("True", "False", "None"):
+            p = index.parent(n)
+            if not ((isinstance(p, cst.Attribute) and p.attr is n) or (isinstance(p, cst.Arg) and p.keyword is n)
+                    or isinstance(p, cst.Param)):
+                out.add(n.value)
+    return out
+
+
+def _recurrent(index, loop) -> str | None:
     """A name the body assigns from a call that takes it as an argument (h = cell(x, h)).
     `s = s + f(x)`, `s += ...` and `.append` are reductions: still vectorizable."""
-    for node in ast.walk(loop):
-        if not isinstance(node, ast.Assign):
-            continue
-        targets = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    for node in (n for n in index.walk(loop) if isinstance(n, cst.Assign)):
+        targets = set().union(*(_names(index, t.target) for t in node.targets))
         v = node.value
-        if isinstance(v, ast.BinOp) and isinstance(v.left, ast.Name) and v.left.id in targets:
+        if isinstance(v, cst.BinaryOperation) and isinstance(v.left, cst.Name) and v.left.value in targets:
             continue  # accumulation
-        for call in (c for c in ast.walk(v) if isinstance(c, ast.Call)):
-            used = {n.id for a in list(call.args) + [k.value for k in call.keywords] for n in ast.walk(a)
-                    if isinstance(n, ast.Name)}
+        for call in (c for c in index.walk(v) if isinstance(c, cst.Call)):
+            used = set().union(*(_names(index, a.value) for a in call.args))
             if used & targets:
-                return sorted(used & targets)[0]
+                return min(used & targets)
     return None
 
 
-def _backward_share(ctx, starts, ends, iters) -> tuple:
+def _backward_share(run, starts, ends, iters) -> tuple:
     """Backward-call intervals, shrunk by the share of the step's forward ops the loop issued."""
-    if ctx.index is None:
+    if run.index is None:
         return ()
-    tr = ctx.trace
-    back_lines = {c.line for c in ctx.index.calls if c.method == "backward" and ctx.index.in_loop(c.line)}
+    tr = run.trace
+    back_lines = {c.line for c in run.index.calls if c.method == "backward" and run.index.in_loop(c.line)}
     if not back_lines:
         return ()
-    back = [iv for ln in back_lines for iv in ctx.line_time(ctx.script, ln)[0]]
-    ops = M.top_level(tr, M.cpu_ops(tr) & ctx.main)
+    back = [iv for ln in back_lines for iv in run.line_time(run.script, ln)[0]]
+    ops = M.top_level(tr, M.cpu_ops(tr) & run.main)
     t = tr.ts[ops]
     in_loop = M.within(t, starts, ends)
     bs, be = M.merge(np.array([a for a, _ in back]), np.array([b for _, b in back]))
@@ -105,22 +110,23 @@ def _backward_share(ctx, starts, ends, iters) -> tuple:
     return tuple((a, b, 1.0 - cut) for a, b in back)
 
 
-def detect(ctx):
-    if ctx.index is None or ctx.lines is None or ctx.script is None:
+def detect(run):
+    if run.index is None or run.lines is None or run.script is None:
         return
-    n, tr = ctx.n_steps, ctx.trace
-    for loop in _inner_loops(ctx.index):
-        rng = range(loop.lineno, (loop.end_lineno or loop.lineno) + 1)
-        body = [c for c in ctx.index.calls if c.line in rng and c.line != loop.lineno]
+    n, tr = run.n_steps, run.trace
+    for loop in _inner_loops(run.index):
+        first = run.index.line(loop)
+        rng = range(first, run.index.end_line(loop) + 1)
+        body = [c for c in run.index.calls if c.line in rng and c.line != first]
         if not body or all(P.is_logging(c) for c in body):
             continue  # a loop of log calls: excessive-logging's
         intervals, header_hits, last = [], 0, None
-        for a, b, sid in ctx.line_spans:
-            ln = ctx.lines.frame_in(sid, ctx.script, rng)
+        for a, b, sid in run.lines.spans:
+            ln = run.lines.map.frame_in(sid, run.script, rng)
             if ln is None:
                 last = None
                 continue
-            if ln == loop.lineno and last != loop.lineno:
+            if ln == first and last != first:
                 header_hits += 1
             last = ln
             if intervals and abs(intervals[-1][1] - a) < 1e-6:
@@ -129,27 +135,35 @@ def detect(ctx):
                 intervals.append((a, b))
         cost = sum(b - a for a, b in intervals) / n
         iters = max(header_hits / n - 1, 0)  # the header runs once more, to exit
-        if cost < MIN_SHARE * ctx.step_us or iters < MIN_ITERS:
+        if cost < MIN_SHARE * run.step_us or iters < MIN_ITERS:
             continue
         starts, ends = np.array([a for a, _ in intervals]), np.array([b for _, b in intervals])
-        li = np.array(list(ctx.timeline.launch_gpu), dtype=np.int64)
+        li = run.launches.calls
         launches = li[M.within(tr.ts[li], starts, ends)]
-        carried = _recurrent(loop)
+        carried = _recurrent(run.index, loop)
         # Autograd replays the loop's ops backward, one small node per op: the backward
         # call shrinks by the loop's share of the forward ops.
-        back = _backward_share(ctx, starts, ends, iters)
-        header = ctx.index.line_text(loop.lineno).strip()
+        back = _backward_share(run, starts, ends, iters)
+        header = run.index.line_text(first).strip()
         kind = (f"carries `{carried}` from one iteration to the next (a recurrence)" if carried
                 else "has independent iterations (or only sums over them)")
+        what = WhatIf(
+            Change(remove_cpu=tuple((a, b, 1.0 / max(iters, 1.0)) for a, b in intervals) + back),
+            basis=(f"the loop's measured time on the training thread and the GPU work it launched, cut to one "
+                   f"iteration's worth (1/{iters:.0f}), and the backward pass cut by the loop's share of the "
+                   f"forward ops, replayed"
+                   + ("; an upper bound: a recurrence cannot be vectorized, only fused" if carried else "")),
+            confidence="low" if carried else "medium",
+        )
         yield Finding(
             rule=ID,
             title="Python loop of small tensor ops in the step",
-            path=ctx.relpath(),
-            line=loop.lineno,
-            end_line=loop.end_lineno,
+            path=run.relpath(),
+            line=first,
+            end_line=rng[-1],
             severity="medium",
             message=f"`{header[:60]}` runs {iters:.0f} iterations per step and holds the training thread "
-                    f"{cost / 1000:.3g} ms per step ({100 * cost / ctx.step_us:.0f}% of the step, "
+                    f"{cost / 1000:.3g} ms per step ({100 * cost / run.step_us:.0f}% of the step, "
                     f"{len(launches) / n:.0f} kernel launches); the loop {kind}.",
             evidence=(
                 Evidence("time per step in the loop", cost / 1000, "ms"),
@@ -157,15 +171,7 @@ def detect(ctx):
                 Evidence("kernel launches per step", len(launches) / n),
                 Evidence("recurrence", carried or "none"),
             ),
-            change=WhatIf(
-                Change(remove_cpu=tuple((a, b, 1.0 / max(iters, 1.0)) for a, b in intervals) + back),
-                basis=(f"the loop's measured time on the training thread and the GPU work it launched, cut to one "
-                       f"iteration's worth (1/{iters:.0f}), and the backward pass cut by the loop's share of the "
-                       f"forward ops, replayed"
-                       + ("; an upper bound: a recurrence cannot be vectorized, only fused" if carried else "")),
-                bound=bool(carried),
-                confidence="low" if carried else "medium",
-            ),
+            saving=Bound(what) if carried else what,
             fix=Fix(ID, None, "fuse it: nn.LSTM/nn.GRU (cuDNN), torch.compile or CUDA graphs" if carried
                     else "vectorize: one call over the whole batch instead of one per element"),
         )
@@ -177,16 +183,21 @@ _PLAIN = {"range", "len", "enumerate", "zip", "int", "float", "str", "min", "max
           "tuple", "dict", "sum", "print"}
 
 
+def _positional(call: cst.Call) -> list:
+    """A call's positional arguments (ast's Call.args), a `*x` one as None: no dimension."""
+    return [None if a.star else a.value for a in call.args if a.keyword is None and a.star != "**"]
+
+
 def _dim(e) -> bool:
     """`x.shape[i]`, `x.size(i)`, `x.size()[i]`, `len(x)`: a tensor dimension."""
-    if isinstance(e, ast.Subscript):
+    if isinstance(e, cst.Subscript):
         v = e.value
-        return (isinstance(v, ast.Attribute) and v.attr == "shape") or (
-            isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr == "size")
-    if isinstance(e, ast.Call):
+        return (isinstance(v, cst.Attribute) and v.attr.value == "shape") or (
+            isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) and v.func.attr.value == "size")
+    if isinstance(e, cst.Call):
         f = e.func
-        return (isinstance(f, ast.Attribute) and f.attr == "size" and len(e.args) == 1) or (
-            isinstance(f, ast.Name) and f.id == "len" and len(e.args) == 1)
+        return (isinstance(f, cst.Attribute) and f.attr.value == "size" and len(_positional(e)) == 1) or (
+            isinstance(f, cst.Name) and f.value == "len" and len(_positional(e)) == 1)
     return False
 
 
@@ -201,18 +212,21 @@ def lint(index):
     """Static: a Python loop over a tensor's dimension (one element per iteration) in the step."""
     site_of = {id(c.node): c for c in index.calls}
     for loop in _inner_loops(index):
-        it = loop.iter if isinstance(loop, ast.For) else None
-        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
-                and 1 <= len(it.args) <= 3 and _dim(it.args[0] if len(it.args) == 1 else it.args[1])):
+        it = loop.iter if isinstance(loop, cst.For) else None
+        if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "range"):
             continue
-        body = [site_of[id(n)] for s in loop.body for n in ast.walk(s) if id(n) in site_of]
+        args = _positional(it)
+        if not (1 <= len(args) <= 3 and _dim(args[0] if len(args) == 1 else args[1])):
+            continue
+        body = [site_of[id(n)] for n in index.walk(loop.body) if id(n) in site_of]
         if not any(_tensor_op(c) for c in body):
             continue
-        header = index.line_text(loop.lineno)
-        carried = _recurrent(loop)
+        line = index.line(loop)
+        header = index.line_text(line)
+        carried = _recurrent(index, loop)
         yield Finding(
-            rule=ID, title="Python loop of small tensor ops in the step", path=index.path, line=loop.lineno,
-            end_line=loop.end_lineno, severity="medium",
+            rule=ID, title="Python loop of small tensor ops in the step", path=index.path, line=line,
+            end_line=index.end_line(loop), severity="medium",
             message=f"`{header[:60]}` runs tensor ops once per element, every step: a few small kernels per "
                     "iteration (static: suspected, not measured; `trainprof analyze` measures it).",
             fix=Fix(ID, None, "fuse it: nn.LSTM/nn.GRU (cuDNN), torch.compile or CUDA graphs" if carried

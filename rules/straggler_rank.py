@@ -36,8 +36,9 @@ to another rank.
 
 from __future__ import annotations
 
+import numpy as np
 
-from trainprof.estimate import measured, severity
+from trainprof.estimate import Measured
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
 
@@ -46,20 +47,40 @@ TITLE = "A straggler rank: the others wait for it at every collective"
 MIN_SHARE = 0.02  # of the step: less is noise between ranks
 
 
-def detect(ctx):
-    x = ctx.cross_rank
+def _line_excess(run, rank: int, unprofiled: bool = False) -> list[tuple[float, tuple[str, int], float]]:
+    """The script's lines that take longer on `rank` than on the other ranks: (µs per step
+    more than their median, (path, line), µs per step on `rank`), largest first. With
+    `unprofiled`, from each rank's unprofiled line log: the profiler cannot have made the
+    difference there."""
+    if len(run.ranks) < 2:
+        return []
+    per = [None if r.lines is None else r.lines.unprofiled if unprofiled else r.lines.per_step for r in run.ranks]
+    if per[rank] is None:
+        return []
+    out = []
+    for key, t in per[rank].items():
+        if key is None or key[0] != run.script:
+            continue
+        others = [p.get(key, 0.0) for i, p in enumerate(per) if i != rank and p is not None]
+        if others:
+            out.append((t - float(np.median(others)), key, t))
+    return sorted(out, reverse=True)
+
+
+def detect(run):
+    x = run.cross_rank
     s = x.straggler if x is not None else None
     if s is None or s.late_us < MIN_SHARE * s.step_us or s.last_share < 0.5:
         return
     others = [r for r in x.ranks if r.rank != s.rank]
     waited = sum(r.waited_us for r in others) / len(others)
-    base = ctx.base_step_us / 1000
-    saving = ctx.unprofiled_ms(s.late_us)
+    base = run.base_step_us / 1000
+    saving = run.unprofiled_ms(s.late_us)
     basis = [f"the time rank {s.rank} arrived after the next-latest rank, summed per step over the matched "
              "collectives (each rank's wait inside a collective: its duration less the shortest rank's)"]
     # The profiler slows ranks unevenly (seen on 2 H200s: rank 0 late by 18 ms a step profiled,
     # the ranks even without it): bound the lateness by what holds without the profiler.
-    if ctx.trace.has_cuda:
+    if run.trace.has_cuda:
         # The kernels take about as long without the profiler: the step cannot drop below the
         # busiest rank's own GPU work plus the transfer no rank could hide (a waiting rank's
         # transfer shows as unhidden only because it waited). What the profiled lateness
@@ -74,8 +95,8 @@ def detect(ctx):
     # Where the unprofiled steps' line logs exist, the extra work must show there too. A line
     # counts where it takes longer on this rank both with the profiler and without
     # (where a GPU-bound rank's CPU blocks on a full queue differs between ranks, unprofiled).
-    extra = ctx.line_excess(s.rank, unprofiled=True)
-    excess = ctx.line_excess(s.rank)
+    extra = _line_excess(run, s.rank, unprofiled=True)
+    excess = _line_excess(run, s.rank)
     confidence = "low"
     if extra:
         prof = {key: e for e, key, _ in excess}
@@ -84,27 +105,27 @@ def detect(ctx):
             return  # a difference made by the profiler
         saving, confidence = min(saving, both), "medium"
         basis.append(f"at most the extra time of rank {s.rank}'s lines, both profiled and unprofiled")
-    path, line, where = ctx.relpath(), 1, ""
+    path, line, where = run.relpath(), 1, ""
     ev = [Evidence(f"rank {s.rank} arrived last at", round(100 * s.last_share), f"% of {x.matched} collectives"),
           Evidence(f"rank {s.rank} late per step", s.late_us / 1000, "ms"),
           Evidence("the other ranks waited per step", waited / 1000, "ms"),
           Evidence("load imbalance (busiest rank's work over the mean)", round(100 * x.imbalance), "%")]
     if excess and excess[0][0] > 0.25 * s.late_us:
         more, (p, line), t = excess[0]
-        path = ctx.relpath(p)
+        path = run.relpath(p)
         where = (f"; line {line} takes {t / 1000:.3g} ms per step on rank {s.rank} and "
                  f"{(t - more) / 1000:.3g} ms on the others")
         ev.append(Evidence(f"line {line} on rank {s.rank}, more than the others", more / 1000, "ms per step"))
-    elif ctx.index is not None and ctx.index.loops:
-        line = ctx.index.loops[0].line
+    elif run.index is not None and run.index.loops:
+        line = run.index.loops[0].line
     yield Finding(
-        rule=ID, title=TITLE, path=path, line=line, severity=severity(saving / base if base else 0.0),
+        rule=ID, title=TITLE, path=path, line=line, severity="medium",
         message=(f"rank {s.rank} arrives last at {100 * s.last_share:.0f}% of the collectives, and the other ranks "
                  f"wait {waited / 1000:.3g} ms per step inside them{where}. Without that rank's extra work a step "
                  f"would take about {saving:.3g} ms less."),
         evidence=tuple(ev),
-        estimate=measured(
-            saving, base,
+        saving=Measured(
+            saving,
             basis="; ".join(basis),
             confidence=confidence,
             after="if the late rank's extra work is removed; moved to another rank, it gains nothing"),

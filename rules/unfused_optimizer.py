@@ -38,15 +38,13 @@ gradient in some steps and must still be stepped (momentum, weight decay).
 
 from __future__ import annotations
 
-import ast
 import re
 
 import libcst as cst
 import numpy as np
 from libcst import matchers as m
 
-from trainprof.estimate import WhatIf
-from trainprof.estimate.replay import Change
+from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, add_import, is_true, kwarg, model_device, replace, torch_name,
                                    with_kwarg, without_kwarg)
@@ -60,57 +58,57 @@ MIN_SHARE = 0.03
 KEPT_LAUNCHES = 10
 
 
-def detect(ctx):
+def detect(run):
     # One Rule, two patterns: the unfused step needs CUDA kernels to count; a
     # zero_grad(set_to_none=False) costs CPU time on any device.
-    if ctx.trace.has_cuda:
-        yield from _detect_unfused(ctx)
-    yield from _detect_zero_grad(ctx)
+    if run.trace.has_cuda:
+        yield from _detect_unfused(run)
+    yield from _detect_zero_grad(run)
 
 
-def _detect_unfused(ctx):
-    tr, n, tl = ctx.trace, ctx.n_steps, ctx.timeline
-    lo, hi = ctx.steps.window
+def _detect_unfused(run):
+    tr, n, by_call = run.trace, run.n_steps, run.launches.by_call
+    lo, hi = run.steps.window
     m = (tr.cat_mask(M.USER_ANNOTATION) & tr.name_mask(lambda s: s.startswith("Optimizer.step#"))
-         & M.on_thread(tr, ctx.steps) & (tr.ts >= lo) & (tr.ts < hi))
+         & M.on_thread(tr, run.steps) & (tr.ts >= lo) & (tr.ts < hi))
     spans = M.top_level(tr, m)
     if not len(spans):
         return
     s, e = tr.ts[spans], tr.end[spans]
-    li = np.array(list(tl.launch_gpu), dtype=np.int64)
+    li = run.launches.calls
     if not len(li):
         return
     inside = li[M.within(tr.ts[li], s, e)]
-    names = {tr.name(g) for i in inside.tolist() for g in tl.launch_gpu[i]}
+    names = {tr.name(g) for i in inside.tolist() for g in by_call[i]}
     if any("multi_tensor" in x or "fused" in x.lower() for x in names):
         return  # already foreach/fused
     per_step = len(inside) / n
     cost = float((e - s).sum()) / n
-    if per_step < MIN_LAUNCHES or cost < MIN_SHARE * ctx.step_us:
+    if per_step < MIN_LAUNCHES or cost < MIN_SHARE * run.step_us:
         return
     opt = tr.name(int(spans[0])).split("#", 1)[1].split(".")[0]
     call = None
-    if ctx.index is not None:
-        call = next((c for c in ctx.index.calls if (c.qualname or "").startswith("torch.optim.")
+    if run.index is not None:
+        call = next((c for c in run.index.calls if (c.qualname or "").startswith("torch.optim.")
                      and c.qualname.rsplit(".", 1)[-1] == opt), None)
-    line = call.line if call else (ctx.script_line(int(spans[0])) or 1)
+    line = call.line if call else (run.script_line(int(spans[0])) or 1)
     why = ("foreach=False" if call and call.keywords.get("foreach") is False else "per-parameter updates")
     keep = min(1.0, KEPT_LAUNCHES / per_step)
     yield Finding(
         rule=ID,
         title="Optimizer updates one tensor at a time",
-        path=ctx.relpath(),
+        path=run.relpath(),
         line=line,
         severity="medium",
         message=f"`{opt}.step()` launches {per_step:.0f} kernels per step ({why}) and holds the training thread "
-                f"{cost / 1000:.3g} ms per step ({100 * cost / ctx.step_us:.0f}% of the step); "
+                f"{cost / 1000:.3g} ms per step ({100 * cost / run.step_us:.0f}% of the step); "
                 f"foreach/fused updates launch a handful.",
         evidence=(
             Evidence("optimizer step time", cost / 1000, "ms"),
             Evidence("kernel launches in optimizer.step() per step", per_step),
             Evidence("optimizer", opt),
         ),
-        change=WhatIf(
+        saving=WhatIf(
             Change(remove_cpu=tuple(zip(s.tolist(), e.tolist()))),
             basis=f"optimizer.step()'s measured time (and its kernels) replayed away, then "
                   f"{KEPT_LAUNCHES} launches' worth of it added back",
@@ -126,26 +124,26 @@ ZERO_GRAD_SPAN = "Optimizer.zero_grad#"  # torch's record_function around Optimi
 
 
 def _keeps_zeros(call) -> bool:
-    """`x.zero_grad(set_to_none=False)` or `x.zero_grad(False)` (an ast call from the index)."""
+    """`x.zero_grad(set_to_none=False)` or `x.zero_grad(False)` (a call site of the index)."""
     if call.method != "zero_grad":
         return False
-    args = call.node.args
+    args = [a for a in call.node.args if a.keyword is None and a.star != "**"]  # positional, `*x` too
     return call.keywords.get("set_to_none") is False or (
-        len(args) == 1 and isinstance(args[0], ast.Constant) and args[0].value is False)
+        len(args) == 1 and not args[0].star and isinstance(args[0].value, cst.Name) and args[0].value.value == "False")
 
 
-def _detect_zero_grad(ctx):
-    if ctx.index is None or ctx.script is None:
+def _detect_zero_grad(run):
+    if run.index is None or run.script is None:
         return
-    calls = [c for c in ctx.index.calls if _keeps_zeros(c) and ctx.index.in_loop(c.line)]
+    calls = [c for c in run.index.calls if _keeps_zeros(c) and run.index.in_loop(c.line)]
     if not calls:
         return
-    tr, n, tl = ctx.trace, ctx.n_steps, ctx.timeline
-    lo, hi = ctx.steps.window
+    tr, n, by_call = run.trace, run.n_steps, run.launches.by_call
+    lo, hi = run.steps.window
     mask = (tr.cat_mask(M.USER_ANNOTATION) & tr.name_mask(lambda s: s.startswith(ZERO_GRAD_SPAN))
-            & M.on_thread(tr, ctx.steps) & (tr.ts >= lo) & (tr.ts < hi))
-    by_line = ctx.per_line(M.top_level(tr, mask))
-    launches = np.array(sorted(tl.launch_gpu), dtype=np.int64)
+            & M.on_thread(tr, run.steps) & (tr.ts >= lo) & (tr.ts < hi))
+    by_line = run.per_line(M.top_level(tr, mask))
+    launches = run.launches.calls
     for c in calls:
         lines = range(c.line, c.end_line + 1)
         spans = [i for ln in lines for i in by_line.get(ln, [])]
@@ -154,17 +152,17 @@ def _detect_zero_grad(ctx):
         if spans:
             iv = [(float(tr.ts[i]), float(tr.end[i])) for i in spans]
         else:  # Module.zero_grad has no profiler span: the time its line held the thread
-            iv = [x for ln in lines for x in ctx.line_time(ctx.script, ln)[0]]
+            iv = [x for ln in lines for x in run.line_time(run.script, ln)[0]]
         if not iv:
             continue
         s, e = M.merge(np.array([a for a, _ in iv]), np.array([b for _, b in iv]))
         inside = launches[M.within(tr.ts[launches], s, e)] if len(launches) else launches
-        gpu = frozenset(g for i in inside.tolist() for g in tl.launch_gpu[i])  # the fill kernels
+        gpu = frozenset(g for i in inside.tolist() for g in by_call[i])  # the fill kernels
         cost = float((e - s).sum()) / n
         yield Finding(
             rule=ID,
             title="Gradients zero-filled every step",
-            path=ctx.relpath(),
+            path=run.relpath(),
             line=c.line,
             severity="low",
             message=f"`{c.text}` writes zeros into every gradient each step ({cost / 1000:.3g} ms of the training "
@@ -173,7 +171,7 @@ def _detect_zero_grad(ctx):
                     "next backward writes them fresh.",
             evidence=(Evidence("zero_grad time per step", cost / 1000, "ms"),)
             + ((Evidence("fill kernels per step", len(gpu) / n),) if tr.has_cuda else ()),
-            change=WhatIf(
+            saving=WhatIf(
                 Change(remove_cpu=tuple(zip(s.tolist(), e.tolist())), drop_gpu=gpu),
                 basis=f"the training thread's time in `{c.text}` ({'its profiler spans' if spans else 'its line'}) "
                       "and the kernels launched there, replayed away (setting grads to None is not counted)",

@@ -252,15 +252,17 @@ def analyze_and_render(target: str, script: str | None, out: str) -> str:
     from trainprof.engine import analyze
     from trainprof.errors import TrainprofError
     from trainprof.report import html, jsonout, terminal
+    from trainprof.report.prepare import prepare
 
     try:
         a = analyze(target, script=script)
     except TrainprofError as e:
         assert e.message and "\n" not in e.message.strip(), e.message
         return f"error: {e.message}"
-    jsonout.write(a, os.path.join(out, "analysis.json"))
-    html.write(a, os.path.join(out, "report.html"))
+    rep = prepare(a)
+    jsonout.write(rep, os.path.join(out, "analysis.json"))
+    html.write(rep, os.path.join(out, "report.html"))
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        terminal.render(a)
+        terminal.render(rep)
     return "ok"

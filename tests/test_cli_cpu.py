@@ -96,7 +96,7 @@ def test_report_rereads_a_saved_run_without_running(tmp_path):
     assert (run / "analysis.json").read_text() == (tmp_path / "a.json").read_text()
     assert (run / "report.html").stat().st_size > 1000
     a = json.loads((tmp_path / "a.json").read_text())
-    assert a["schema"] == 1 and a["device"].startswith("NVIDIA")
+    assert a["schema"] == 2 and a["device"].startswith("NVIDIA")
     assert {"count", "profiled_ms", "unprofiled_ms", "gpu_busy", "breakdown"} <= set(a["steps"])
     for f in a["findings"]:
         assert {"rule", "path", "line", "severity", "message", "evidence", "saving_ms", "speedup", "fix"} <= set(f)

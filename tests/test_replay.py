@@ -1,4 +1,4 @@
-"""Unit tests of the what-if replay (trainprof/estimate/replay.py) on hand-built timelines.
+"""Unit tests of the what-if replay (trainprof/estimate/) on hand-built timelines.
 
 Every expected value below is computed by hand from the model in the module docstring:
 the CPU thread walks its events, each GPU kernel starts at max(launch + latency, its
@@ -9,8 +9,11 @@ and the step is the slower of the CPU's and the GPU's time over the window.
 import numpy as np
 import pytest
 
-from trainprof.estimate.replay import (BLOCK, LAUNCH, MIN_KEEP, OP_US, PY_WEIGHT, SYNC_OVERHEAD_US, Change, Warp,
-                                       Timeline, calibrate, replay)
+from trainprof.estimate.calibration import OP_US, calibrate
+from trainprof.estimate.change import Change
+from trainprof.estimate.intervals import Warp
+from trainprof.estimate.replay import SYNC_OVERHEAD_US, replay
+from trainprof.estimate.timeline import BLOCK, LAUNCH, MIN_KEEP, PY_WEIGHT, Timeline
 
 STREAM = 7
 LAT = 5.0

@@ -51,22 +51,24 @@ def main():
 def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
     from .capture import rundir
     from .report import html, jsonout, terminal
+    from .report.prepare import prepare
 
     if run_dir and not os.access(run_dir, os.W_OK):
         click.echo(f"trainprof: note: {run_dir} is read-only: analysis.json and report.html not written there",
                    err=True)
         run_dir = None
+    rep = prepare(analysis)
     if run_dir:
-        jsonout.write(analysis, os.path.join(run_dir, rundir.ANALYSIS_JSON))
+        jsonout.write(rep, os.path.join(run_dir, rundir.ANALYSIS_JSON))
     html_path = html_path or (os.path.join(run_dir, rundir.REPORT_HTML) if run_dir else None)
     for write, path in ((jsonout.write, json_path), (html.write, html_path)):
         if path:
             try:
-                write(analysis, path)
+                write(rep, path)
             except OSError as e:
                 raise TrainprofError(f"cannot write {path}: {e.strerror}") from None
     if not quiet:
-        terminal.render(analysis)
+        terminal.render(rep)
         if run_dir:
             click.echo(f"\nrun directory: {run_dir}")
         if html_path:
@@ -88,7 +90,7 @@ def _output_options(f):
 def _selected(select):
     if not select:
         return None
-    from .engine import rule_for
+    from .rule import rule_for
 
     found = {w: rule_for(w) for w in (s.strip() for s in select.split(",")) if w}
     unknown = sorted(w for w, r in found.items() if r is None)
@@ -227,8 +229,10 @@ def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip
         return
     estimate = None
     if do_verify and run_dir:
-        estimate = _estimate_for(run_dir, {c.id for ff in changed for c in ff.used})
-        period = _period(run_dir, {c.id for ff in changed for c in ff.used})
+        from .fix.verify import estimate_for, period_of
+
+        estimate = estimate_for(run_dir, {c.id for ff in changed for c in ff.used})
+        period = period_of(run_dir, {c.id for ff in changed for c in ff.used})
         if period > 1 and steps % period:
             # a throttled log/save runs once per `period` steps: time whole periods, so its
             # cost is in the measurement, amortized, as it is in the estimate
@@ -238,52 +242,12 @@ def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip
     for path, bak in written:
         click.echo(f"wrote {os.path.relpath(path)} (backup: {os.path.relpath(bak)})")
     if do_verify:
+        from .fix.verify import verify_written
+
         args = shlex.split(script_args) if script_args is not None else None
-        _verify_written(written, run_dir, args, estimate, skip, steps, rounds, parity_steps, timeout)
-
-
-def _period(run_dir, fix_ids) -> int:
-    """The least common multiple of the `every` periods of the applied fixes' findings."""
-    import math
-
-    from .capture import rundir
-
-    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
-    every = [int(f["fix"]["params"]["every"]) for f in a.get("findings") or []
-             if (f.get("fix") or {}).get("id") in fix_ids and "every" in ((f.get("fix") or {}).get("params") or {})]
-    return math.lcm(*every) if every else 1
-
-
-def _estimate_for(run_dir, fix_ids):
-    """The analysis's combined estimate over the rules of the fixes applied."""
-    from .engine import analyze as run_analysis
-    from .fix.apply import all_codemods
-
-    rules = {rid for fid, (rid, _) in all_codemods().items() if fid in fix_ids}
-    a = run_analysis(run_dir, only=rules)
-    if a.combined is None:
-        return None
-    return f"{a.combined.speedup:.3g}x for the findings of {', '.join(sorted(rules))} ({a.combined.after})"
-
-
-def _verify_written(written, run_dir, args, estimate, skip, steps, rounds, parity_steps, timeout):
-    import shutil
-
-    from .capture import rundir
-    from .fix.verify import verify
-
-    if args is None:
-        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or [] if run_dir else []
-    for path, bak in written:
-        # the original runs from beside the patched file, so that its imports resolve alike
-        orig = os.path.join(os.path.dirname(path), f"_trainprof_original_{os.path.basename(path)}")
-        shutil.copyfile(bak, orig)
-        try:
-            click.echo(f"verifying {os.path.relpath(path)} ({rounds} rounds of {steps} steps after {skip})")
-            v = verify(orig, path, args, skip, steps, rounds, parity_steps, timeout)
-        finally:
-            os.unlink(orig)
-        _print_verified(v, estimate)
+        for path, v in verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, timeout,
+                                      say=click.echo):
+            _print_verified(v, estimate)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -310,25 +274,13 @@ def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
 def lint(scripts, fmt, fail_on, select, output):
     """Static checks of SCRIPTS (files, or folders of *.py): no run, no GPU (for CI).
     What they find is suspected, not measured; `trainprof analyze` measures it."""
-    import json as _json
-
-    from .engine import all_rules
-    from .lint import at_least, lint_paths
-    from .report.sarif import to_sarif
+    from .lint import at_least, lint_paths, render
 
     linted, errors = lint_paths(scripts, _selected(select))
     for e in errors:
         click.echo(f"trainprof: {e}", err=True)
     found = [f for lt in linted for f in lt.findings]
-    if fmt == "sarif":
-        text = _json.dumps(to_sarif(linted, all_rules()), indent=1) + "\n"
-    elif fmt == "json":
-        text = _json.dumps([{"rule": f.rule, "severity": f.severity, "path": f.path, "line": f.line,
-                             "message": f.message, "fix": f.fix.summary if f.fix else None} for f in found],
-                           indent=1) + "\n"
-    else:
-        text = "".join(f"{f.path}:{f.line}: {f.rule} [{f.severity}] {f.message}\n" for f in found)
-        text += f"{len(found)} finding(s) in {len(linted)} file(s) (static: suspected, not measured)\n"
+    text = render(linted, fmt)
     if output:
         from .files import write_atomic
 
@@ -374,11 +326,11 @@ def tensorboard_cmd(target, port):
 @click.argument("rule_id", required=False)
 def rules_cmd(rule_id):
     """List the rules, or print one rule's documentation."""
-    from .engine import all_rules
+    from .rule import all_rules
 
     rules = all_rules()
     if rule_id:
-        from .engine import rule_for
+        from .rule import rule_for
 
         r = rule_for(rule_id)
         if r is not None:

@@ -1,97 +1,93 @@
-"""Load -> index -> rules -> estimate: one analysis of one run, no output."""
+"""Load -> Run -> rules -> estimate: one analysis of one run, no output.
+
+build_run() reads a trace (and its run directory) into the frozen Run record, computing
+once what the rules share; analyze() runs every rule over it, then the estimate stage.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
-import sys
-import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from .capture import rundir
 from .errors import TraceError
-from .estimate import Combined, estimate_all
+from .estimate.calibration import calibration, make_warp
+from .estimate.estimates import Combined, estimate_all
+from .estimate.replay import replay
+from .estimate.timeline import build_timeline
 from .finding import Finding
-from .rule import Context, Rule
+from .rule import Rule, all_rules
+from .run import Run
 from .source import index_source
+from .source import patterns as P
 from .trace import load_trace
 from .trace import measures as M
-from .trace.breakdown import breakdown
+from .trace.comm import cross_rank, rank_comm
+from .trace.launches import launches as launch_join
+from .trace.line_times import LineTimes, line_times
 from .trace.lines import build_line_map, unprofiled_line_costs
-from .trace.step_view import step_view
+from .trace.model import Trace
+from .trace.syncs import sync_waits
 
 
-def _rules_package():
-    """trainprof.rules: installed from rules/, or -- in a source checkout that was
-    never installed -- loaded from rules/ beside the trainprof package."""
-    try:
-        return importlib.import_module("trainprof.rules")
-    except ImportError:
-        here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules")
-        spec = importlib.util.spec_from_file_location(
-            "trainprof.rules", os.path.join(here, "__init__.py"), submodule_search_locations=[here])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["trainprof.rules"] = mod
-        spec.loader.exec_module(mod)
-        return mod
-
-
-def all_rules() -> list[Rule]:
-    """Every module in trainprof.rules that defines RULE, in id order."""
-    _rules_pkg = _rules_package()
-    found = []
-    for m in pkgutil.iter_modules(_rules_pkg.__path__):
-        if m.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{_rules_pkg.__name__}.{m.name}")
-        rule = getattr(mod, "RULE", None)
-        if isinstance(rule, Rule):
-            found.append(rule)
-    return sorted(found, key=lambda r: r.id)
-
-
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Analysis:
-    run: dict
+    """One analysis: the Run and what the rules found in it, estimated. No output yet
+    (report/prepare.py computes what the outputs show)."""
+
+    run: Run
     run_dir: str | None
     trace_path: str
-    script: str | None
-    device: str
-    n_steps: int
-    profiled_ms: float
-    unprofiled_ms: float | None
-    breakdown: dict
-    findings: list[Finding]
-    skipped: list[tuple[str, str]]
+    findings: list[Finding]  # ranked: estimated savings first, then bounds, then ~0, then static
+    skipped: list[tuple[str, str]]  # (rule id, why it could not run here)
     combined: Combined | None
+    checked: list[str]  # rules that ran (found something or not)
     notes: list[str] = field(default_factory=list)
-    source: str | None = None  # the script's text as indexed (for excerpts in reports)
-    view: dict | None = None  # one representative step, laid out for drawing (trace/step_view.py)
-    checked: list[str] = field(default_factory=list)  # rules that ran (found something or not)
-    ranks: list[dict] = field(default_factory=list)  # a distributed run: each rank's communication per step
+
+    @property
+    def info(self) -> dict:
+        """run.json as read (with the steady unprofiled step)."""
+        return self.run.info
+
+    @property
+    def script(self) -> str | None:
+        return self.run.script
+
+    @property
+    def device(self) -> str:
+        tr = self.run.trace
+        return self.info.get("device") or tr.device_name or ("cuda" if tr.has_cuda else "cpu")
+
+    @property
+    def n_steps(self) -> int:
+        return self.run.n_steps
+
+    @property
+    def profiled_ms(self) -> float:
+        return self.run.step_us / 1000
+
+    @property
+    def unprofiled_ms(self) -> float | None:
+        return self.info.get("unprofiled_ms")
+
+    @property
+    def source(self) -> str | None:
+        """The script's text as indexed (for excerpts in reports)."""
+        return self.run.index.text if self.run.index is not None else None
 
 
-def _rank_rows(ctx: Context) -> list[dict]:
-    """Each rank's step, compute and communication per step (profiled ms), for the outputs."""
-    x = ctx.cross_rank
-    if x is None:
-        return []
-    return [{"rank": r.rank, "step_ms": r.step_us / 1000, "compute_ms": r.compute_us / 1000,
-             "comm_ms": r.comm_us / 1000, "exposed_ms": r.exposed_us / 1000, "waited_ms": r.waited_us / 1000,
-             "late_ms": r.late_us / 1000, "overlap": r.overlap, "last_share": r.last_share} for r in x.ranks]
-
-
-def _skip_reason(rule: Rule, ctx: Context) -> str | None:
-    if "cuda" in rule.needs and not ctx.trace.has_cuda:
+def _skip_reason(rule: Rule, run: Run) -> str | None:
+    if "cuda" in rule.needs and not run.trace.has_cuda:
         return "no CUDA activity in this run"
-    if "source" in rule.needs and ctx.index is None:
+    if "source" in rule.needs and run.index is None:
         return "no script to read (pass --script)"
-    if "memory" in rule.needs and not ctx.run.get("memory"):
+    if "memory" in rule.needs and not run.info.get("memory"):
         return "no GPU memory record in run.json (a run captured before trainprof recorded one)"
-    if "ranks" in rule.needs and not ctx.ranks:
+    if "ranks" in rule.needs and not run.ranks:
         return "not a distributed run (one trace)"
-    if "lines" in rule.needs and ctx.lines is None:
+    if "lines" in rule.needs and run.lines is None:
         return "no line attribution (a bare trace has no line recorder log)"
     return None
 
@@ -122,81 +118,130 @@ def _loader_buffer_notes(run: dict) -> list[str]:
     return out
 
 
-def _context(trace_path: str, run_dir: str | None, run: dict, script: str | None, index, lines_name: str | None,
-             notes: list[str], progress=None) -> Context:
-    """One rank's trace, steps and line attribution, as the rules read them."""
+def _line_times(trace: Trace, st: M.Steps, run_dir: str | None, lines_name: str | None, run: dict,
+                script: str | None, notes: list[str]) -> LineTimes | None:
+    """The line recorder's log aligned with this trace (None: no log, or none that aligns)."""
+    if not (run_dir and lines_name):
+        return None
+    try:
+        doc = rundir.read_lines(run_dir, lines_name)
+    except TraceError as e:  # the trace still stands: analyze it without line attribution
+        notes.append(f"{lines_name} is damaged, so no line attribution: {e.message}")
+        return None
+    if not doc:
+        return None
+    # Paths in the log are where the run happened; map them to where they are now.
+    if script and run.get("script"):
+        doc["files"] = [os.path.abspath(script) if f == run["script"] or os.path.basename(f) == os.path.basename(run["script"])
+                        else f for f in doc["files"]]
+    starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
+    ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
+    anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
+    op = M.on_thread(trace, st) & trace.cat_mask(M.CPU_OP)
+    lm = build_line_map(doc, starts, ends, anchors.tolist(), ops=(trace.ts[op], trace.end[op]))
+    if lm is None:
+        return None
+    clean = run.get("unprofiled_ms")
+    return line_times(lm, trace, st, unprofiled_line_costs(doc, clean * 1000.0 if clean else None))
+
+
+def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
+    """The script a run ran: a copy carried in the run directory (sample_traces/: it reads the
+    same wherever the run is), else where it was run."""
+    ran = info.get("script")
+    if not ran:
+        return None
+    beside = os.path.join(run_dir, os.path.basename(ran)) if run_dir else None
+    if beside and os.path.isfile(beside):
+        return beside
+    if os.path.isfile(ran):
+        return ran
+    notes.append("the script is not where it was run: source lines are shown without code")
+    return None
+
+
+def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | None, index, lines_name: str | None,
+              notes: list[str], progress=None) -> Run:
+    """One rank's Run: its trace, steps, line times, syncs, launches, timeline and calibration,
+    each computed once, in this order, before any rule."""
     trace = load_trace(trace_path, progress)
     st = M.steps(trace, run.get("active_steps"))
     if len(st) == 0:
         raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
-    lines = unprof_lines = None
-    if run_dir and lines_name:
-        try:
-            doc = rundir.read_lines(run_dir, lines_name)
-        except TraceError as e:  # the trace still stands: analyze it without line attribution
-            doc = None
-            notes.append(f"{lines_name} is damaged, so no line attribution: {e.message}")
-        if doc:
-            # Paths in the log are where the run happened; map them to where they are now.
-            if script and run.get("script"):
-                doc["files"] = [os.path.abspath(script) if f == run["script"] or os.path.basename(f) == os.path.basename(run["script"])
-                                else f for f in doc["files"]]
-            starts = {int(n): float(s) for n, s in zip(st.num, st.start)}
-            ends = {int(n): float(e) for n, e in zip(st.num, st.end)}
-            anchors = trace.ts[trace.name_mask(lambda n: n == M.ANCHOR)]
-            op = M.on_thread(trace, st) & trace.cat_mask(M.CPU_OP)
-            lines = build_line_map(doc, starts, ends, anchors.tolist(), ops=(trace.ts[op], trace.end[op]))
-            clean = run.get("unprofiled_ms")
-            unprof_lines = unprofiled_line_costs(doc, clean * 1000.0 if clean else None)
-    return Context(trace, st, run, index, lines, os.path.abspath(script) if script else None,
-                   unprof_lines if lines is not None else None)
+    script = os.path.abspath(script) if script else None
+    lt = _line_times(trace, st, run_dir, lines_name, run, script, notes)
+    lo, hi = st.window
+    main = M.on_thread(trace, st) & M.in_window(trace, lo, hi)
+    lk = launch_join(trace, st)
+    tl = build_timeline(trace, st, lk)
+    step_us = replay(tl).step_us if trace.has_cuda else float(np.mean(st.dur))
+    gpu_busy_us = M.gpu_busy(trace, lo, hi) / max(len(st), 1)
+    unprofiled_us = run["unprofiled_ms"] * 1000.0 if run.get("unprofiled_ms") else None
+    warp = None
+    # Per-line profiler correction, where the step is CPU-bound and the unprofiled steps' line
+    # log exists (a GPU-bound line's time is mostly waiting: not corrected so).
+    if lt is not None and lt.unprofiled and not (trace.has_cuda and gpu_busy_us * len(st) > 0.5 * (hi - lo)):
+        warp = make_warp(lo, hi, lt.by_line, lt.per_step, lt.unprofiled)
+
+    def line_of(i: int):
+        return lt.frame_in(i, script) if lt is not None and script is not None else None
+
+    def per_line(indices) -> dict:
+        out: dict = {}
+        for i in indices:
+            out.setdefault(line_of(int(i)), []).append(int(i))
+        return out
+
+    return Run(trace=trace, steps=st, info=run, script=script, index=index, lines=lt, launches=lk,
+               root=os.path.dirname(script or os.path.abspath(trace_path)),
+               syncs=sync_waits(trace, st, per_line), timeline=tl,
+               calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp), main=main, step_us=step_us,
+               unprofiled_us=unprofiled_us, gpu_busy_us=gpu_busy_us,
+               loader_call=P.loader_call(index) if index is not None else None,
+               logging_lines=frozenset(P.logging_lines(index)) if index is not None else frozenset())
 
 
-def _rank_contexts(ctx: Context, run_dir: str, run: dict, script, index, notes: list[str]) -> tuple[Context, ...]:
-    """Every rank's context, in rank order, ctx (rank 0) first; () for a single run."""
-    recs = sorted(run.get("ranks") or [], key=lambda r: r["rank"])
+def _with_ranks(run0: Run, run_dir: str, info: dict, script, index, notes: list[str]) -> Run:
+    """A distributed run: rank 0's Run with every rank's (in rank order) and who waited for whom."""
+    recs = sorted(info.get("ranks") or [], key=lambda r: r["rank"])
     if len(recs) < 2:
-        return ()
+        return run0
+    comm0 = rank_comm(run0.trace, run0.steps)
     out = []
     for rec in recs:
         if rec["rank"] == 0:
-            out.append(ctx)
+            out.append(replace(run0, comm=comm0))
             continue
         path = os.path.join(run_dir, os.path.basename(rec["trace"]))
         if not os.path.isfile(path):
             notes.append(f"rank {rec['rank']}'s trace {rec['trace']} is missing: the cross-rank findings are not made")
-            return ()
-        own = dict(run, unprofiled_ms=rec.get("unprofiled_ms") or run.get("unprofiled_ms"))
-        out.append(_context(path, run_dir, own, script, index, rec.get("lines"), []))
-    return tuple(out)
+            return run0
+        own = dict(info, unprofiled_ms=rec.get("unprofiled_ms") or info.get("unprofiled_ms"))
+        r = build_run(path, run_dir, own, script, index, rec.get("lines"), [])
+        out.append(replace(r, comm=rank_comm(r.trace, r.steps)))
+    return replace(run0, comm=comm0, ranks=tuple(out), cross_rank=cross_rank([r.comm for r in out]))
 
 
 def analyze(target: str, script: str | None = None, only: set[str] | None = None, progress=None) -> Analysis:
-    """progress(phase, done, total), if given, hears how loading and the rules go."""
+    """Load -> Run -> rules -> estimate. progress(phase, done, total), if given, hears how
+    loading and the rules go."""
     run_dir, trace_path = rundir.resolve(target)
-    run = (rundir.read_run(run_dir) if run_dir else None) or {}
-    notes = list(run.get("notes") or [])  # from the capture (e.g. a retry without stacks)
-    run = dict(run, unprofiled_ms=rundir.steady_unprofiled(run)) if run else run
-    script = script or run.get("script")
-    if script and not os.path.isfile(script) and run_dir:
-        # A run copied elsewhere (sample_traces/): look for the script beside the run.
-        alt = os.path.join(run_dir, os.path.basename(script))
-        script = alt if os.path.isfile(alt) else None
-        if script is None:
-            notes.append("the script is not where it was run: source lines are shown without code")
+    info = (rundir.read_run(run_dir) if run_dir else None) or {}
+    notes = list(info.get("notes") or [])  # from the capture (e.g. a retry without stacks)
+    info = dict(info, unprofiled_ms=rundir.steady_unprofiled(info)) if info else info
+    script = script or _script_of(run_dir, info, notes)
     index = index_source(script) if script else None
-    if index is not None and run.get("script_sha256"):
+    if index is not None and info.get("script_sha256"):
         from .capture.runner import sha256
 
-        if sha256(script) != run["script_sha256"]:
+        if sha256(script) != info["script_sha256"]:
             notes.append(f"{script} changed since the run: lines may have moved")
-    ctx = _context(trace_path, run_dir, run, script, index, rundir.LINES_JSON if run_dir else None, notes, progress)
-    if ctx.lines is None:
+    run = build_run(trace_path, run_dir, info, script, index, rundir.LINES_JSON if run_dir else None, notes, progress)
+    if run.lines is None:
         notes.append("no line attribution: findings point at lines found statically")
     if run_dir:
-        ctx.ranks = _rank_contexts(ctx, run_dir, run, script, index, notes)
-    st = ctx.steps
-    notes.extend(_loader_buffer_notes(run))
+        run = _with_ranks(run, run_dir, info, script, index, notes)
+    notes.extend(_loader_buffer_notes(info))
     findings, skipped = [], []
     rules = all_rules()
     for k, rule in enumerate(rules):
@@ -204,40 +249,14 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             progress("rules", k + 1, len(rules))
         if only and rule.id not in only:
             continue
-        why = _skip_reason(rule, ctx)
+        why = _skip_reason(rule, run)
         if why:
             skipped.append((rule.id, why))
             continue
-        findings.extend(rule.detect(ctx))
+        findings.extend(rule.detect(run))
     if progress:
         progress("estimating", 0, 0)
-    findings, combined = estimate_all(ctx, findings)
+    findings, combined = estimate_all(run, findings)
     findings.sort(key=lambda f: _rank(f, combined))
-    checked = [r.id for r in all_rules() if (not only or r.id in only) and r.id not in {s for s, _ in skipped}]
-    return Analysis(
-        run=run,
-        run_dir=run_dir,
-        trace_path=trace_path,
-        script=ctx.script,
-        device=run.get("device") or ctx.trace.device_name or ("cuda" if ctx.trace.has_cuda else "cpu"),
-        n_steps=len(st),
-        profiled_ms=ctx.step_us / 1000,
-        unprofiled_ms=run.get("unprofiled_ms"),  # set by rundir.steady_unprofiled() above
-        breakdown=breakdown(ctx),
-        findings=findings,
-        skipped=skipped,
-        combined=combined,
-        notes=notes,
-        source=index.text if index is not None else None,
-        view=step_view(ctx, findings),
-        checked=checked,
-        ranks=_rank_rows(ctx),
-    )
-
-
-def rule_for(name: str) -> Rule | None:
-    """The rule with this id or alias."""
-    for r in all_rules():
-        if name == r.id or name in r.aliases:
-            return r
-    return None
+    checked = [r.id for r in rules if (not only or r.id in only) and r.id not in {s for s, _ in skipped}]
+    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Mapping, Union
+
+from .estimate.saving import Saving
 
 Severity = Literal["high", "medium", "low", "info"]
 Safety = Literal["safe", "unsafe"]
@@ -34,12 +36,14 @@ class Fix:
     safety: Safety | None  # None: advice only, never applied
     summary: str
     # what the codemod needs from the measurement (e.g. {"every": 500} for a logging guard)
-    params: dict | None = field(default=None, compare=False)
+    params: Mapping[str, Union[int, float, str]] | None = field(default=None, compare=False)
+    # the diff the codemod would make at the finding (report/prepare.py; None: not previewed)
+    diff: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a fix would save, read off the what-if replay of this trace."""
+    """What a fix would save, as shown: made from the finding's saving by estimate/estimates.py."""
 
     saving_ms: float  # per step, in unprofiled time
     speedup: float
@@ -59,10 +63,10 @@ class Finding:
     end_line: int | None = None
     severity: Severity = "info"
     evidence: tuple[Evidence, ...] = ()
-    estimate: Estimate | None = None
+    # What the fix would save, as the rule states it (None: a static finding, unmeasured)
+    saving: Saving | None = field(default=None, compare=False, repr=False)
+    estimate: Estimate | None = None  # the saving as shown, set by the estimate stage
     fix: Fix | None = None
-    # Internal: the what-if change this finding's fix makes (see estimate.replay.Change).
-    change: object | None = field(default=None, compare=False, repr=False)
 
     @property
     def saving_ms(self) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .engine import all_rules
+from .rule import all_rules
 from .errors import TrainprofError
 from .finding import Finding
 from .source import index_source
@@ -77,3 +77,20 @@ def _with_path(f: Finding, path: str) -> Finding:
 def at_least(findings: list[Finding], severity: str) -> list[Finding]:
     k = SEVERITIES.index(severity)
     return [f for f in findings if SEVERITIES.index(f.severity) >= k]
+
+
+def render(linted: list[Linted], fmt: str) -> str:
+    """The lint report as text (path:line: rule [severity] message), JSON, or SARIF 2.1.0."""
+    import json
+
+    found = [f for lt in linted for f in lt.findings]
+    if fmt == "sarif":
+        from .report.sarif import to_sarif
+
+        return json.dumps(to_sarif(linted, all_rules()), indent=1) + "\n"
+    if fmt == "json":
+        return json.dumps([{"rule": f.rule, "severity": f.severity, "path": f.path, "line": f.line,
+                            "message": f.message, "fix": f.fix.summary if f.fix else None} for f in found],
+                          indent=1) + "\n"
+    text = "".join(f"{f.path}:{f.line}: {f.rule} [{f.severity}] {f.message}\n" for f in found)
+    return text + f"{len(found)} finding(s) in {len(linted)} file(s) (static: suspected, not measured)\n"

@@ -14,11 +14,10 @@ import json
 import os
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import write_atomic
+from ..source.index import ParseError, SourceIndex, index_source
 from .codemod import Codemod, Note, Site
 
 APPLIED_JSON = "applied.json"  # in the run directory: path -> sha256 of what apply wrote
@@ -50,7 +49,7 @@ class FileFix:
 
 def all_codemods() -> dict[str, tuple[str, Codemod]]:
     """fix id -> (rule id, codemod), in rule order."""
-    from ..engine import all_rules
+    from ..rule import all_rules
 
     out = {}
     for r in all_rules():
@@ -107,8 +106,10 @@ def _line_map(before: str, after: str):
     return lambda ln: table.get(ln, ln)
 
 
-def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[int, dict]] | None) -> FileFix:
-    """Run codemods over text. sites: codemod id -> {line: params} (None: --static, everywhere)."""
+def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[int, dict]] | None,
+             index: SourceIndex | None = None) -> FileFix:
+    """Run codemods over text. sites: codemod id -> {line: params} (None: --static, everywhere);
+    index: the text's index, if already parsed (each codemod's output is indexed anew)."""
     out = FileFix(path, text, text)
     bom = "\ufeff" if text.startswith("\ufeff") else ""  # libcst drops a byte-order mark: put it back
     cur = text[len(bom):]
@@ -118,12 +119,14 @@ def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[in
         if where is not None and not where:
             continue
         try:
-            module = cst.parse_module(cur)
-        except cst.ParserSyntaxError as e:
-            raise FixError(f"{path}:{e.raw_line}: does not parse: {str(e).splitlines()[0]}") from None
+            if index is None or index.text != cur:
+                index = index_source(path, cur)
+        except ParseError as e:
+            where_ = "" if e.line is None else f":{e.line}"
+            raise FixError(f"{path}{where_}: does not parse: {e.why}") from None
         lines = None if where is None else {_through(remap, ln) for ln in where}
         params = {} if where is None else {_through(remap, ln): p for ln, p in where.items()}
-        site = Site(module, lines, params)
+        site = Site(index, lines, params)
         new = c.transform(site).code
         out.notes += [(c.id, n) for n in site.notes]
         if lines and not site.notes:  # findings where the codemod saw nothing it knows
@@ -148,20 +151,19 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
     a = rundir.read_json(path)
     if a is None:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
-    files = a.get("files") or {}
     applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON)) or {}
     # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
     # hoist-tensor beside host-alloc, looks for its own form at the same lines).
     rule_of = {fid: rid for fid, (rid, _) in all_codemods().items()}
     by_file: dict[str, dict[str, dict[int, dict]]] = {}
+    hashes: dict[str, str | None] = {}
     for f in a.get("findings") or []:
         fx = f.get("fix") or {}
         for c in mods:
             if rule_of.get(c.id) != f.get("rule"):
                 continue
-            p = locate(f["path"], files, a.get("script"))
-            if p is None:
-                raise FixError(f"{f['path']}: not found (the analysis ran elsewhere?)")
+            p, recorded = resolve(run_dir, a, f["path"])
+            hashes[p] = recorded
             params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
             by_file.setdefault(p, {}).setdefault(c.id, {})[int(f["line"])] = params
     out = []
@@ -172,11 +174,32 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
             out.append(FileFix(p, text, text, [(c.id, Note(0, False, "already applied from this analysis"))
                                                for c in mods if c.id in sites]))
             continue
-        if files.get(p) and files[p] != h:
+        if hashes[p] and hashes[p] != h:
             raise FixError(f"{os.path.relpath(p)} changed since the analysis: run `trainprof analyze` again "
                            "(the lines it found may have moved)")
         out.append(fix_text(p, text, [c for c in mods if c.id in sites], sites))
     return out
+
+
+def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
+    """(the file a finding of analysis `a` points at, its sha256 as analysed). Paths are
+    relative to the analysis' root (schema 2); a file outside it is refused."""
+    files = a.get("files") or {}
+    if "root" not in a:  # schema 1: absolute paths, matched as they were written
+        p = locate(path, files, a.get("script"))
+        if p is None:
+            raise FixError(f"{path}: not found (the analysis ran elsewhere?)")
+        return p, files.get(p)
+    root = os.path.normpath(os.path.join(os.path.abspath(run_dir), a["root"]))
+    p = os.path.normpath(os.path.join(root, path))
+    if os.path.commonpath([p, root]) != root:
+        raise FixError(f"{path}: outside the analysed project ({root}): not rewritten")
+    if not os.path.isfile(p):
+        raise FixError(f"{path}: not found under {root} (the analysis ran elsewhere?)")
+    recorded = files.get(os.path.relpath(p, root))
+    if not recorded:
+        raise FixError(f"{path}: the analysis recorded no sha256 for it: not rewritten")
+    return p, recorded
 
 
 def _sha_file(p: str) -> str:
@@ -185,6 +208,7 @@ def _sha_file(p: str) -> str:
 
 
 def locate(path: str, files: dict, script: str | None) -> str | None:
+    """Where a schema-1 analysis' finding path is (absolute, or relative to where it ran)."""
     if os.path.isabs(path) and os.path.isfile(path):
         return path
     for k in files:
@@ -195,13 +219,15 @@ def locate(path: str, files: dict, script: str | None) -> str | None:
     return os.path.abspath(path) if os.path.isfile(path) else None
 
 
-def preview(path: str, fix_id: str, line: int, params: dict | None = None) -> str | None:
-    """The diff one finding's fix would make (None: no codemod, or nothing it can rewrite there)."""
+def preview(path: str, fix_id: str, line: int, params: dict | None = None,
+            index: SourceIndex | None = None) -> str | None:
+    """The diff one finding's fix would make (None: no codemod, or nothing it can rewrite there).
+    index: the file's index where the analysis has it (used if the file still reads the same)."""
     known = all_codemods()
     if fix_id not in known or not os.path.isfile(path):
         return None
     try:
-        ff = fix_text(path, _read(path), [known[fix_id][1]], {fix_id: {line: params or {}}})
+        ff = fix_text(path, _read(path), [known[fix_id][1]], {fix_id: {line: params or {}}}, index)
     except FixError:
         return None
     if not ff.changed:

@@ -4,7 +4,8 @@ A codemod lives in its rule's file (rules/<rule>.py) and is declared there:
 
     FIX = Codemod("zero-grad", "safe", "zero_grad(set_to_none=False) -> zero_grad()", why, transform)
 
-`transform(site)` returns the new module. It acts only on nodes at `site.lines`
+`transform(site)` returns the new module. `site.index` is the file's one parse (the same
+index the detectors read). It acts only on nodes at `site.lines`
 (the lines the analysis found; None with --static: wherever the pattern is),
 and says per site what it did or why it left the code alone (`site.note`).
 Nothing is reformatted: libcst prints untouched code back byte for byte, and the
@@ -20,10 +21,11 @@ from typing import Callable, Iterable
 
 import libcst as cst
 from libcst import matchers as m
-from libcst.metadata import (ExpressionContext, ExpressionContextProvider, MetadataWrapper, ParentNodeProvider,
-                             PositionProvider, QualifiedNameProvider)
+from libcst.metadata import ExpressionContext, ExpressionContextProvider
 
 from ..finding import Fix, Safety
+from ..source import SourceIndex
+from ..source.loops import loop_of
 
 
 @dataclass(frozen=True)
@@ -48,20 +50,22 @@ class Note:
 
 @dataclass
 class Site:
-    """What a codemod is given: the module with positions and qualified names, where
-    to act, and the findings' parameters (e.g. a logging period) by line."""
+    """What a codemod is given: the file's index (its one parse: positions, qualified
+    names, parents, the training loops), where to act, and the findings' parameters (e.g.
+    a logging period) by line."""
 
-    module: cst.Module
+    index: SourceIndex
     lines: set[int] | None = None  # None: everywhere the pattern is (--static)
     params: dict[int, dict] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
 
-    def __post_init__(self):
-        self.wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-        self.pos = self.wrapper.resolve(PositionProvider)
-        self.qnames = self.wrapper.resolve(QualifiedNameProvider)
-        self.parents = self.wrapper.resolve(ParentNodeProvider)
-        self.contexts = self.wrapper.resolve(ExpressionContextProvider)
+    @property
+    def module(self) -> cst.Module:
+        return self.index.module
+
+    @property
+    def pos(self) -> dict:
+        return self.index.pos
 
     # -- where ----------------------------------------------------------------------
     def line(self, node: cst.CSTNode) -> int:
@@ -87,24 +91,19 @@ class Site:
 
     # -- what -----------------------------------------------------------------------
     def qualname(self, node: cst.CSTNode) -> str | None:
-        """The dotted name a call or name refers to (`T.zeros` -> torch.zeros), or None."""
-        names = self.qnames.get(node.func if isinstance(node, cst.Call) else node, set())
-        names = names() if callable(names) else names  # libcst >= 1.? resolves lazily
-        names = sorted(q.name for q in names)
-        return names[0] if names else None
+        """The dotted name a call or name refers to (`T.zeros` -> torch.zeros; builtins bare:
+        `enumerate`), or None."""
+        return self.index.qualname(node)
 
     def is_load(self, name: cst.Name) -> bool:
         """Whether this Name reads the variable (not a binding, an attribute or a keyword)."""
-        return self.contexts.get(name) == ExpressionContext.LOAD
+        return self.index.wrapper.resolve(ExpressionContextProvider).get(name) == ExpressionContext.LOAD
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self.parents.get(node)
+        return self.index.parent(node)
 
     def ancestors(self, node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-        p = self.parents.get(node)
-        while p is not None:
-            yield p
-            p = self.parents.get(p)
+        return self.index.ancestors(node)
 
     def statement(self, node: cst.CSTNode) -> cst.CSTNode:
         """The statement holding node (a SimpleStatementLine or a compound statement)."""
@@ -118,27 +117,15 @@ class Site:
 
     def nodes(self, kind) -> list:
         """Every node of this type in the module, in source order."""
-        found = []
-
-        class _V(cst.CSTVisitor):
-            def on_visit(self, node):
-                if isinstance(node, kind):
-                    found.append(node)
-                return True
-
-        self.module.visit(_V())
-        return found
+        return self.index.nodes(kind)
 
     def training_loops(self) -> list[cst.CSTNode]:
-        """Loops whose body calls .backward() or .step(): innermost first."""
-        loops = [n for n in self.nodes((cst.For, cst.While)) if _calls_method(n.body, ("backward", "step"))]
-        return sorted(loops, key=lambda n: -len(list(self.ancestors(n))))
+        """The training loops (source/loops.py: the one definition), innermost first."""
+        return sorted((lp.node for lp in self.index.loops), key=lambda n: -len(list(self.ancestors(n))))
 
     def training_loop_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        for a in self.ancestors(node):
-            if isinstance(a, (cst.For, cst.While)) and _calls_method(a.body, ("backward", "step")):
-                return a
-        return None
+        lp = loop_of(self.index, node)
+        return lp.node if lp is not None else None
 
     def assignments(self, name: str) -> list[cst.CSTNode]:
         """Statements that bind `name` (=, +=, for targets, with ... as), in source order."""

@@ -114,3 +114,48 @@ def summary(v: Verified, estimate: str | None = None) -> list[str]:
         lines.append(f"estimated: {estimate}")
     lines.append(v.parity()[1])
     return lines
+
+
+def period_of(run_dir: str, fix_ids) -> int:
+    """The least common multiple of the `every` periods of the applied fixes' findings."""
+    import math
+
+    from ..capture import rundir
+
+    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
+    every = [int(f["fix"]["params"]["every"]) for f in a.get("findings") or []
+             if (f.get("fix") or {}).get("id") in fix_ids and "every" in ((f.get("fix") or {}).get("params") or {})]
+    return math.lcm(*every) if every else 1
+
+
+def estimate_for(run_dir: str, fix_ids) -> str | None:
+    """The analysis's combined estimate over the rules of the fixes applied."""
+    from ..engine import analyze
+    from .apply import all_codemods
+
+    rules = {rid for fid, (rid, _) in all_codemods().items() if fid in fix_ids}
+    a = analyze(run_dir, only=rules)
+    if a.combined is None:
+        return None
+    return f"{a.combined.speedup:.3g}x for the findings of {', '.join(sorted(rules))} ({a.combined.after})"
+
+
+def verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, timeout, say=print):
+    """Time each written file against its original (its backup), as `verify` does: yields
+    (path, Verified). The original runs from beside the patched file, so that its imports
+    resolve alike."""
+    import shutil
+
+    from ..capture import rundir
+
+    if args is None:
+        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or [] if run_dir else []
+    for path, bak in written:
+        orig = os.path.join(os.path.dirname(path), f"_trainprof_original_{os.path.basename(path)}")
+        shutil.copyfile(bak, orig)
+        try:
+            say(f"verifying {os.path.relpath(path)} ({rounds} rounds of {steps} steps after {skip})")
+            v = verify(orig, path, args, skip, steps, rounds, parity_steps, timeout)
+        finally:
+            os.unlink(orig)
+        yield path, v

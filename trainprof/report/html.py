@@ -8,21 +8,18 @@ import shlex
 
 import jinja2
 
-from ..engine import Analysis
 from ..files import write_atomic
 from ..finding import fmt_num
-from ..trace.breakdown import PARTS
 from . import jsonout
+from .breakdown import LABELS, PARTS
+from .prepare import MAX_FINDINGS, Report
 
-LABELS = {"data_loader": "data loader", "sync_wait": "sync wait", "h2d_copies": "H2D copies",
-          "logging": "logging", "other_cpu": "other CPU"}
 EXCERPT = 3  # lines shown either side of a finding's line
 # The page stays small whatever the run: these bound what grows with the script or the trace
 # (the timeline's bounds are in trace/step_view.py). analysis.json keeps everything whole.
 MAX_TEXT = 2000  # characters of any one text (a message, a name from the trace, an argument)
 MAX_LINE = 400  # characters of one source or diff line
 MAX_DIFF_LINES = 150  # lines of one fix's diff (`trainprof apply --dry-run` prints it all)
-MAX_FINDINGS = 100  # findings shown, the costliest; the page counts the others
 
 
 def _templates_dir() -> str:
@@ -76,57 +73,32 @@ def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
     return [(n, _clip(lines[n - 1], MAX_LINE), n == line) for n in range(lo, hi + 1)]
 
 
-def _fixes(doc: dict, a: Analysis) -> None:
-    """Each fixable finding's diff (the codemod run in memory) and the command that applies it."""
-    from ..capture.runner import sha256
-    from ..fix.apply import locate, preview
-
-    files = doc.get("files") or {}
-    hashes: dict = {}
-    diffs: dict = {}  # each file hashed, and each (file, fix, line) previewed, once however many findings
-    for f in doc["findings"]:
-        fx = f.get("fix") or {}
-        f["diff"] = f["apply"] = None
-        if not fx.get("safety"):
-            continue
-        path = locate(f["path"], files, doc.get("script"))
-        if path is not None and path in files and path not in hashes:
-            hashes[path] = sha256(path)
-        if path is None or path not in files or hashes[path] != files[path]:
-            continue  # changed since the run: its lines may have moved
-        key = (path, fx["id"], f["line"], repr(fx.get("params")))
-        if key not in diffs:
-            diffs[key] = preview(path, fx["id"], f["line"], fx.get("params"))
-        f["diff"] = diffs[key]
-        if f["diff"] and a.run_dir:
-            f["apply"] = f"trainprof apply {shlex.quote(a.run_dir)} --fix {fx['id']}"
-
-
-def render(a: Analysis) -> str:
-    from ..engine import all_rules
-
-    doc = jsonout.to_dict(a)
-    b = a.breakdown
+def render(rep: Report) -> str:
+    a = rep.analysis
+    doc = jsonout.to_dict(rep)
+    b = rep.breakdown
     total = b["step_ms"] or 1.0
     parts = [{"key": k, "label": LABELS[k], "ms": b["parts"][k], "share": b["parts"][k] / total} for k in PARTS]
     hidden = max(0, len(doc["findings"]) - MAX_FINDINGS)
     doc["findings"] = doc["findings"][:MAX_FINDINGS]
-    _fixes(doc, a)
+    for f, src_f in zip(doc["findings"], rep.findings):
+        f["diff"] = src_f.fix.diff if src_f.fix is not None else None
+        f["apply"] = (f"trainprof apply {shlex.quote(a.run_dir)} --fix {src_f.fix.id}"
+                      if f["diff"] and a.run_dir else None)
     doc = _clip_all(doc)
     src = a.source.splitlines() if a.source else None
     for f in doc["findings"]:
         f["excerpt"] = _excerpt(src, f["line"])
         f["diff"] = _clip_diff(f["diff"])
     found = {f.rule for f in a.findings}
-    titles = {r.id: r.title for r in all_rules()}
-    fine = [(r, titles.get(r, r)) for r in a.checked if r not in found]
+    fine = [(r, rep.titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
-    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=a.view, fine=fine, run_dir=a.run_dir,
-                                                        labels=dict(LABELS, other_cpu="other CPU"),
-                                                        hidden_findings=hidden)
+    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=rep.view, fine=fine,
+                                                        run_dir=a.run_dir, labels=LABELS, hidden_findings=hidden,
+                                                        heading=a.script or a.trace_path)
 
 
-def write(a: Analysis, path: str) -> None:
+def write(rep: Report, path: str) -> None:
     # A lone surrogate (an argument or a file name that was not UTF-8, kept by Python as
     # surrogateescape) would stop a strict encode: it is shown as its \udcXX escape.
-    write_atomic(path, render(a).encode("utf-8", "backslashreplace"))
+    write_atomic(path, render(rep).encode("utf-8", "backslashreplace"))

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
-from ..engine import Analysis
 from ..files import write_atomic
 from ..finding import Finding
+from .prepare import Report
 
-SCHEMA = 1
+SCHEMA = 2
 
 
-def _finding(f: Finding) -> dict:
+def _rel(path: str | None, base: str) -> str | None:
+    """path relative to base where it lies under it (as written: `a/b.py`), else absolute."""
+    if not path:
+        return path
+    p = os.path.abspath(path)
+    try:
+        inside = os.path.commonpath([p, base]) == base
+    except ValueError:  # another drive
+        inside = False
+    return os.path.relpath(p, base) if inside else p
+
+
+def _finding(f: Finding, root: str) -> dict:
     e = f.estimate
     return {
         "rule": f.rule,
         "title": f.title,
-        "path": f.path,
+        "path": _rel(f.path, root),
         "line": f.line,
         "end_line": f.end_line,
         "severity": f.severity,
@@ -32,16 +46,22 @@ def _finding(f: Finding) -> dict:
     }
 
 
-def to_dict(a: Analysis) -> dict:
-    b = a.breakdown
+def to_dict(rep: Report) -> dict:
+    """The document. Paths are relative to `root` (the script's folder), and `root` and `trace`
+    to the run directory where they lie in it: a run that carries its script reads the same
+    wherever it is."""
+    a, b = rep.analysis, rep.breakdown
+    root = os.path.abspath(a.run.root)
+    here = os.path.abspath(a.run_dir) if a.run_dir else None
     return {
         "schema": SCHEMA,
-        "script": a.script,
-        "script_sha256": a.run.get("script_sha256"),
-        "argv": a.run.get("argv"),
-        "trace": a.trace_path,
+        "root": _rel(root, here) if here else root,
+        "script": _rel(a.script, root),
+        "script_sha256": a.info.get("script_sha256"),
+        "argv": a.info.get("argv"),
+        "trace": _rel(a.trace_path, here) if here else os.path.abspath(a.trace_path),
         "device": a.device,
-        "torch": a.run.get("torch"),
+        "torch": a.info.get("torch"),
         "steps": {
             "count": a.n_steps,
             "profiled_ms": round(a.profiled_ms, 4),
@@ -49,7 +69,7 @@ def to_dict(a: Analysis) -> dict:
             "gpu_busy": round(b["gpu_busy"], 4) if b.get("gpu_busy") is not None else None,
             "breakdown": {k: round(v, 4) for k, v in b["parts"].items()},
         },
-        "findings": [_finding(f) for f in a.findings],
+        "findings": [_finding(f, root) for f in rep.findings],
         "skipped": [{"rule": r, "reason": why} for r, why in a.skipped],
         "estimate": None if a.combined is None else {
             "combined_speedup": round(a.combined.speedup, 4),
@@ -58,27 +78,10 @@ def to_dict(a: Analysis) -> dict:
             "after": a.combined.after,
             "calibration": a.combined.calibration,
         },
-        "ranks": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in a.ranks],
+        "ranks": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rep.ranks],
         "notes": a.notes,
-        "files": _file_hashes(a),
+        "files": {_rel(p, root): h for p, h in rep.files.items()},
     }
-
-
-def _file_hashes(a: Analysis) -> dict:
-    """sha256 of each file a finding points at, as analysed: `trainprof apply` refuses
-    to rewrite one that has changed since (the script's hash is the one it ran with)."""
-    import os
-
-    from ..capture.runner import sha256
-
-    out = {}
-    script = os.path.abspath(a.script) if a.script else None
-    for f in a.findings:
-        p = os.path.abspath(f.path)
-        if p in out or not os.path.isfile(p):
-            continue
-        out[p] = a.run.get("script_sha256") if p == script and a.run.get("script_sha256") else sha256(p)
-    return out
 
 
 def _plain(o):
@@ -88,12 +91,15 @@ def _plain(o):
     raise NotImplementedError(type(o).__name__)
 
 
-def write(a: Analysis, path: str) -> None:
-    doc = to_dict(a)
+def encode(rep: Report) -> bytes:
+    doc = to_dict(rep)
     try:
-        data = msgspec.json.format(msgspec.json.encode(doc, enc_hook=_plain), indent=1)
+        return msgspec.json.format(msgspec.json.encode(doc, enc_hook=_plain), indent=1)
     except UnicodeEncodeError:  # a lone surrogate (a non-UTF-8 argv or path): escaped as \udcXX
         import json
 
-        data = json.dumps(doc, ensure_ascii=True, indent=1, default=_plain).encode()
-    write_atomic(path, data)
+        return json.dumps(doc, ensure_ascii=True, indent=1, default=_plain).encode()
+
+
+def write(rep: Report, path: str) -> None:
+    write_atomic(path, encode(rep))

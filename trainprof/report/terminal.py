@@ -6,17 +6,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import Analysis
-from ..trace.breakdown import PARTS
+from .breakdown import LABELS, PARTS
+from .prepare import Report
 
-LABELS = {"data_loader": "data loader", "sync_wait": "sync wait", "h2d_copies": "H2D copies",
-          "logging": "logging", "other_cpu": "other CPU"}
 SEV_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
-def render(a: Analysis, console: Console | None = None) -> None:
+def render(rep: Report, console: Console | None = None) -> None:
     con = console or Console(highlight=False)
-    b = a.breakdown
+    a, b = rep.analysis, rep.breakdown
     un = f"{a.unprofiled_ms:.3g} ms unprofiled, " if a.unprofiled_ms else ""
     con.print(f"[bold]{a.script or a.trace_path}[/]  on {a.device}, {a.n_steps} steps recorded")
     con.print(f"step time: {un}{a.profiled_ms:.3g} ms profiled"
@@ -28,7 +26,7 @@ def render(a: Analysis, console: Console | None = None) -> None:
         c = a.combined
         con.print(f"all findings fixed: ~{c.new_ms:.3g} ms per step, [bold]{c.speedup:.2f}x[/] "
                   f"({c.after}) [dim]-- {c.calibration}[/]")
-    for r in a.ranks:
+    for r in rep.ranks:
         con.print(f"rank {r['rank']}: compute {r['compute_ms']:.3g} ms, collectives {r['comm_ms']:.3g} ms "
                   f"({100 * r['overlap']:.0f}% overlapped), exposed {r['exposed_ms']:.3g} ms, waiting for "
                   f"other ranks {r['waited_ms']:.3g} ms, late {r['late_ms']:.3g} ms [dim](profiled, per step)[/]")

@@ -1,24 +1,31 @@
-"""Parse the script once: its training loop(s), every call with a qualified name,
-and a line -> calls map, for the rules and the codemods.
+"""Parse a source once, with libcst: every call with its qualified name, the training
+loop(s), a line -> calls map, and what the detectors and codemods ask of a node (its lines,
+text, parent, qualified name, literal value).
 
-Qualified names see through aliases (`import torch as T; T.cuda.synchronize()`
-is `torch.cuda.synchronize`). Method calls on values (`loss.item()`) have no
-qualified name; they are matched by method name.
+Qualified names see through aliases (`import torch as T; T.cuda.synchronize()` is
+`torch.cuda.synchronize`); they come from libcst's QualifiedNameProvider, kept where a
+name was imported or is a builtin. Method calls on values (`loss.item()`) have no
+qualified name; they are matched by method name. The static detectors (rules' `lint`),
+the measured ones (rules' `detect`) and the codemods (fix/codemod.py) all read this one
+parse; loops.py holds the one definition of the training loop.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import os
 from dataclasses import dataclass, field
+from typing import Iterator
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, QualifiedNameSource
 
 from ..errors import TrainprofError
+from .loops import Loop, loop_functions, training_loops
+from .tree import Nodes, literal
 
-STEP_METHODS = {"backward", "step"}
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CallSite:
     line: int
     end_line: int
@@ -28,26 +35,22 @@ class CallSite:
     receiver: str | None  # source text of x in x.item()
     text: str  # the call's source
     keywords: dict  # keyword -> literal value, or ... when not a literal
-    node: ast.Call = field(compare=False, repr=False)
+    args: tuple[cst.BaseExpression, ...]  # the positional arguments (a starred one as its value)
+    node: cst.Call = field(repr=False)
 
 
-@dataclass(frozen=True)
-class Loop:
-    line: int
-    end_line: int
-    header: str  # "for batch in loader:"
-    iter_text: str | None
-
-
-@dataclass
+@dataclass(eq=False)
 class SourceIndex:
     path: str
     text: str
-    tree: ast.Module
-    imports: dict[str, str]  # local name -> qualified name
+    module: cst.Module
+    tree: Nodes  # every node by type, parents and children: the walks detectors make
+    wrapper: MetadataWrapper  # further libcst metadata, resolved on demand (codemods)
+    pos: dict  # node -> libcst CodeRange
+    qualnames: dict  # node (a dotted name) -> its qualified name, where imported or builtin
     calls: list[CallSite]
     loops: list[Loop]  # training loops: loops whose body steps an optimizer or calls backward
-    functions: dict[str, tuple[int, int]]  # function name -> (line, end_line) of its definition
+    functions: dict[str, tuple[int, int]]  # function name -> (line, end_line) of its (first) definition
     loop_functions: set[str]  # functions (of this file) called from inside a training loop
     by_line: dict[int, list[CallSite]] = field(default_factory=dict)
 
@@ -69,148 +72,145 @@ class SourceIndex:
         ls = self.lines
         return ls[line - 1].strip() if 0 < line <= len(ls) else ""
 
-    def qualname(self, node: ast.AST) -> str | None:
-        return _qualname(node, self.imports)
+    def line(self, node: cst.CSTNode) -> int:
+        return self.pos[node].start.line
+
+    def end_line(self, node: cst.CSTNode) -> int:
+        return self.pos[node].end.line
+
+    def code(self, node: cst.CSTNode) -> str:
+        """The node's source text, as written (its own parentheses aside)."""
+        r = self.pos[node]
+        ls = self._split
+        a, b = r.start.line - 1, r.end.line - 1
+        if b >= len(ls):
+            return self.module.code_for_node(node)
+        if a == b:
+            return ls[a][r.start.column:r.end.column]
+        return ls[a][r.start.column:] + "".join(ls[a + 1:b]) + ls[b][:r.end.column]
+
+    def qualname(self, node: cst.CSTNode) -> str | None:
+        """The dotted name a call or name refers to (`T.zeros` -> torch.zeros), or None."""
+        return self.qualnames.get(node.func if isinstance(node, cst.Call) else node)
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.tree.parent.get(node)
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        return self.tree.ancestors(node)
+
+    def walk(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        """node and every node below it, in source order."""
+        return self.tree.walk(node)
+
+    def nodes(self, kind) -> list:
+        """Every node of this type (or types) in the module, in source order."""
+        return self.tree.of(kind)
+
+    @staticmethod
+    def literal(node: cst.CSTNode | None):
+        """The value of a literal expression (numbers, strings, True/False/None, and
+        tuples, lists, sets and dicts of those), else ... (Ellipsis)."""
+        return literal(node)
+
+    @property
+    def _split(self) -> list[str]:
+        s = self.__dict__.get("_split_cache")
+        if s is None:
+            s = self.__dict__["_split_cache"] = self.text.splitlines(keepends=True)
+        return s
 
 
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
+def _dotted(node: cst.CSTNode) -> bool:
+    while isinstance(node, cst.Attribute):
         node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
+    return isinstance(node, cst.Name)
 
 
-def _qualname(node: ast.AST, imports: dict[str, str]) -> str | None:
-    d = _dotted(node)
-    if d is None:
-        return None
-    head, _, rest = d.partition(".")
-    if head in imports:
-        q = imports[head]
-        return f"{q}.{rest}" if rest else q
-    if hasattr(builtins, head):
-        return d
-    return None
-
-
-def _literal(node: ast.AST):
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return ...
-
-
-def _imports(tree: ast.Module) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname:
-                    out[a.asname] = a.name
-                else:
-                    out[a.name.split(".")[0]] = a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
+def _qualnames(wrapper: MetadataWrapper, tree: Nodes) -> dict:
+    """Dotted names -> the qualified name they refer to, where it was imported or is a
+    builtin (the first in sorted order, where branches bind it differently)."""
+    meta = wrapper.resolve(QualifiedNameProvider)
+    keep = (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN)
+    out = {}
+    for node in tree.of((cst.Name, cst.Attribute)):
+        if not _dotted(node):
+            continue
+        qs = meta.get(node)
+        if callable(qs):  # libcst resolves lazily in some versions
+            qs = qs()
+        names = sorted(q.name for q in qs or () if q.source in keep and not q.name.startswith("."))
+        if names:
+            n = names[0]
+            out[node] = n[len("builtins."):] if n.startswith("builtins.") else n
     return out
 
 
-def _is_step_call(call: ast.Call) -> bool:
-    f = call.func
-    return isinstance(f, ast.Attribute) and f.attr in STEP_METHODS
+def _keywords(call: cst.Call) -> dict:
+    return {a.keyword.value: literal(a.value) for a in call.args if a.keyword is not None}
 
 
-def index_source(path: str, text: str | None = None) -> SourceIndex:
-    if text is None:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise TrainprofError(f"cannot read {path}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise TrainprofError(f"{path}: not UTF-8 text") from None
+class ParseError(TrainprofError):
+    def __init__(self, path: str, line: int | None, why: str):
+        super().__init__(f"{path}{'' if line is None else f':{line}'}: cannot parse: {why}")
+        self.path, self.line, self.why = path, line, why
+
+
+def parse(path: str, text: str) -> cst.Module:
     try:
-        tree = ast.parse(text, filename=path)
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as e:
+        line, why = e.raw_line, e.message
+    except RecursionError:
+        raise ParseError(path, None, "nested too deeply") from None
+    # Python's own parser says what is wrong more plainly (only read on this error path)
+    try:
+        compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as e:
-        raise TrainprofError(f"{path}:{e.lineno}: cannot parse: {e.msg}") from None
-    imports = _imports(tree)
-    seg = text.splitlines()
+        line, why = e.lineno, e.msg
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    raise ParseError(path, line, why)
 
-    raw = [ln.encode("utf-8", "surrogatepass") for ln in text.splitlines(keepends=True)]
 
-    def src(node) -> str:
-        # ast.get_source_segment re-splits the whole file on every call (a 3 MB script took
-        # 33 s); the same slice from lines split once. Offsets are in UTF-8 bytes.
-        a, b = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-        if node.end_col_offset is None or b >= len(raw):
-            return ""
-        if a == b:
-            part = raw[a][node.col_offset:node.end_col_offset]
-        else:
-            part = raw[a][node.col_offset:] + b"".join(raw[a + 1:b]) + raw[b][:node.end_col_offset]
-        return part.decode("utf-8", "replace")
+def read_source(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise TrainprofError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise TrainprofError(f"{path}: not UTF-8 text") from None
 
-    calls: list[CallSite] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
+
+def index_source(path: str, text: str | None = None, module: cst.Module | None = None) -> SourceIndex:
+    """The index of `path` (its text read here unless given; a module already parsed from
+    that text may be given too)."""
+    if text is None:
+        text = read_source(path)
+    module = module if module is not None else parse(path, text)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    pos = wrapper.resolve(PositionProvider)
+    tree = Nodes(module)
+    qualnames = _qualnames(wrapper, tree)
+    ix = SourceIndex(os.path.abspath(path), text, module, tree, wrapper, pos, qualnames, [], [], {}, set())
+    calls = []
+    for node in tree.of(cst.Call):
         f = node.func
-        method = f.attr if isinstance(f, ast.Attribute) else None
-        receiver = src(f.value) if isinstance(f, ast.Attribute) else None
-        kw = {k.arg: _literal(k.value) for k in node.keywords if k.arg}
-        calls.append(CallSite(node.lineno, node.end_lineno or node.lineno, node.col_offset,
-                              _qualname(f, imports), method, receiver, src(node), kw, node))
+        r = pos[node]
+        calls.append(CallSite(
+            r.start.line, r.end.line, r.start.column, qualnames.get(f),
+            f.attr.value if isinstance(f, cst.Attribute) else None,
+            ix.code(f.value) if isinstance(f, cst.Attribute) else None,
+            ix.code(node), _keywords(node), tuple(a.value for a in node.args if a.keyword is None and a.star != "**"),
+            node))
     calls.sort(key=lambda c: (c.line, c.col))
-
-    functions: dict[str, tuple[int, int]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            functions.setdefault(node.name, (node.lineno, node.end_lineno or node.lineno))
-
-    # Training loops: the innermost loops whose bodies call .backward() or .step()
-    # (directly, or through a function of this file).
-    def steps_in(body_nodes, seen=()) -> bool:
-        for n in body_nodes:
-            for c in ast.walk(n):
-                if isinstance(c, ast.Call):
-                    if _is_step_call(c):
-                        return True
-                    if isinstance(c.func, ast.Name) and c.func.id in fn_nodes and c.func.id not in seen:
-                        if steps_in(fn_nodes[c.func.id].body, seen + (c.func.id,)):
-                            return True
-        return False
-
-    fn_nodes = {n.name: n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    loops: list[Loop] = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and steps_in(node.body):
-            inner = [n for n in ast.walk(node) if n is not node and isinstance(n, (ast.For, ast.AsyncFor, ast.While))
-                     and steps_in(n.body)]
-            if inner:
-                continue  # an epoch loop around the step loop
-            it = src(node.iter) if isinstance(node, (ast.For, ast.AsyncFor)) else None
-            loops.append(Loop(node.lineno, node.end_lineno or node.lineno, seg[node.lineno - 1].strip(), it))
-    loops.sort(key=lambda lp: lp.line)
-
-    loop_functions: set[str] = set()
-    frontier = [c for c in calls if any(lp.line <= c.line <= lp.end_line for lp in loops)]
-    while frontier:
-        nxt = []
-        for c in frontier:
-            f = c.node.func
-            name = f.id if isinstance(f, ast.Name) else None
-            if name in functions and name not in loop_functions:
-                loop_functions.add(name)
-                lo, hi = functions[name]
-                nxt += [d for d in calls if lo <= d.line <= hi]
-        frontier = nxt
-
-    by_line: dict[int, list[CallSite]] = {}
+    ix.calls = calls
+    for node in tree.of((cst.FunctionDef,)):
+        ix.functions.setdefault(node.name.value, (ix.line(node), ix.end_line(node)))
+    ix.loops = training_loops(ix)
+    ix.loop_functions = loop_functions(ix)
     for c in calls:
         for ln in range(c.line, c.end_line + 1):
-            by_line.setdefault(ln, []).append(c)
-    return SourceIndex(os.path.abspath(path), text, tree, imports, calls, loops, functions, loop_functions, by_line)
+            ix.by_line.setdefault(ln, []).append(c)
+    return ix

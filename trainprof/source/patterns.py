@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import libcst as cst
+
 from .index import CallSite
 
 # GPU->CPU transfers of a tensor's value.
@@ -29,10 +31,23 @@ def is_logging(call: CallSite) -> bool:
     return False
 
 
+def logging_lines(index) -> set[int]:
+    """Lines of the script that log, inside the training loop (every step)."""
+    return {c.line for c in index.calls if is_logging(c) and index.in_loop(c.line)}
+
+
+def loader_call(index) -> CallSite | None:
+    """The DataLoader(...) construction in the script, if one is there."""
+    for c in index.calls:
+        if (c.qualname or "").endswith("DataLoader") or (c.qualname is None and c.text.startswith("DataLoader(")):
+            return c
+    return None
+
+
 def is_sync(call: CallSite) -> bool:
-    if call.method in SYNC_METHODS and call.receiver and not call.node.args:
+    if call.method in SYNC_METHODS and call.receiver and not call.args:
         return True
-    if call.qualname in SYNC_BUILTINS and len(call.node.args) == 1:
+    if call.qualname in SYNC_BUILTINS and len(call.args) == 1:
         return True
     return call.qualname == "torch.cuda.synchronize"
 
@@ -49,13 +64,17 @@ def is_to_device(call: CallSite) -> bool:
 def throttled(index, line: int) -> bool:
     """Whether `line` runs only every N steps: inside an `if` whose test takes a modulo
     (`if step % 100 == 0:`), within the training loop."""
-    import ast
-
-    for node in ast.walk(index.tree):
-        if isinstance(node, ast.If) and node.body and node.body[0].lineno <= line <= (node.body[-1].end_lineno or 0):
-            if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(node.test)):
+    for node in index.nodes(cst.If):
+        body = _statements(node.body)
+        if body and index.line(body[0]) <= line <= index.end_line(body[-1]):
+            if any(isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.Modulo)
+                   for n in index.walk(node.test)):
                 return True
     return False
+
+
+def _statements(block) -> list:
+    return list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
 
 
 # torch.nn convolution modules (their leaf names)
@@ -68,16 +87,14 @@ def is_conv_layer(qualname: str | None) -> bool:
 
 def module_classes(index) -> set[str]:
     """Classes of this file that derive from torch.nn.Module (directly or through another)."""
-    import ast
-
-    classes = [n for n in ast.walk(index.tree) if isinstance(n, ast.ClassDef)]
+    classes = index.nodes(cst.ClassDef)
     found: set[str] = set()
     for _ in range(len(classes) + 1):
         for c in classes:
             for b in c.bases:
-                q = index.qualname(b) or ""
-                if q.startswith("torch.nn.") or (isinstance(b, ast.Name) and b.id in found):
-                    found.add(c.name)
+                q = index.qualname(b.value) or ""
+                if q.startswith("torch.nn.") or (isinstance(b.value, cst.Name) and b.value.value in found):
+                    found.add(c.name.value)
     return found
 
 

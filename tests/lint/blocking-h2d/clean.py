@@ -8,16 +8,16 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1)
 data = [torch.randn(8, 4) for _ in range(10)]
 for epoch in range(2):
     for x, y in loader:
-        x = x.to("cuda", non_blocking=True)
-        y = y.cuda(non_blocking=True)
-        x = x.to(torch.float16).float()  # a dtype cast, not a copy
+        x = x.to("cuda", non_blocking=True)  # ok: non_blocking from pinned memory (the fix)
+        y = y.cuda(non_blocking=True)  # ok: non_blocking from pinned memory
+        x = x.to(torch.float16).float()  # ok: a dtype cast, not a copy
         loss = (model(x) - y).pow(2).mean()
         loss.backward()
         opt.step()
         opt.zero_grad()
     for x, _ in loader:  # not a training loop
-        print(x.to("cuda").sum())
+        print(x.to("cuda").sum())  # ok: not a training loop
 for x in data:  # not a DataLoader: host-alloc's or nobody's
-    loss = model(x.cuda()).pow(2).mean()
+    loss = model(x.cuda()).pow(2).mean()  # ok: a list's items, not a DataLoader's batch
     loss.backward()
     opt.step()

@@ -10,6 +10,6 @@ for epoch in range(3):
         opt.step()
         opt.zero_grad()
         if step % 500 == 0:
-            torch.save(model.state_dict(), f"step{step}.pt")
-    torch.save(model.state_dict(), f"epoch{epoch}.pt")  # once per epoch
-torch.save(model.state_dict(), "final.pt")
+            torch.save(model.state_dict(), f"step{step}.pt")  # ok: every 500 steps
+    torch.save(model.state_dict(), f"epoch{epoch}.pt")  # ok: once per epoch
+torch.save(model.state_dict(), "final.pt")  # ok: after training

@@ -6,7 +6,7 @@ opt = T.optim.SGD(model.parameters(), lr=0.1)
 
 
 def checkpoint(m):
-    T.save(m.state_dict(), "ckpt.pt")  # expect
+    T.save(m.state_dict(), "ckpt.pt")  # expect: checkpoint-io
 
 
 for step in range(100):
@@ -14,6 +14,6 @@ for step in range(100):
     loss.backward()
     opt.step()
     opt.zero_grad()
-    dump(model.state_dict(), "model.pt")  # expect
-    checkpoint(model)
-    model.save_pretrained("out")  # expect
+    dump(model.state_dict(), "model.pt")  # expect: checkpoint-io
+    checkpoint(model)  # ok: the save inside checkpoint() is reported, at line 9
+    model.save_pretrained("out")  # expect: checkpoint-io

@@ -5,9 +5,9 @@ import torch.nn as nn
 class Block(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)  # ok: bias=False (the fix)
         self.bn = nn.BatchNorm2d(c)
-        self.head = nn.Conv2d(c, c, 1)
+        self.head = nn.Conv2d(c, c, 1)  # ok: a ReLU between it and the BatchNorm
         self.norm = nn.BatchNorm2d(c)
 
     def forward(self, x):
@@ -18,7 +18,7 @@ class Block(nn.Module):
 
 
 seq = nn.Sequential(
-    nn.Conv2d(3, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-    nn.Conv2d(64, 64, 3), nn.ReLU(), nn.BatchNorm2d(64),
-    nn.Conv2d(64, 64, 3), nn.GroupNorm(8, 64),
+    nn.Conv2d(3, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),  # ok: bias=False
+    nn.Conv2d(64, 64, 3), nn.ReLU(), nn.BatchNorm2d(64),  # ok: a ReLU before the BatchNorm
+    nn.Conv2d(64, 64, 3), nn.GroupNorm(8, 64),  # ok: GroupNorm, not BatchNorm
 )

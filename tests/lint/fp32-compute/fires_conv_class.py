@@ -15,7 +15,7 @@ device = torch.device("cuda")
 model = Net().to(device)
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
 for x in [torch.randn(8, 3, 32, 32, device=device)] * 10:
-    opt.zero_grad()
-    loss = F.relu(model(x))  # expect
+    opt.zero_grad()  # ok: a method call, not the model's
+    loss = F.relu(model(x))  # expect: fp32-compute
     loss.backward()
     opt.step()

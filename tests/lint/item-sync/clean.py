@@ -5,9 +5,9 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1)
 total = torch.zeros((), device="cuda")
 for step in range(100):
     loss = model(torch.randn(8, 4, device="cuda")).pow(2).mean()
-    total += loss.detach()
-    lr = float(0.1)
+    total += loss.detach()  # ok: stays on the device (the fix)
+    lr = float(0.1)  # ok: float() of a plain number
     loss.backward()
     opt.step()
     opt.zero_grad()
-print(total.item())  # after the loop: once
+print(total.item())  # ok: after the loop: once

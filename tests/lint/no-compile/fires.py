@@ -17,8 +17,8 @@ class Net(Block):
 
 model = Net()
 opt = T.optim.SGD(model.parameters(), lr=0.1)
-for epoch in range(3):
-    for step in range(100):  # expect
+for epoch in range(3):  # ok: the epoch loop; the step loop is reported
+    for step in range(100):  # expect: no-compile
         loss = model(T.randn(8, 4)).pow(2).mean()
         loss.backward()
         opt.step()

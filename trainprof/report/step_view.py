@@ -9,11 +9,16 @@ the others) and MAX_LANE_SEGMENTS rectangles a lane (beyond, wider gaps merge).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from . import measures as M
+from ..trace import measures as M
+from ..trace.model import KERNEL
 from .breakdown import PARTS, activity_spans
-from .model import KERNEL
+
+if TYPE_CHECKING:
+    from ..run import Run
 
 CPU_KINDS = PARTS[:-1]  # drawn over "other CPU", last on top
 RESOLUTION = 1500  # rectangles narrower than 1/RESOLUTION of the step merge with their neighbours
@@ -51,16 +56,16 @@ def _lane(parts, lo: float, hi: float) -> tuple[list, int]:
         res //= 2
 
 
-def step_view(ctx, findings) -> dict | None:
+def step_view(run: Run, findings) -> dict | None:
     """The lanes of the median-length recorded step, and where each top finding's line ran."""
-    tr, st = ctx.trace, ctx.steps
+    tr, st = run.trace, run.steps
     if not len(st):
         return None
     k = int(np.argsort(st.dur)[len(st) // 2])
     lo, hi = float(st.start[k]), float(st.end[k])
     if hi <= lo:
         return None
-    cpu = activity_spans(ctx)
+    cpu = activity_spans(run)
 
     segs, res = _lane([(kind, *cpu[kind]) for kind in CPU_KINDS], lo, hi)
     lanes = [{"name": "training thread", "kind": "cpu", "segments": [(0.0, 1.0, "other_cpu")] + segs,
@@ -85,31 +90,31 @@ def step_view(ctx, findings) -> dict | None:
     for n, f in enumerate(findings, 1):
         if len(marks) >= MAX_MARKED:
             break
-        if not ctx.script or ctx.relpath(ctx.script) != f.path:
+        if not run.script or run.relpath(run.script) != f.path:
             continue
-        iv = ctx.line_time(ctx.script, f.line)[0]
+        iv = run.line_time(run.script, f.line)[0]
         segs, res = _lane([("mark", np.array([a for a, _ in iv]), np.array([b for _, b in iv]))], lo, hi)
         if segs:
             marks.append({"n": n, "rule": f.rule, "line": f.line, "segments": [(x, w) for x, w, _ in segs],
                           "resolution": res})
     coarse = min([ln["resolution"] for ln in lanes + marks], default=RESOLUTION)
     return {"step": int(st.num[k]), "ms": (hi - lo) / 1000, "lanes": lanes, "marks": marks,
-            "ticks": _ticks((hi - lo) / 1000), "ranks": _rank_view(ctx, int(st.num[k])),
+            "ticks": _ticks((hi - lo) / 1000), "ranks": _rank_view(run, int(st.num[k])),
             # what was left out or drawn coarser, for the page to say so
             "hidden_streams": len(hidden), "hidden_busy": max(hidden, default=0.0),
             "coarse_ms": (hi - lo) / 1000 / coarse if coarse < RESOLUTION else None}
 
 
-def _rank_view(ctx, num: int) -> dict | None:
+def _rank_view(run, num: int) -> dict | None:
     """A distributed run: every rank in step `num` on one clock -- its training thread and its
     collectives (the transfer, and the part spent waiting for a later rank). Each rank's clock
     is mapped onto rank 0's by the collectives' ends, which coincide on all ranks; the window
     runs from the first rank's start of the step to the end of the step's last collective (a
     GPU-bound rank runs its collectives well after its CPU step)."""
-    x = ctx.cross_rank
+    x = run.cross_rank
     if x is None or not x.matched:
         return None
-    ranks = ctx.ranks[:MAX_RANKS]
+    ranks = run.ranks[:MAX_RANKS]
     end0 = ranks[0].comm.end[x.sel[0]]
     off = [float(np.median(rc.comm.end[x.sel[r]] - end0)) for r, rc in enumerate(ranks)]
     lo, hi = np.inf, -np.inf
@@ -135,7 +140,7 @@ def _rank_view(ctx, num: int) -> dict | None:
         lanes.append({"name": f"rank {r} · collectives", "kind": "comm", "segments": segs, "resolution": res,
                       "busy": M.union_length(c.start - off[r], c.end - off[r], lo, hi) / (hi - lo)})
     return {"step": num, "ms": (hi - lo) / 1000, "lanes": lanes, "ticks": _ticks((hi - lo) / 1000),
-            "shown": len(ranks), "world": len(ctx.ranks)}
+            "shown": len(ranks), "world": len(run.ranks)}
 
 
 def _cpu_base(rc, a: float, b: float, lo: float, hi: float) -> list:

@@ -1,24 +1,32 @@
-"""Where a step's time goes on the training thread, and how busy the GPU is."""
+"""Where a step's time goes on the training thread, and how busy the GPU is: what every
+output shows of a run, computed once by prepare.py."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from . import measures as M
+from ..trace import measures as M
+
+if TYPE_CHECKING:
+    from ..run import Run
 
 PARTS = ("data_loader", "sync_wait", "h2d_copies", "logging", "other_cpu")
+LABELS = {"data_loader": "data loader", "sync_wait": "sync wait", "h2d_copies": "H2D copies",
+          "logging": "logging", "other_cpu": "other CPU"}
 
 
-def activity_spans(ctx) -> dict:
+def activity_spans(run: Run) -> dict:
     """The training thread's (start, end) arrays by activity, for PARTS but other_cpu:
     loader waits, sync calls, copy calls, time on logging lines."""
-    tr, st, main = ctx.trace, ctx.steps, ctx.main
+    tr, st, main = run.trace, run.steps, run.main
 
     def spans(idx):
         return tr.ts[idx], tr.end[idx]
 
-    log_iv = [iv for line in sorted(ctx.logging_lines) for iv in ctx.line_time(ctx.script, line)[0]] \
-        if ctx.script else []
+    log_iv = [iv for line in sorted(run.logging_lines) for iv in run.line_time(run.script, line)[0]] \
+        if run.script else []
     return {
         "data_loader": spans(M.dataloader_spans(tr, st)),
         "sync_wait": spans(np.flatnonzero(M.sync_calls(tr) & main)),
@@ -27,13 +35,13 @@ def activity_spans(ctx) -> dict:
     }
 
 
-def breakdown(ctx) -> dict:
+def breakdown(run: Run) -> dict:
     """Disjoint parts of the step (per-step ms, profiled), by priority: a moment spent
     waiting on the loader is loader time even if a logging line is on the stack."""
-    tr, st = ctx.trace, ctx.steps
+    tr, st = run.trace, run.steps
     lo, hi = st.window
     n = max(len(st), 1)
-    act = activity_spans(ctx)
+    act = activity_spans(run)
     groups = [act[k] for k in PARTS[:-1]]
     parts, covered = {}, 0.0
     acc_s, acc_e = np.array([]), np.array([])

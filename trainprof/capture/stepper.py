@@ -1,0 +1,316 @@
+"""The step marker inside the child: marks each training step (by the optimizer, or after
+each backward), drives torch.profiler's schedule, times the unprofiled steps with a device
+sync at the window edges only, writes the trace and the line log, and tells the parent.
+
+Steps are marked by the optimizer (a global step post-hook, then a wrapper on that optimizer
+instance so that the marker runs after its `Optimizer.step#` span closes and ProfilerStep
+spans nest cleanly), or after each backward. Progress goes to the parent as JSON datagrams on
+the socket it named. Under torchrun every rank runs the child: each writes its own trace (and
+line log) into the run directory and tags its messages with its rank.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import sys
+import time
+
+from .probes import memory, watch_loaders
+from .recorder import LineRecorder
+
+_clock = time.perf_counter_ns
+ANCHOR = "trainprof#anchor"
+
+
+class Capture:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.wait, self.warmup, self.active = cfg["wait"], cfg["warmup"], cfg["active"]
+        self.total = self.wait + self.warmup + self.active
+        self.run_dir = cfg["run_dir"]
+        self.msg_path = cfg.get("msg_path")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) if self.msg_path else None
+        # torchrun's environment; a single run is rank 0 of 1
+        self.rank = int(os.environ.get("RANK", "0")) if cfg.get("distributed") else 0
+        self.world = int(os.environ.get("WORLD_SIZE", "1")) if cfg.get("distributed") else 1
+        self.boundaries: list[int] = []  # perf_counter_ns at each step boundary
+        self.sync_edges: dict[str, int] = {}
+        self.anchors: list[tuple[int, int, int]] = []  # (ProfilerStep number started/ended, before, after)
+        self.prof = None
+        self.pacer = None  # the optimizer whose steps mark the training step
+        self.done = False
+        self.trace_path = None
+        self.recorder = LineRecorder(cfg["user_files"])
+        # The last wait steps also run the line recorder (still unprofiled): each line's own
+        # unprofiled time, against which its profiled time is corrected. Its first step is
+        # not kept: on 3.12 every library code location costs one callback there, once.
+        lines_ok = self.wait >= 3 and not cfg.get("no_unprofiled_lines")
+        self.line_warm = 1 if lines_ok else 0
+        self.line_steps = min(2, self.wait - 2) if lines_ok else 0
+        self.unprof_rec = LineRecorder(cfg["user_files"])
+        self.cuda = False
+        self.post_n, self.post_t0 = -1, 0
+        self.tight_anchors: list[tuple[int, int]] = []
+        self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
+
+    # -- messages to the parent -------------------------------------------------------
+    def send(self, **msg) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(json.dumps(dict(msg, rank=self.rank)).encode(), self.msg_path)
+        except OSError:  # trainprof is gone: the run goes on without an audience
+            pass
+
+    def _name(self, stem: str) -> str:
+        """A per-rank file name: rank 0 keeps the single run's names."""
+        return stem if self.rank == 0 else f"{stem}.rank{self.rank}"
+
+    # -- step marking -------------------------------------------------------------------
+    def install(self) -> None:
+        import torch
+
+        mode = self.cfg.get("step_marker", "optimizer")
+        if mode == "optimizer":
+            from torch.optim.optimizer import register_optimizer_step_post_hook
+
+            register_optimizer_step_post_hook(self._on_optimizer_step)
+        elif mode == "backward":
+            orig = torch.autograd.backward
+
+            def backward(*a, **k):
+                out = orig(*a, **k)
+                self.mark()
+                return out
+
+            torch.autograd.backward = backward
+        else:
+            raise ValueError(f"unknown step marker {mode!r}")
+        watch_loaders(torch, self.loaders, lambda: len(self.boundaries))
+
+    def _on_optimizer_step(self, optimizer, args, kwargs) -> None:
+        if self.pacer is None:
+            self.pacer = optimizer
+            self._wrap(optimizer)
+            self.mark()  # the first step: nothing is profiled yet, so nesting does not matter
+        elif optimizer is self.pacer and not getattr(optimizer, "_trainprof_wrapped", False):
+            self.mark()
+
+    def _wrap(self, optimizer) -> None:
+        step = optimizer.step
+
+        def step_then_mark(*a, **k):
+            out = step(*a, **k)
+            self.mark()
+            return out
+
+        try:
+            optimizer.step = step_then_mark
+            optimizer._trainprof_wrapped = True
+        except (AttributeError, TypeError):
+            pass  # slotted or frozen optimizer: fall back to marking from the hook
+
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            for d in self.devices:
+                torch.cuda.synchronize(d)
+
+    @property
+    def devices(self) -> list[int]:
+        """The GPUs this process computes on: the current one, and any the caching allocator
+        holds memory on. A rank of a script that never calls torch.cuda.set_device() computes
+        on cuda:LOCAL_RANK while its current device stays cuda:0: synchronizing only that one
+        would not wait for its work (seen: a rank timing 10 ms steps, its lockstep peer 17 ms)."""
+        import torch  # (read at the window edges only: a few allocator queries)
+
+        used = {d for d in range(torch.cuda.device_count()) if torch.cuda.memory_reserved(d) > 0}
+        return sorted(used | {torch.cuda.current_device()})
+
+    @property
+    def device(self) -> int:
+        """The GPU this process uses most (its memory and name go into run.json)."""
+        import torch
+
+        return max(self.devices, key=lambda d: torch.cuda.memory_reserved(d))
+
+    def mark(self) -> None:
+        """Called at the end of every training step."""
+        if self.done:
+            self._post_mark()
+            return
+        import torch
+
+        k = len(self.boundaries)  # steps completed before this one
+        if k == 0:
+            self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+            self._sync()
+            self.boundaries.append(_clock())
+            self.sync_edges["start"] = self.boundaries[-1]
+            self._start_profiler()
+            self.send(event="phase", phase="wait", step=1, total=self.total)
+            return
+        # unprofiled steps timed without the line recorder
+        clean = self.wait - self.line_steps - self.line_warm
+        lines_end = self.line_steps and k == self.wait
+        if k == clean or lines_end:
+            self._sync()  # one sync at each edge of the unprofiled windows only
+        self.boundaries.append(_clock())
+        if k == clean:
+            self.sync_edges["end"] = self.boundaries[-1]
+        if lines_end:
+            self.unprof_rec.stop()
+            self.sync_edges["lines_end"] = self.boundaries[-1]
+        if self.recorder.active and k == self.total:
+            self.recorder.stop()
+        if k == clean + self.line_warm and self.line_steps:
+            self.sync_edges["lines_start"] = self.boundaries[-1]
+        if k == clean and self.line_steps:
+            self.unprof_rec.start()
+        before = _clock()
+        self.prof.step()
+        after = _clock()
+        step_num = self.prof.step_num
+        if k >= self.wait + self.warmup:
+            # ProfilerStep#(step_num-1) ended and #step_num began inside prof.step()
+            self.anchors.append((step_num, before, after))
+        if k == self.wait + max(self.warmup - 1, 0):
+            # From the last warm-up step: the recorder's one-off cost (3.12: one callback per
+            # library code location) lands there, not in a recorded step.
+            self.recorder.start()
+        if self.recorder.active and k >= self.wait + self.warmup:
+            # A tight anchor: the span's start lies between two clock reads µs apart.
+            b = _clock()
+            with torch.profiler.record_function(ANCHOR):
+                a = _clock()
+            self.tight_anchors.append((b, a))
+        phase = "wait" if k < self.wait else "warmup" if k < self.wait + self.warmup else "active"
+        if k < self.total:
+            self.send(event="phase", phase=phase, step=k + 1, total=self.total)
+        if self.trace_path is not None:
+            self.finish()
+
+    # -- profiler ---------------------------------------------------------------------------
+    def _start_profiler(self) -> None:
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        acts = [ProfilerActivity.CPU]
+        if self.cuda:
+            acts.append(ProfilerActivity.CUDA)
+        kwargs = dict(
+            activities=acts,
+            schedule=schedule(wait=self.wait, warmup=self.warmup, active=self.active, repeat=1),
+            on_trace_ready=self._on_trace_ready,
+            record_shapes=self.cfg.get("record_shapes", True),
+            with_stack=self.cfg.get("with_stack", True),
+        )
+        if self.cuda:
+            try:  # CUDA sync events, where this torch has them
+                from torch._C._profiler import _ExperimentalConfig
+
+                kwargs["experimental_config"] = _ExperimentalConfig(enable_cuda_sync_events=True)
+            except (ImportError, TypeError):
+                pass
+        self.prof = profile(**kwargs)
+        self.prof.start()
+
+    def _on_trace_ready(self, prof) -> None:
+        self.send(event="phase", phase="writing", step=self.total, total=self.total)
+        worker = f"{socket.gethostname()}_{os.getpid()}"
+        if self.world > 1:  # TensorBoard shows one worker per file: name it by its rank
+            worker = f"rank{self.rank}_{worker}"
+        path = os.path.join(self.run_dir, f"{worker}.pt.trace.json")
+        prof.export_chrome_trace(path)
+        with open(path, "rb") as src, gzip.open(path + ".gz", "wb", compresslevel=3) as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(chunk)
+        os.unlink(path)
+        self.trace_path = path + ".gz"
+
+    def finish(self) -> None:
+        import torch
+
+        self.done = True
+        self.recorder.stop()
+        self.prof.stop()
+        w = self.boundaries
+        per_step = [(b - a) / 1e6 for a, b in zip(w, w[1:])]
+        unprof = per_step[: self.wait]
+        edges = self.sync_edges
+        info = {
+            "trace": os.path.basename(self.trace_path),
+            "lines": self._name("lines") + ".json",
+            "host": socket.gethostname(),
+            "active_steps": [a[0] for a in self.anchors[:-1]],
+            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait - self.line_steps - self.line_warm, 1),
+            "unprofiled_step_ms": unprof,
+            "profiled_step_ms": per_step[self.wait + self.warmup:],
+            "step_marker": self.cfg.get("step_marker", "optimizer"),
+            "cuda": self.cuda,
+            "device": torch.cuda.get_device_name(self.device) if self.cuda else "cpu",
+            "torch": torch.__version__,
+            "cuda_version": torch.version.cuda,
+            "python": sys.version.split()[0],
+            "cpu_count": os.cpu_count(),
+            "loaders": list(self.loaders.values()),
+            "memory": memory(torch, self.device) if self.cuda else None,
+        }
+        lines = self.recorder.to_json()
+        lines["anchors"] = self.anchors
+        lines["tight_anchors"] = self.tight_anchors
+        if self.line_steps and "lines_end" in edges:
+            u = self.unprof_rec.to_json()
+            lines["unprofiled"] = {"steps": self.line_steps, "initial_stack": u["initial_stack"],
+                                   "events": u["events"], "start": edges["lines_start"], "end": edges["lines_end"]}
+        with open(os.path.join(self.run_dir, info["lines"]), "w") as f:
+            json.dump(lines, f)
+        self.send(event="done", **info)
+        # Time as many steps again after the trace, past the warm-up effects of the
+        # first steps (allocator growth, autotuning, lazy init); sync at the edges only.
+        # Ranks start that window together: one that starts while a peer still writes its
+        # trace would time the wait for it (seen: 20 ms against its peer's 11 ms, lockstep).
+        if self.world > 1:
+            self._together("trainprof/timing")
+        self._sync()
+        self.post_n, self.post_t0 = 0, _clock()
+
+    def _post_mark(self) -> None:
+        if self.post_n < 0:
+            return
+        self.post_n += 1
+        if self.post_n == self.wait:
+            self._sync()
+            ms = (_clock() - self.post_t0) / 1e6 / self.wait
+            self.post_n = -1
+            self.send(event="post", unprofiled_post_ms=ms)
+            if not self.cfg.get("full_run"):
+                self.exit()
+
+    def exit(self) -> None:
+        if self.world > 1:
+            self._together("trainprof/leaving")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # skip the rest of training, and worker joins that could hang
+
+    def _together(self, key: str, timeout: float = 60.0) -> None:
+        """Wait, through the process group's store (not a collective), until every rank is
+        here. Before leaving: a rank that leaves first can take with it what a peer's last
+        collective still needs from it (seen on 2 H200s: NCCL's proxy thread; the peer then
+        waited in cuda.synchronize() until killed)."""
+        try:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                return
+            store = dist.distributed_c10d._get_default_store()
+            store.add(key, 1)
+            t0 = time.monotonic()
+            while store.add(key, 0) < self.world and time.monotonic() - t0 < timeout:
+                time.sleep(0.01)
+        except Exception:  # the store went with a rank that left: nothing more to wait for
+            pass

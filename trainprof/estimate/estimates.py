@@ -1,0 +1,125 @@
+"""The one place a finding's saving becomes the estimate shown: the replay runs for each
+finding's WhatIf and once for all of them together; a Measured saving is taken as
+measured; a Bound is computed the same way and labelled an upper bound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..finding import Estimate, Finding
+from .change import Change
+from .replay import Result, replay
+from .saving import Bound, Measured, WhatIf
+
+
+@dataclass(frozen=True)
+class Combined:
+    base_ms: float
+    new_ms: float
+    speedup: float
+    after: str
+    calibration: str
+    overhead: tuple[float, float]  # profiler cost taken out: µs per recorded event, then CPU scale
+
+
+def severity(share: float) -> str:
+    return "high" if share >= 0.10 else "medium" if share >= 0.03 else "low" if share >= 0.01 else "info"
+
+
+def _after(res: Result, floor_us: float, k: float = 1.0) -> str:
+    ms = res.step_us * k / 1000
+    if floor_us and res.step_us <= floor_us * 1.001:
+        return f"after this the step is bound by the data loader at ~{ms:.3g} ms"
+    if res.step_us and res.gpu_busy_us / res.step_us > 0.85:
+        return f"after this the step is GPU-bound at ~{ms:.3g} ms"
+    return f"after this the step is CPU-bound at ~{ms:.3g} ms"
+
+
+def _kept(change: Change, keep: float) -> Change:
+    """The change with `keep` of its removed CPU time left in place."""
+    if not keep:
+        return change
+    return replace(change, remove_cpu=tuple((iv[0], iv[1], keep) for iv in change.remove_cpu))
+
+
+def _burst_us(run, w: WhatIf) -> float:
+    """The periodic work a throttled fix keeps, per step: keep_fraction of the removed
+    CPU time, without the profiler's overhead."""
+    removed = sum(run.calibration.cpu_us(iv[0], iv[1]) for iv in w.change.remove_cpu)
+    return w.keep_fraction * removed / max(run.n_steps, 1)
+
+
+def _measured(m: Measured, base_ms: float, bound: bool) -> Estimate:
+    return Estimate(saving_ms=m.ms, speedup=base_ms / (base_ms - m.ms) if base_ms > m.ms else 1.0,
+                    basis=m.basis, confidence=m.confidence, bound=bound, after=m.after)
+
+
+class _Replays:
+    """The replay of this run's timelines with a WhatIf's change, scaled to the unprofiled step."""
+
+    def __init__(self, run):
+        self.run = run
+        self.tl, cal = run.timeline, run.calibration
+        self.o = cal.overhead
+        model_us = replay(self.tl, Change(), *self.o, warp=cal.warp).step_us
+        # The replay's relative change applies to the measured step: savings are in
+        # unprofiled milliseconds even where the replay does not match it exactly.
+        self.base_us = run.unprofiled_us or model_us
+        self.k = self.base_us / model_us if model_us else 1.0
+
+    def run_change(self, change: Change, burst: float) -> tuple[float, Result]:
+        res = replay(self.tl, change, *self.o, warp=self.run.calibration.warp)
+        return min(self.base_us, res.step_us * self.k + burst), res
+
+    def estimate(self, w: WhatIf, bound: bool) -> tuple[Estimate, float, Change, float]:
+        """(the estimate, µs saved per step, the change replayed, the periodic burst it keeps)"""
+        burst = _burst_us(self.run, w) if w.periodic else 0.0
+        change = w.change if w.periodic else _kept(w.change, w.keep_fraction)
+        new_us, res = self.run_change(change, burst)
+        conf = w.confidence if self.o[1] >= 0.3 else "low"  # a CPU scale this low: the replay fits badly
+        saved = self.base_us - new_us
+        est = Estimate(saving_ms=saved / 1000, speedup=self.base_us / new_us if new_us > 0 else 1.0,
+                       basis=w.basis, confidence=conf, bound=bound, after=_after(res, w.change.floor_us, self.k))
+        return est, saved, change, burst
+
+
+def estimate_all(run, findings: list[Finding]) -> tuple[list[Finding], Combined | None]:
+    if not run.trace.ts.size or not len(run.steps):
+        return findings, None
+    rp = _Replays(run)
+    base_us = rp.base_us
+    out = []
+    total_change, total_burst, outside = Change(), 0.0, 0.0
+    for f in findings:
+        s = f.saving
+        bound = isinstance(s, Bound)
+        inner = s.of if bound else s
+        if isinstance(inner, Measured):
+            step_ms = run.base_step_us / 1000
+            est = _measured(inner, step_ms, bound)
+            if not bound:
+                # measured outside the replay (a wait for another rank): it adds to the combined
+                outside += est.saving_ms * 1000
+                f = replace(f, severity=severity(inner.ms / step_ms if step_ms else 0.0))
+            out.append(replace(f, estimate=est))
+            continue
+        if not isinstance(inner, WhatIf):
+            out.append(f)
+            continue
+        est, saved, change, burst = rp.estimate(inner, bound)
+        share = saved / base_us if base_us else 0.0
+        msg = f.message
+        if share < 0.01 and not bound:
+            msg += " Cheap to fix, gains ~0 here."
+        out.append(replace(f, estimate=est, severity=severity(share) if f.severity != "info" or share >= 0.01 else "info",
+                           message=msg))
+        if not bound:
+            total_change = total_change | change
+            total_burst += burst
+    new_us, res = rp.run_change(total_change, total_burst)
+    after = _after(res, total_change.floor_us, rp.k)
+    if outside:
+        new_us = max(new_us - outside, 0.05 * base_us)
+        after = f"after this the step is bound by the slowest rank's own work at ~{new_us / 1000:.3g} ms"
+    note = run.calibration.note
+    return out, Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0, after, note, rp.o)

@@ -1,0 +1,47 @@
+"""Time by source line: which user frame held the training thread at every event, and how
+long each line held it per recorded step (profiled, and in the unprofiled steps' line log)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lines import LineMap
+from .measures import Steps
+from .model import Trace
+
+
+@dataclass(frozen=True, eq=False)
+class LineTimes:
+    map: LineMap
+    stack_ids: np.ndarray  # the user stack running at each trace event's start (-1: unknown)
+    spans: list[tuple[float, float, int]]  # the training thread's time in the window: (start µs, end µs, stack id)
+    by_line: dict  # (path, line) of the innermost user frame -> the intervals (µs) it held, in order
+    per_step: dict  # (path, line) of the innermost user frame -> its µs per recorded step
+    unprofiled: dict | None  # (path, line) -> µs per step in the unprofiled steps' line log
+
+    def innermost(self, i: int) -> tuple[str, int] | None:
+        """(path, line) of the innermost user frame when event i started."""
+        return self.map.innermost(int(self.stack_ids[i]))
+
+    def frame_in(self, i: int, path: str, lines: range | None = None) -> int | None:
+        """The innermost line of `path` on the stack when event i started."""
+        return self.map.frame_in(int(self.stack_ids[i]), path, lines)
+
+
+def line_times(lm: LineMap, trace: Trace, st: Steps, unprofiled: dict | None) -> LineTimes:
+    lo, hi = st.window
+    t = (lm.times + lm.offset_ns) / 1000.0
+    spans = []
+    for k in range(len(t)):
+        a = max(t[k], lo)
+        b = min(t[k + 1] if k + 1 < len(t) else hi, hi)
+        if b > a:
+            spans.append((a, b, int(lm.ids[k])))
+    by_line: dict = {}
+    for a, b, sid in spans:
+        by_line.setdefault(lm.innermost(sid), []).append((a, b))
+    n = max(len(st), 1)
+    per_step = {key: sum(b - a for a, b in iv) / n for key, iv in by_line.items()}
+    return LineTimes(lm, lm.stack_at(trace.ts), spans, by_line, per_step, unprofiled)
