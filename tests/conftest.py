@@ -8,6 +8,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 SAMPLES = os.path.join(ROOT, "sample_traces")
 SCRIPTS = os.path.join(ROOT, "tests", "scripts")
+# trainprof's own code: a traceback through it names this folder (a test's stderr must not)
+OURS = os.path.join(os.path.dirname(os.path.abspath(__import__("trainprof").__file__)), "")
 
 
 def run_cli(*args, cwd=None, timeout=600, env=None):

@@ -3,6 +3,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from conftest import EXAMPLES, SAMPLES, run_cli
 
 CODEMODS = os.path.join(os.path.dirname(__file__), "codemods")
@@ -73,6 +75,7 @@ def test_apply_static_bad_input_one_line_errors(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_verify_item_sync_fix_on_cpu_is_bit_identical(tmp_path):
     """The fixture pair runs: timed in interleaved rounds, and the seeded losses match bit for bit."""
     a = os.path.join(CODEMODS, "item-sync", "accumulate.in.py")
@@ -83,6 +86,7 @@ def test_verify_item_sync_fix_on_cpu_is_bit_identical(tmp_path):
     assert "losses bit-identical over the first 15 steps" in r.stdout
 
 
+@pytest.mark.slow
 def test_verify_reports_losses_that_differ_and_scripts_that_fail(tmp_path):
     a = os.path.join(CODEMODS, "item-sync", "accumulate.in.py")
     b = tmp_path / "lr.py"

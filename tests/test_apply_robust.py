@@ -17,6 +17,8 @@ import pytest
 
 from conftest import EXAMPLES, ROOT, SAMPLES, run_cli
 
+pytestmark = pytest.mark.slow  # each failure of apply made for real
+
 PATCHED = "losses.append(loss.detach())"  # what the item-sync fix writes at line 24
 
 

@@ -3,8 +3,9 @@ import json
 import os
 import re
 import shutil
+import pytest
 
-from conftest import EXAMPLES, SAMPLES, SCRIPTS, run_cli
+from conftest import EXAMPLES, OURS, SAMPLES, SCRIPTS, run_cli
 
 
 def analyze(tmp_path, script, *args, extra=()):
@@ -47,6 +48,7 @@ def test_logging_example_found_at_its_line_and_fixed_version_clean(tmp_path):
     assert not [f for f in findings(out2)["findings"] if f["rule"] == "excessive-logging"]
 
 
+@pytest.mark.slow
 def test_loader_example(tmp_path):
     r, out = analyze(tmp_path, os.path.join(EXAMPLES, "dataloader_stall.py"), "--steps", "12")
     assert r.returncode == 0, r.stderr
@@ -81,6 +83,7 @@ def test_adjacent_item_lines_are_attributed_separately(tmp_path):
     assert seen == {7: 2, 8: 2}  # two recorded steps, one .item() per line per step
 
 
+@pytest.mark.slow
 def test_script_sees_its_own_argv_and_path(tmp_path):
     r, out = analyze(tmp_path, os.path.join(SCRIPTS, "argv_and_path.py"), "--lr", "0.5", "two words")
     assert r.returncode == 0, r.stderr
@@ -116,7 +119,7 @@ def _one_line_error(r, pattern):
     first = r.stderr.strip().splitlines()[0]
     assert first.startswith("trainprof: error:"), r.stderr
     assert pattern in first, first
-    assert "trainprof/" not in r.stderr  # no traceback of ours
+    assert OURS not in r.stderr  # no traceback of ours
 
 
 def test_missing_script(tmp_path):
@@ -129,11 +132,13 @@ def test_script_raising_at_import_shows_its_traceback_tail(tmp_path):
     assert "line 8" in r.stderr  # the tail of the user's traceback
 
 
+@pytest.mark.slow
 def test_script_without_optimizer_step(tmp_path):
     r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "never_steps.py"), extra=("--timeout", "8"))
     _one_line_error(r, "no training step seen in 8 s")
 
 
+@pytest.mark.slow
 def test_script_that_hangs(tmp_path):
     r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "hangs.py"), extra=("--timeout", "30"))
     # 30 s: a CUDA build of torch can take 10 s to import before the first step
@@ -154,6 +159,7 @@ def test_truncated_trace(tmp_path):
     _one_line_error(run_cli("report", str(bad)), "truncated or corrupt gzip")
 
 
+@pytest.mark.slow
 def test_loader_configuration_as_run_and_prefetch_caveat(tmp_path):
     r, out = analyze(tmp_path, os.path.join(SCRIPTS, "loader_buffer.py"))
     assert r.returncode == 0, r.stderr
@@ -165,6 +171,7 @@ def test_loader_configuration_as_run_and_prefetch_caveat(tmp_path):
     assert any(f"queues up to {16 * workers} batches" in n and "--wait" in n for n in notes), notes
 
 
+@pytest.mark.slow
 def test_tuned_example_has_nothing_above_info_when_run(tmp_path):
     r, out = analyze(tmp_path, os.path.join(EXAMPLES, "tuned.py"), "--steps", "30")
     assert r.returncode == 0, r.stderr

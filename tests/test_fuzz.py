@@ -6,6 +6,7 @@ time); `python bench/fuzz.py` runs thousands with fresh seeds and counts the out
 import os
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from fuzz_traces import analyze_and_render, broken_runs, write_run
@@ -14,6 +15,7 @@ N = int(os.environ.get("FUZZ_EXAMPLES", 150))
 OUTCOMES: dict = {}
 
 
+@pytest.mark.slow
 @settings(max_examples=N, deadline=None, derandomize=not os.environ.get("FUZZ_RANDOM"),
           suppress_health_check=list(HealthCheck), database=None)
 @given(broken_runs())

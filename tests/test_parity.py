@@ -9,6 +9,8 @@ import pytest
 from conftest import EXAMPLES, run_cli
 from trainprof.fix.apply import all_codemods, fix_text
 
+pytestmark = pytest.mark.slow  # each safe fix run seeded, before and after
+
 # zero-grad: no example has `set_to_none=False`; tests/test_parity_zero_grad.py checks it
 SAFE = [fid for fid, (_, c) in all_codemods().items() if c.safety == "safe" and fid != "zero-grad"]
 SCRIPTS = sorted(p for p in glob.glob(os.path.join(EXAMPLES, "*.py")) if not p.endswith(".fixed.py"))

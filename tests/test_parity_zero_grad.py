@@ -4,8 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import SCRIPTS
 from trainprof.fix.apply import all_codemods, fix_text
+
+pytestmark = pytest.mark.slow  # the fix run seeded, before and after
 
 
 def _losses(path):

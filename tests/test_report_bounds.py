@@ -89,6 +89,7 @@ def test_hostile_names_and_comments_are_text(hostile_cpu_run):
     assert len(page) < 100_000
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_hostile_page_renders_inert_in_chromium(hostile_cpu_run, tmp_path):
     dom, console = browse(str(hostile_cpu_run), tmp_path)
@@ -189,6 +190,7 @@ def big_report(tmp_path_factory):
     return out, size["raw"]
 
 
+@pytest.mark.slow
 def test_a_very_large_run_gives_a_bounded_report(big_report):
     out, raw = big_report
     assert raw > 50_000_000
@@ -203,6 +205,7 @@ def test_a_very_large_run_gives_a_bounded_report(big_report):
     assert f"{STREAMS + 1 - MAX_STREAMS} more GPU streams not drawn (the least busy" in page
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_a_very_large_run_renders_in_chromium(big_report, tmp_path):
     dom, console = browse(str(big_report[0]), tmp_path)

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import SAMPLES, SCRIPTS, run_cli
 
+pytestmark = pytest.mark.slow  # Chromium renders every sample report
+
 CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 RUNS = sorted(d for d in os.listdir(SAMPLES) if os.path.isdir(os.path.join(SAMPLES, d)))

@@ -25,7 +25,8 @@ def _analyze(tmp_path, name, where=EXAMPLES):
     return json.loads((out / "analysis.json").read_text())
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [n if n == "per_sample_loss" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(CASES)])
 def test_rule_fires_at_its_line_and_not_when_fixed(tmp_path, name):
     rule, line, ev = CASES[name]
     found = [f for f in _analyze(tmp_path, name)["findings"] if f["rule"] == rule]
@@ -37,6 +38,7 @@ def test_rule_fires_at_its_line_and_not_when_fixed(tmp_path, name):
     assert not [f for f in _analyze(tmp_path, name + ".fixed")["findings"] if f["rule"] == rule]
 
 
+@pytest.mark.slow
 def test_zero_grad_set_to_none_false_found_at_its_line(tmp_path):
     """A trace-backed finding of the unfused-optimizer rule on CPU too: the zero-filling
     zero_grad's own profiler spans; none once the zero-grad codemod has run."""
@@ -76,3 +78,15 @@ def test_profiler_failure_is_retried_without_stacks(tmp_path):
     a = _analyze(tmp_path, "checkpoint_every_step")
     assert any("captured without them" in n for n in a["notes"])
     assert [f["line"] for f in a["findings"] if f["rule"] == "checkpoint-io"] == [27]
+
+
+def test_a_static_finding_on_a_branch_not_taken_is_no_cost_of_the_run(tmp_path):
+    """Code that ran in this run (Run.ran): a debugging call in the loop, under a branch never
+    taken, is linted but, measured, goes to the checked list, not the findings."""
+    a = _analyze(tmp_path, "branch_not_taken", where=SCRIPTS)
+    assert a["not_run"] == [{"rule": "debug-apis", "path": "branch_not_taken.py", "line": 11}]
+    assert "debug-apis" not in {f["rule"] for f in a["findings"]}
+    from trainprof.engine import analyze
+
+    run = analyze(str(tmp_path / "branch_not_taken")).run
+    assert run.ran(9) is True and run.ran(11) is False and run.ran(4) is None  # 4: before the loop

@@ -20,13 +20,14 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import SCRIPTS, run_cli
+from conftest import OURS, SCRIPTS, run_cli
 
 # 1 step to start, 3 timed unprofiled, 1 profiler warm-up, 2 recorded: steps 1..6 of 6;
 # then 3 more timed after the trace.
 SCHEDULE = ("--wait", "3", "--warmup", "1", "--active", "2")
 
-pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to see processes")
+pytestmark = [pytest.mark.slow,  # scripts run end to end, each to its failure
+              pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to see processes")]
 
 
 def analyze(tmp_path, script, *args, extra=(), cwd=None):
@@ -42,7 +43,7 @@ def one_line_error(r, pattern, code=2):
     first = r.stderr.strip().splitlines()[0]
     assert first.startswith("trainprof: error:"), r.stderr
     assert pattern in first, first
-    assert "trainprof/" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert OURS not in r.stderr and "internal error" not in r.stderr, r.stderr
     return first
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import SAMPLES
 
+pytestmark = pytest.mark.slow  # a TensorBoard server per test
+
 pytest.importorskip("torch_tb_profiler", reason="the profiler plugin is not installed: pip install 'trainprof[tensorboard]'")
 RUN = os.path.join(SAMPLES, "dataloader_stall")  # an H100 run that waits on its loader ~90% of the step
 API = "/data/plugin/pytorch_profiler"

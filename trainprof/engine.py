@@ -45,6 +45,7 @@ class Analysis:
     combined: Combined | None
     checked: list[str]  # rules that ran (found something or not)
     notes: list[str] = field(default_factory=list)
+    not_run: list[Finding] = field(default_factory=list)  # static findings on loop lines that did not run
 
     @property
     def info(self) -> dict:
@@ -76,6 +77,17 @@ class Analysis:
     def source(self) -> str | None:
         """The script's text as indexed (for excerpts in reports)."""
         return self.run.index.text if self.run.index is not None else None
+
+
+def _ran(run: Run, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """(findings, the static ones at training-loop lines that did not run in the recorded steps:
+    a branch not taken is no cost of this run)."""
+    keep, gone = [], []
+    for f in findings:
+        off = (f.saving is None and run.script is not None and os.path.abspath(f.path) == run.script
+               and run.ran(f.line) is False)
+        (gone if off else keep).append(f)
+    return keep, gone
 
 
 def _skip_reason(rule: Rule, run: Run) -> str | None:
@@ -254,9 +266,10 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             skipped.append((rule.id, why))
             continue
         findings.extend(rule.detect(run))
+    findings, not_run = _ran(run, findings)
     if progress:
         progress("estimating", 0, 0)
     findings, combined = estimate_all(run, findings)
     findings.sort(key=lambda f: _rank(f, combined))
     checked = [r.id for r in rules if (not only or r.id in only) and r.id not in {s for s, _ in skipped}]
-    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes)
+    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run)

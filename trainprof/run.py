@@ -90,6 +90,14 @@ class Run:
         iv = self.lines.by_line.get((path, line), []) if self.lines is not None else []
         return iv, sum(b - a for a, b in iv) / max(self.n_steps, 1)
 
+    def ran(self, line: int) -> bool | None:
+        """Whether the script's `line` ran in the recorded steps -- the one definition of code
+        that ran in this run. None where that cannot be told: no line log, or a line outside
+        the training loop (it may have run before or after the recorded steps)."""
+        if self.lines is None or self.script is None or self.index is None or not self.index.in_loop(line):
+            return None
+        return (self.script, line) in self.lines.ran
+
     def relpath(self, path: str | None = None) -> str:
         p = path or self.script or self.trace.path
         try:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import sys
 import time
 
 from .common import ROOT, find_trace, read_bytes
@@ -78,8 +77,7 @@ def _min_decoder():
 
 def _time_analysis_parts(engine) -> dict:
     """Wrap the analysis' phases in timers (in this process only; trainprof is not changed):
-    name -> [calls, inclusive seconds]. A rule's detect includes the Context properties it is the
-    first to ask for (the replay timeline, its calibration)."""
+    name -> [calls, inclusive seconds]. The Run's parts are computed once, before the rules."""
     acc: dict = {}
 
     def wrap(obj, attr, key, setter=setattr, consume=False):
@@ -95,17 +93,22 @@ def _time_analysis_parts(engine) -> dict:
                 acc[key][1] += time.perf_counter() - t
         setter(obj, attr, timed)
 
-    R = sys.modules["trainprof.estimate.replay"]
-    E = sys.modules["trainprof.estimate"]
-    wrap(R, "replay", "estimate.replay.replay (every what-if replay)")
-    E.replay = R.replay  # estimate_all's own binding: the same timer
-    wrap(R, "calibrate", "estimate.replay.calibrate (profiler-overhead calibration)")
-    wrap(R, "build_timeline", "estimate.replay.build_timeline")
-    wrap(engine, "estimate_all", "estimate.estimate_all (all estimates, calibration included)")
+    from trainprof.estimate import estimates
+    from trainprof.report import prepare
+
+    wrap(estimates, "replay", "estimate.replay.replay (the estimates' what-if replays)")
+    wrap(engine, "replay", "estimate.replay.replay (the profiled steady step)")
+    wrap(engine, "calibration", "estimate.calibration.calibration (profiler-overhead calibration)")
+    wrap(engine, "build_timeline", "estimate.timeline.build_timeline")
+    wrap(engine, "launch_join", "trace.launches.launches")
+    wrap(engine, "sync_waits", "trace.syncs.sync_waits")
+    wrap(engine, "line_times", "trace.line_times.line_times")
+    wrap(engine, "estimate_all", "estimate.estimates.estimate_all (all estimates)")
     wrap(engine, "build_line_map", "trace.lines.build_line_map (line attribution)")
     wrap(engine, "unprofiled_line_costs", "trace.lines.unprofiled_line_costs")
-    wrap(engine, "breakdown", "trace.breakdown.breakdown")
-    wrap(engine, "step_view", "trace.step_view.step_view")
+    wrap(prepare, "breakdown", "report.breakdown.breakdown")
+    wrap(prepare, "step_view", "report.step_view.step_view")
+    wrap(prepare, "_previews", "report.prepare (fix previews)")
     wrap(engine, "index_source", "source.index_source")
     wrap(engine.M, "steps", "trace.measures.steps")
     for rule in engine.all_rules():
@@ -196,9 +199,10 @@ def child(kind: str, target: str) -> None:
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(15)
         extra["tottime"] = s.getvalue()
         # trainprof's own phases, each with its cumulative time: where the analysis goes
-        phases = {"read_bytes", "merge", "load_trace", "steps", "build_line_map", "refine_offset",
+        phases = {"read_bytes", "merge", "load_trace", "steps", "build_line_map", "refine_offset", "build_run",
                   "unprofiled_line_costs", "index_source", "detect", "estimate_all", "calibrate", "_solve",
-                  "build_timeline", "replay", "breakdown", "step_view", "_finish", "write", "render"}
+                  "build_timeline", "launches", "sync_waits", "line_times", "replay", "prepare", "breakdown",
+                  "step_view", "_finish", "write", "render"}
         rows = []
         for (fname, line, func), (cc, nc, tt, ct, _) in st.stats.items():
             rel = os.path.relpath(fname, ROOT) if fname.startswith(ROOT) else fname

@@ -61,5 +61,8 @@ def render(rep: Report, console: Console | None = None) -> None:
             if f.fix:
                 safety = f.fix.safety or "advice only"
                 con.print(f"   fix ({safety}): {f.fix.summary}")
+    if a.not_run:
+        con.print("\n[dim]not run in the recorded steps (no cost here): "
+                  + "; ".join(f"{f.rule} at {f.path}:{f.line}" for f in a.not_run) + "[/]")
     if a.skipped:
         con.print("\n[dim]skipped: " + "; ".join(f"{r} ({why})" for r, why in a.skipped) + "[/]")

@@ -20,6 +20,7 @@ class LineTimes:
     by_line: dict  # (path, line) of the innermost user frame -> the intervals (µs) it held, in order
     per_step: dict  # (path, line) of the innermost user frame -> its µs per recorded step
     unprofiled: dict | None  # (path, line) -> µs per step in the unprofiled steps' line log
+    ran: frozenset  # (path, line) of every user frame on the stack at some moment of the window
 
     def innermost(self, i: int) -> tuple[str, int] | None:
         """(path, line) of the innermost user frame when event i started."""
@@ -44,4 +45,6 @@ def line_times(lm: LineMap, trace: Trace, st: Steps, unprofiled: dict | None) ->
         by_line.setdefault(lm.innermost(sid), []).append((a, b))
     n = max(len(st), 1)
     per_step = {key: sum(b - a for a, b in iv) / n for key, iv in by_line.items()}
-    return LineTimes(lm, lm.stack_at(trace.ts), spans, by_line, per_step, unprofiled)
+    ran = frozenset((lm.files[f], line) for sid in {s for _, _, s in spans} if sid >= 0
+                    for f, line in lm.stacks[sid])
+    return LineTimes(lm, lm.stack_at(trace.ts), spans, by_line, per_step, unprofiled, ran)
