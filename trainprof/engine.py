@@ -195,18 +195,12 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     if lt is not None and lt.unprofiled and not (trace.has_cuda and gpu_busy_us * len(st) > 0.5 * (hi - lo)):
         warp = make_warp(lo, hi, lt.by_line, lt.per_step, lt.unprofiled)
 
-    def line_of(i: int):
+    def line_of(i: int) -> int | None:
         return lt.frame_in(i, script) if lt is not None and script is not None else None
-
-    def per_line(indices) -> dict:
-        out: dict = {}
-        for i in indices:
-            out.setdefault(line_of(int(i)), []).append(int(i))
-        return out
 
     return Run(trace=trace, steps=st, info=run, script=script, index=index, lines=lt, launches=lk,
                root=os.path.dirname(script or os.path.abspath(trace_path)),
-               syncs=sync_waits(trace, st, per_line), timeline=tl,
+               syncs=sync_waits(trace, st, line_of), timeline=tl,
                calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp), main=main, step_us=step_us,
                unprofiled_us=unprofiled_us, gpu_busy_us=gpu_busy_us,
                loader_call=P.loader_call(index) if index is not None else None,
@@ -271,5 +265,6 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         progress("estimating", 0, 0)
     findings, combined = estimate_all(run, findings)
     findings.sort(key=lambda f: _rank(f, combined))
-    checked = [r.id for r in rules if (not only or r.id in only) and r.id not in {s for s, _ in skipped}]
+    not_checked = {r for r, _ in skipped}
+    checked = [r.id for r in rules if (not only or r.id in only) and r.id not in not_checked]
     return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run)

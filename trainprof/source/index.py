@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -54,9 +55,10 @@ class SourceIndex:
     loop_functions: set[str]  # functions (of this file) called from inside a training loop
     by_line: dict[int, list[CallSite]] = field(default_factory=dict)
 
-    @property
-    def lines(self) -> list[str]:
-        return self.text.splitlines()
+    def __post_init__(self):
+        # Lines as Python counts them (\n, \r\n, \r; not str.splitlines' form feeds and U+2028)
+        self._ends = _LINE.findall(self.text)  # with their ends: code() slices by position
+        self.lines = [ln.rstrip("\r\n") for ln in self._ends]
 
     def calls_at(self, line: int) -> list[CallSite]:
         return self.by_line.get(line, [])
@@ -81,7 +83,7 @@ class SourceIndex:
     def code(self, node: cst.CSTNode) -> str:
         """The node's source text, as written (its own parentheses aside)."""
         r = self.pos[node]
-        ls = self._split
+        ls = self._ends
         a, b = r.start.line - 1, r.end.line - 1
         if b >= len(ls):
             return self.module.code_for_node(node)
@@ -113,12 +115,8 @@ class SourceIndex:
         tuples, lists, sets and dicts of those), else ... (Ellipsis)."""
         return literal(node)
 
-    @property
-    def _split(self) -> list[str]:
-        s = self.__dict__.get("_split_cache")
-        if s is None:
-            s = self.__dict__["_split_cache"] = self.text.splitlines(keepends=True)
-        return s
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def _dotted(node: cst.CSTNode) -> bool:

@@ -4,7 +4,7 @@ op it sits in, and the time they block per step, by the script line that ran the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -84,16 +84,19 @@ class SyncWaits:
     shape_ops: dict  # the syncs inside data-dependent-shape ops (nonzero, unique...)
 
 
-def sync_waits(trace: Trace, st: Steps, per_line: Callable[[Iterable[int]], dict]) -> SyncWaits:
-    """per_line: trace indices -> {script line: [indices]} (the run's line attribution)."""
+def sync_waits(trace: Trace, st: Steps, line_of: Callable[[int], int | None]) -> SyncWaits:
+    """line_of: the script line running when a trace event started (the run's line attribution)."""
     events = classify_syncs(trace, st)
     n = len(st)
 
     def waits(keep) -> dict:
         picked = [s for s in events if s.kind in ("d2h", "explicit") and keep(s)]
         ev_of = {s.idx: s for s in picked}
+        by_line: dict = {}
+        for s in picked:
+            by_line.setdefault(line_of(s.idx), []).append(s.idx)
         out = {}
-        for line, idxs in per_line(s.idx for s in picked).items():
+        for line, idxs in by_line.items():
             blocked = sum(float(trace.dur[i]) for i in idxs) / n / 1000
             out[line] = (idxs, blocked, [g for i in idxs for g in ev_of[i].copy_gpu])
         return out
