@@ -252,7 +252,7 @@ FIX = Codemod(
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
 def _ids(index, node) -> set[str]:
-    """The names under an expression that ast held as ast.Name: not `.attr`, keywords,
+    """The variable names under an expression: not `.attr`, keywords,
     parameters, nor True/False/None."""
     out = set()
     for n in index.walk(node):

@@ -62,7 +62,7 @@ TITLE = "convolution bias before BatchNorm"
 NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
          "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"}
 _BIAS_POS = 7  # Conv*d(in, out, kernel, stride, padding, dilation | output_padding, groups, bias, ...)
-# names libcst's ExpressionContextProvider marks LOAD that ast has as plain strings, not variables read
+# names libcst's ExpressionContextProvider marks LOAD that are not variables read
 _PATTERN_NAMES = (cst.MatchAs, cst.MatchStar, cst.MatchMapping, cst.MatchKeywordElement)
 _NAME_LISTS = (cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal)
 
@@ -117,7 +117,7 @@ def _unwrap(index, el):
 
 
 def _subscript_items(node: cst.Subscript) -> list:
-    """`x[a, b]`'s items (a tuple in ast); a `*a` or a slice stays its node (never a layer)."""
+    """`x[a, b]`'s items (a tuple); a `*a` or a slice stays its node (never a layer)."""
     return [e.slice.value if isinstance(e.slice, cst.Index) and not e.slice.star else e.slice for e in node.slice]
 
 
@@ -145,7 +145,7 @@ def _called_attr(node) -> str | None:
 
 
 def _methods(cls: cst.ClassDef, name: str) -> list[cst.FunctionDef]:
-    """The class's `def name` (not `async def`: ast's FunctionDef), in order."""
+    """The class's `def name` (not `async def`), in order."""
     return [fn for fn in cls.body.body
             if isinstance(fn, cst.FunctionDef) and fn.asynchronous is None and fn.name.value == name]
 
@@ -156,7 +156,7 @@ def _assignments(index, fn) -> list[cst.Assign]:
 
 
 def _loads(index, node, name: str) -> list[cst.Name]:
-    """The Names under node that read the variable `name` (ast's Load context)."""
+    """The Names under node that read the variable `name` (loads, not bindings)."""
     ctx = index.wrapper.resolve(ExpressionContextProvider)
     out = []
     for n in index.walk(node):
@@ -171,7 +171,7 @@ def _loads(index, node, name: str) -> list[cst.Name]:
 
 
 def _bodies(index, fn):
-    """fn's statement lists (ast's body/orelse/finalbody lists: `a; b` on one line is two statements)."""
+    """fn's statement lists (bodies, else and finally blocks: `a; b` on one line is two statements)."""
     for block in index.walk(fn):
         if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)):
             yield [s for st in block.body for s in (st.body if isinstance(st, cst.SimpleStatementLine) else [st])]

@@ -40,6 +40,7 @@ from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, before, inside, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
+from trainprof.source.tree import constant
 from trainprof.source import patterns as P
 from trainprof.trace import measures as M
 
@@ -347,7 +348,6 @@ HOIST = Codemod(
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
 _DATA = {"from_numpy", "stack", "cat", "zeros_like", "ones_like"}  # batches or device-following: not constants
-_LONE = (cst.BaseNumber, cst.BaseString, cst.Name)  # what may be a lone literal (not `-1`; an f-string is not one)
 
 
 def _factory_under(node, site_of):
@@ -366,8 +366,8 @@ def lint(index):
     site_of = {c.node: c for c in index.calls}
     seen = set()
     for c in index.calls:
-        a = c.node.args[0] if c.node.args else None  # .to("cpu"), .to(0): a lone literal first (an ast.Constant)
-        v = index.literal(a.value) if a is not None and not (a.keyword or a.star) and isinstance(a.value, _LONE) else ...
+        a = c.node.args[0] if c.node.args else None  # .to("cpu"), .to(0): a lone literal first
+        v = index.literal(a.value) if a is not None and not (a.keyword or a.star) and constant(a.value) else ...
         if not P.is_to_device(c) or not index.in_loop(c.line) or P.throttled(index, c.line) \
                 or (c.method == "to" and v is not ... and not str(v).startswith("cuda")):
             continue

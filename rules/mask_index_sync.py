@@ -84,7 +84,7 @@ def _mask_names(index) -> set[str]:
 
 
 def _index_parts(node: cst.Subscript) -> list:
-    """What ast's Subscript.slice holds: `x[a, b]` (or `x[(a, b)]`) -> [a, b], `x[a]` -> [a]
+    """The index of a subscript: `x[a, b]` (or `x[(a, b)]`) -> [a, b], `x[a]` -> [a]
     (`*a` and slices as None: no mask)."""
     parts = [e.slice.value if isinstance(e.slice, cst.Index) and not e.slice.star else None for e in node.slice]
     if len(parts) == 1 and not isinstance(node.slice[0].comma, cst.Comma) and isinstance(parts[0], cst.Tuple):

@@ -94,7 +94,7 @@ def _sizes(c) -> list[tuple[str, int]]:
     out = []
     for i, p in enumerate(LAYERS[name]):
         arg = args[i] if i < len(args) else next((a for a in c.node.args if a.keyword is not None and a.keyword.value == p), None)
-        # a plain int literal (ast's Constant int: not `-8`, `True` or `*sizes`)
+        # a plain int literal (not `-8`, `True` or `*sizes`)
         if arg is not None and not arg.star and isinstance(arg.value, cst.Integer):
             out.append((p, arg.value.evaluated_value))
     return out

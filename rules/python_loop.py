@@ -62,7 +62,7 @@ def _inner_loops(index):
 
 
 def _names(index, node) -> set[str]:
-    """The names node reads or binds (ast's Name nodes: not attributes, keywords, parameters)."""
+    """The names node reads or binds (variables: not attributes, keywords, parameters)."""
     out = set()
     for n in index.walk(node):
         if isinstance(n, cst.Name) and n.value not in ("True", "False", "None"):
@@ -184,7 +184,7 @@ _PLAIN = {"range", "len", "enumerate", "zip", "int", "float", "str", "min", "max
 
 
 def _positional(call: cst.Call) -> list:
-    """A call's positional arguments (ast's Call.args), a `*x` one as None: no dimension."""
+    """A call's positional arguments, a `*x` one as None: no dimension."""
     return [None if a.star else a.value for a in call.args if a.keyword is None and a.star != "**"]
 
 
