@@ -36,8 +36,11 @@ import libcst as cst
 from libcst import matchers as m
 
 from trainprof.estimate import Change, WhatIf
+from trainprof.estimate.producer import Producer
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
+from trainprof.fix.workers_safe import function_of as _function_of
+from trainprof.fix.workers_safe import why_not_workers
 from trainprof.rule import Rule
 from trainprof.source.tree import positional
 from trainprof.trace import measures as M
@@ -63,24 +66,43 @@ def detect(run):
     seen = [ld for ld in run.info.get("loaders") or [] if bool(ld.get("num_workers")) == multi]
     if seen:  # the configuration the capture saw the loader run with beats the source's literal
         workers = seen[0]["num_workers"]
-    cores = int(run.info.get("cpu_count") or 1)
+    prod = run.producer
+    cores = prod.cores if prod else int(run.info.get("cores") or run.info.get("cpu_count") or 1)
     spare = max(1, cores - 1)  # one core stays with the training thread
     unprof_step = run.base_step_us
+    # the step without its wait for batches, unprofiled: what the loader has to keep up with
+    train_us = max(unprof_step - 1000 * run.unprofiled_ms(wait_us), 0.05 * unprof_step)
+    measured = ""
     if not multi:
-        # Each batch costs `load` on the training thread; W workers load in parallel with the step.
-        load_us = sum(run.calibration.cpu_us(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n
-        new_workers = min(spare, 8)
-        floor = load_us / new_workers
+        main = (run.info.get("fetches") or {}).get("main") or {}
+        if main.get("batches"):
+            # Each batch took this on the training thread; W workers make them in parallel with the step.
+            made = Producer(1, 1000 * main["wall_ms"] / main["batches"], 1000 * main["cpu_ms"] / main["batches"], cores)
+            new_workers = min(made.workers_for(train_us), 8 if not made.cpu_bound else spare)
+            floor = made.period_us(new_workers)
+            measured = f"; a batch takes {made.batch_wall_us / 1000:.3g} ms to make ({_cpu_share(made)} of it on a CPU)"
+        else:
+            load_us = sum(run.calibration.cpu_us(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n
+            new_workers = min(spare, 8)
+            floor = load_us / new_workers
         binds = "loading runs on the training thread (num_workers=0)"
     else:
-        # Loader-bound with W workers: each produces a batch every ~W steps.
         w = workers if isinstance(workers, int) and workers > 0 else 1
-        per_batch = w * unprof_step
-        new_workers = max(w, min(spare, 2 * w))
-        floor = per_batch / new_workers
+        if prod is not None:
+            # the workers' measured pace: the step can go down to the training's own time, if
+            # enough workers (and cores, for what of a batch is CPU time) make batches that fast
+            new_workers = max(w, prod.workers_for(train_us))
+            floor = prod.period_us(new_workers)
+            measured = (f"; each batch takes {prod.batch_wall_us / 1000:.3g} ms in a worker ({_cpu_share(prod)} of it "
+                        f"on a CPU): {w} deliver one step's batches every {prod.period_us() / 1000:.3g} ms")
+        else:  # no pace measured (an older run): each worker produces a batch every ~W steps
+            per_batch = w * unprof_step
+            new_workers = max(w, min(spare, 2 * w))
+            floor = per_batch / new_workers
         binds = f"the {w} worker process{'es' if w != 1 else ''} cannot keep up"
         if new_workers == w:
-            binds += f", and this machine has no spare cores ({cores}): make __getitem__ cheaper"
+            binds += (f", and more would not help on {cores} cores: make __getitem__ cheaper" if prod is None or
+                      prod.cpu_bound else ": their pace is what the step waits for")
     line = run.script_line(int(spans[0]))
     if line is None:
         line = run.index.loops[0].line if run.index and run.index.loops else 1
@@ -96,14 +118,16 @@ def detect(run):
         path=run.relpath(),
         line=line,
         severity="medium",
-        message=f"The training thread waits {wait_us / 1000:.3g} ms per step on the DataLoader "
-                f"({100 * share:.0f}% of the step): {binds}.",
+        message=f"The training thread waits {run.unprofiled_ms(wait_us):.3g} ms per step on the DataLoader "
+                f"({100 * share:.0f}% of the step): {binds}{measured}.",
         evidence=(
-            Evidence("loader wait per step", wait_us / 1000, "ms"),
+            Evidence("loader wait per step", run.unprofiled_ms(wait_us), "ms"),
             Evidence("share of the step", 100 * share, "%"),
             Evidence("loader", "multi-process" if multi else "single-process"),
             Evidence("configuration", cfg),
             Evidence("CPU cores", cores),
+            *((Evidence("batch time in a worker", prod.batch_wall_us / 1000, "ms"),
+               Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),
         saving=WhatIf(
             Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
@@ -118,11 +142,11 @@ def detect(run):
     )
 
 
+def _cpu_share(p: Producer) -> str:
+    return f"{100 * min(p.batch_cpu_us / p.batch_wall_us, 1.0):.0f}%" if p.batch_wall_us else "none"
+
+
 # -- the codemod ------------------------------------------------------------------------
-_MAIN_GUARD = ('__name__=="__main__"', '"__main__"==__name__')
-_RERUN = ": spawned workers (macOS, Windows) import the module and would run the training again"
-
-
 def _default_workers() -> int:
     """--static: what the detector would propose on this machine (one core stays with training)."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
@@ -131,11 +155,6 @@ def _default_workers() -> int:
 def _is_loader(site: Site, node) -> bool:
     q = site.qualname(node) if isinstance(node, cst.Call) else None
     return q is not None and (q == "torch.utils.data.DataLoader" or q.endswith(".DataLoader"))
-
-
-def _function_of(tree, node):
-    """The innermost function around node (None: module level); tree: the Site or the index."""
-    return next((a for a in tree.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
 
 
 def _construction(site: Site, loop: cst.For):
@@ -155,69 +174,6 @@ def _construction(site: Site, loop: cst.For):
     return it, pick[0] if len(pick) == 1 else None
 
 
-def _main_guard(site: Site, node) -> bool:
-    return isinstance(node, cst.If) and "".join(site.code(node.test).split()).replace("'", '"') in _MAIN_GUARD
-
-
-def _reruns_on_import(site: Site, call: cst.Call) -> str | None:
-    """Why importing the module (what spawn does in each worker: macOS, Windows) would build
-    the loader, and so run the training, again; None if only `__main__` runs it."""
-    if any(_main_guard(site, a) for a in site.ancestors(call)):
-        return None
-    if _function_of(site, call) is None:
-        return "built at module level outside `if __name__ == \"__main__\":`" + _RERUN
-    defs = {s.name.value: s for s in site.module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))}
-    top = [s for s in site.module.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) and not _main_guard(site, s)]
-    outer = next(a for a in [call, *site.ancestors(call)] if site.parent(a) is site.module)
-    if not isinstance(outer, (cst.FunctionDef, cst.ClassDef)):
-        return "built in a function defined under a module-level `if`/`try`: cannot tell whether " \
-               "importing the module (as spawned workers do) builds it"
-    runs = {outer.name.value}  # the module-level function (or class) that builds it, and those that call it
-    while True:
-        more = {n for n, d in defs.items() if n not in runs and any(
-            isinstance(c.func, cst.Name) and c.func.value in runs for c in m.findall(d, m.Call()))}
-        if not more:
-            break
-        runs |= more
-    for s in top:
-        for c in m.findall(s, m.Call()):
-            if isinstance(c.func, cst.Name) and c.func.value in runs:
-                return f"`{c.func.value}()` runs at import time, outside `if __name__ == \"__main__\":`" + _RERUN
-    return None
-
-
-def _unpicklable(site: Site, call: cst.Call) -> str | None:
-    """Why spawned workers could not receive the dataset (or collate_fn...), or None."""
-    local = {d.name.value for d in site.nodes((cst.FunctionDef, cst.ClassDef)) if _function_of(site, d)}
-    exprs = [a.value for a in call.args]
-    exprs += [a.value for e in exprs if isinstance(e, cst.Name) for a in site.assignments(e.value)
-              if isinstance(a, cst.Assign) and a.value is not call]  # ds = Local(...); DataLoader(ds)
-    for e in exprs:
-        if m.findall(e, m.Lambda()):
-            return f"a lambda (`{site.code(e)}`) does not pickle: spawned workers cannot receive it"
-        names = {n.value for n in m.findall(e, m.Name())} & local
-        if names:
-            return f"`{sorted(names)[0]}` is defined inside a function: spawned workers cannot unpickle it"
-    return None
-
-
-def _streams(site: Site, call: cst.Call) -> str | None:
-    """An IterableDataset of this file that does not split its stream by worker."""
-    ds = call.args[0].value if call.args and call.args[0].keyword is None else next(
-        (a.value for a in call.args if a.keyword and a.keyword.value == "dataset"), None)
-    if isinstance(ds, cst.Name):
-        binds = [a.value for a in site.assignments(ds.value) if isinstance(a, cst.Assign)]
-        ds = binds[0] if len(binds) == 1 else ds
-    if not isinstance(ds, cst.Call) or not isinstance(ds.func, cst.Name):
-        return None
-    for c in site.nodes(cst.ClassDef):
-        if c.name.value == ds.func.value and not m.findall(c, m.Name("get_worker_info")) \
-                and any((site.qualname(b.value) or "").endswith("IterableDataset") for b in c.bases):
-            return f"`{c.name.value}` is an IterableDataset that ignores get_worker_info(): " \
-                   "each worker would yield all of it"
-    return None
-
-
 def _cuda_batches(site: Site, loop) -> bool:
     """Whether the loop moves its batches to a CUDA-capable device (pinned memory helps then)."""
     for c in m.findall(loop.body, m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))):
@@ -231,7 +187,7 @@ def _cuda_batches(site: Site, loop) -> bool:
 
 def _configure(site: Site, loop, call: cst.Call):
     """(new call, what changed) or (None, why left alone)."""
-    why = _reruns_on_import(site, call) or _unpicklable(site, call) or _streams(site, call)
+    why = why_not_workers(site, call)
     if why:
         return None, f"{why}; left alone"
     if any(a.star for a in call.args):

@@ -10,7 +10,7 @@ from conftest import EXAMPLES, OURS, SAMPLES, SCRIPTS, run_cli
 
 def analyze(tmp_path, script, *args, extra=()):
     out = tmp_path / "run"
-    r = run_cli("analyze", script, "--run-dir", str(out), "--wait", "3", "--warmup", "1", "--active", "2",
+    r = run_cli("analyze", script, "--run-dir", str(out), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2",
                 *extra, "--", *args)
     return r, out
 
@@ -34,9 +34,9 @@ def test_logging_example_found_at_its_line_and_fixed_version_clean(tmp_path):
     # the run directory is in the TensorBoard plugin's layout
     assert list(out.glob("*.pt.trace.json.gz")) and (out / "run.json").exists() and (out / "lines.json").exists()
     # the last wait steps ran the line recorder without the profiler: each line's own correction;
-    # of --wait 3: one clean step, one recorder warm-up step (logged, outside the window), one kept
+    # after the --wait 3 steps: one recorder warm-up step (logged, outside the window), two kept
     unprof = json.loads((out / "lines.json").read_text())["unprofiled"]
-    assert unprof["steps"] == 1 and unprof["events"] and unprof["events"][0][0] < unprof["start"] < unprof["end"]
+    assert unprof["steps"] == 2 and unprof["events"] and unprof["events"][0][0] < unprof["start"] < unprof["end"]
     assert "line by line" in a["estimate"]["calibration"]
     assert "excessive-logging" in r.stdout and "examples/excessive_logging.py:29" in r.stdout
     page = (out / "report.html").read_text()
@@ -147,7 +147,7 @@ def test_script_that_hangs(tmp_path):
 
 def test_script_exiting_before_the_window_ends(tmp_path):
     r, _ = analyze(tmp_path, os.path.join(SCRIPTS, "too_short.py"))
-    _one_line_error(r, "exited (status 0) after 3 of the 6 steps")
+    _one_line_error(r, "exited (status 0) after 3 of the 9 steps")
 
 
 def test_truncated_trace(tmp_path):
@@ -168,7 +168,7 @@ def test_loader_configuration_as_run_and_prefetch_caveat(tmp_path):
     assert [(ld["num_workers"], ld["prefetch_factor"]) for ld in run["loaders"]] == [(workers, 16)]
     # 16 x workers queued batches outlast the 9 timed steps: the analysis must say so
     notes = findings(out)["notes"]
-    assert any(f"queues up to {16 * workers} batches" in n and "--wait" in n for n in notes), notes
+    assert any(f"queues up to {16 * workers} batches" in n and "--settle" in n for n in notes), notes
 
 
 @pytest.mark.slow

@@ -186,15 +186,12 @@ def test_drop_gpu():
     assert step(tl, Change(drop_gpu=frozenset({gid(0)}))) == pytest.approx(425.0)  # only 25-425
 
 
-# --- 6. floor ---------------------------------------------------------------------------
+# --- 6. the loader's floor (applied after the replay: estimates.bounded) -----------------
 
-def test_floor():
+def test_the_replay_knows_no_floor():
     tl = cpu_bound()
-    assert step(tl, Change(floor_us=1500.0)) == pytest.approx(1500.0)
-    assert step(tl, Change(floor_us=200.0)) == pytest.approx(1000.0)
-    cut = Change(remove_cpu=((200.0, 700.0),))
-    assert step(tl, cut) == pytest.approx(500.0)
-    assert step(tl, cut | Change(floor_us=800.0)) == pytest.approx(800.0)
+    assert step(tl, Change(floor_us=1500.0)) == pytest.approx(1000.0)
+    assert step(tl, Change(remove_cpu=((200.0, 700.0),), floor_us=800.0)) == pytest.approx(500.0)
 
 
 # --- 7. gpu_scale -------------------------------------------------------------------------

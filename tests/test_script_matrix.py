@@ -22,9 +22,9 @@ from collections import Counter
 import pytest
 from conftest import OURS, SCRIPTS, run_cli
 
-# 1 step to start, 3 timed unprofiled, 1 profiler warm-up, 2 recorded: steps 1..6 of 6;
-# then 3 more timed after the trace.
-SCHEDULE = ("--wait", "3", "--warmup", "1", "--active", "2")
+# 1 step to start, 3 timed unprofiled, 3 under the line recorder (the first not kept), 1 profiler
+# warm-up, 2 recorded: steps 1..9 of 9; then 3 more timed after the trace.
+SCHEDULE = ("--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2")
 
 pytestmark = [pytest.mark.slow,  # scripts run end to end, each to its failure
               pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to see processes")]
@@ -102,19 +102,19 @@ def assert_analysed(r, out):
 # -- 2. raises inside the profiled window, or after the trace --------------------------------------
 
 def test_raises_while_the_profiler_records(tmp_path):
-    # --at 5: after the optimizer step that starts the recording (step 5 of 6)
-    r, out = analyze(tmp_path, "raises_in_window.py", "--at", "5")
-    one_line_error(r, "raises_in_window.py raised RuntimeError: loss diverged at step 5 "
-                      "(in step 5 of 6, while the profiler recorded; no trace was written)")
+    # --at 8: after the optimizer step that starts the recording (step 8 of 9)
+    r, out = analyze(tmp_path, "raises_in_window.py", "--at", "8")
+    one_line_error(r, "raises_in_window.py raised RuntimeError: loss diverged at step 8 "
+                      "(in step 8 of 9, while the profiler recorded; no trace was written)")
     assert 'raises_in_window.py", line 13' in r.stderr  # the user's traceback follows
     nothing_left(out)
 
 
 def test_raises_after_the_trace_is_written(tmp_path):
     """The trace is complete; only the steady-state timing after it is lost: analysed, with a note."""
-    r, out = analyze(tmp_path, "raises_in_window.py", "--at", "8")
+    r, out = analyze(tmp_path, "raises_in_window.py", "--at", "11")
     a = assert_analysed(r, out)
-    assert any("raised RuntimeError: loss diverged at step 8 after the trace was written" in n
+    assert any("raised RuntimeError: loss diverged at step 11 after the trace was written" in n
                for n in a["notes"]), a["notes"]
     assert json.loads((out / "run.json").read_text())["unprofiled_post_ms"] is None
 
@@ -124,7 +124,7 @@ def test_raises_after_the_trace_is_written(tmp_path):
 @pytest.mark.parametrize("code", ["0", "3"])
 def test_sys_exit_before_the_window_ends(tmp_path, code):
     r, out = analyze(tmp_path, "exits_early.py", code)
-    one_line_error(r, f"exits_early.py exited (status {code}) after 3 of the 6 steps trainprof needs")
+    one_line_error(r, f"exits_early.py exited (status {code}) after 3 of the 9 steps trainprof needs")
     nothing_left(out)
 
 
@@ -133,7 +133,7 @@ def test_ends_abruptly_mid_run(tmp_path, how, says):
     t0 = time.monotonic()
     r, out = analyze(tmp_path, "os_exit.py", how, extra=("--timeout", "600"))
     assert time.monotonic() - t0 < 300  # no wait for the timeout (seconds, not minutes, however loaded the host)
-    one_line_error(r, f"os_exit.py {says} after 4 of the 6 steps trainprof needs")
+    one_line_error(r, f"os_exit.py {says} after 4 of the 9 steps trainprof needs")
     nothing_left(out)
 
 
@@ -191,7 +191,7 @@ def test_dataloader_worker_crash(tmp_path):
     r, out = analyze(tmp_path, "worker_crash.py", "crash", extra=("--timeout", "600"))
     assert time.monotonic() - t0 < 300  # no wait for the timeout
     one_line_error(r, "worker_crash.py raised ValueError in DataLoader worker process 0: corrupt sample 16 "
-                      "(in step 4 of 6")
+                      "(in step 4 of 9")
     assert "no trace was written" in r.stderr.splitlines()[0]
     assert 'worker_crash.py", line 17, in __getitem__' in r.stderr  # the worker's own frame
     nothing_left(out)  # no worker left either: os._exit leaves workers behind
@@ -272,8 +272,8 @@ def test_ctrl_c_while_stepping(tmp_path):
 
 
 def test_ctrl_c_after_the_trace_keeps_the_run(tmp_path):
-    # 7 fast steps: the trace is written at the 7th optimizer step; the steps after it are slow
-    r, out = _interrupt(tmp_path, 7, "step 6")
+    # 10 fast steps: the trace is written at the 10th optimizer step; the steps after it are slow
+    r, out = _interrupt(tmp_path, 10, "step 9")
     first = one_line_error(r, "interrupted after the trace was written", code=130)
     assert f"`trainprof report {out}` analyzes it" in first
     assert alive(out) == []

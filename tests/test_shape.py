@@ -59,7 +59,7 @@ STAGES = [
     ("trainprof.trace", "trainprof.source", "trainprof.capture"),
     ("trainprof.estimate",),
     ("trainprof.finding",),
-    ("trainprof.run", "trainprof.fix.codemod"),
+    ("trainprof.run", "trainprof.fix.codemod", "trainprof.fix.workers_safe"),
     ("trainprof.rule", "trainprof.rules"),
     ("trainprof.estimate.estimates",),
     ("trainprof.engine",),

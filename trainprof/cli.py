@@ -102,7 +102,11 @@ def _selected(select):
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("script", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--wait", default=5, show_default=True, help="Unprofiled steps timed before profiling.")
+@click.option("--wait", default=5, show_default=True,
+              help="Unprofiled steps timed before profiling, at least (steady state may take more).")
+@click.option("--settle", default=60.0, show_default=True, metavar="SECONDS",
+              help="How long to look for steady state before profiling (windows of steps that agree, "
+                   "a DataLoader's queue drained); 0: take the --wait steps as they come.")
 @click.option("--warmup", default=2, show_default=True, help="Profiler warm-up steps (discarded).")
 @click.option("--active", default=3, show_default=True, help="Steps recorded.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds before giving up on the script.")
@@ -116,7 +120,7 @@ def _selected(select):
 @click.option("--nproc-per-node", "nproc", type=int, default=None,
               help="Run SCRIPT on N ranks through torchrun (one trace per rank).")
 @_output_options
-def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
+def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
             full_run, show_output, nproc, select, json_path, html_path, open_html, quiet):
     """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
 
@@ -137,7 +141,7 @@ def analyze(script, args, wait, warmup, active, timeout, step_marker, logdir, ru
         raise CaptureError(f"script not found: {script}")
     out = run_dir or rundir.new_run_dir(script, logdir)
     os.makedirs(out, exist_ok=True)
-    opts = CaptureOptions(wait=wait, warmup=warmup, active=active, timeout=timeout, step_marker=step_marker,
+    opts = CaptureOptions(wait=wait, warmup=warmup, active=active, settle=settle, timeout=timeout, step_marker=step_marker,
                           with_stack=not no_stack, full_run=full_run, show_output=show_output,
                           launcher=spec.launcher if spec is not None else None)
     with Progress(enabled=not quiet and not show_output) as progress:

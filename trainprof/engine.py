@@ -15,6 +15,7 @@ from .capture import rundir
 from .errors import TraceError
 from .estimate.calibration import calibration, make_warp
 from .estimate.estimates import Combined, estimate_all
+from .estimate.producer import producer
 from .estimate.replay import replay
 from .estimate.timeline import build_timeline
 from .finding import Finding
@@ -116,17 +117,29 @@ def _rank(f, combined) -> tuple:
     return (tier, -f.saving_ms, f.path, f.line)
 
 
-def _loader_buffer_notes(run: dict) -> list[str]:
-    """A multi-process DataLoader starts with workers x prefetch_factor batches queued:
-    steps profiled before that queue drains can hide a loader that cannot keep up."""
+def _steady_notes(run: dict) -> list[str]:
+    """What the run says of its steady state: not reached within the search's budget; or, where
+    no search was made, a DataLoader whose queue may still have held batches made while the
+    run started (workers x prefetch_factor of them), hiding a loader that cannot keep up."""
+    st = run.get("steady") or {}
+    if st.get("searched") and st.get("reached") is False:
+        windows = ", ".join(f"{v:.3g}" for v in (st.get("windows_ms") or [])[-4:])
+        return [f"no steady state within {st.get('seconds', 0):.0f} s ({st.get('steps')} steps; the last windows "
+                f"ran {windows} ms a step): the step time and the estimates rest on a run still changing "
+                "(raise --settle)"]
+    if st.get("searched"):
+        return []
     out = []
-    last = max(run.get("active_steps") or [0]) + 1 + (run.get("schedule") or {}).get("wait", 0)
+    if run.get("profiled_from") is not None:
+        last = run["profiled_from"] + len(run.get("active_steps") or [0]) + 1
+    else:  # before the search for steady state: ProfilerStep numbers counted every step
+        last = max(run.get("active_steps") or [0]) + 1 + (run.get("schedule") or {}).get("wait", 0)
     for ld in run.get("loaders") or []:
         w, p = ld.get("num_workers") or 0, ld.get("prefetch_factor") or 2
         if w and last - (ld.get("first_step") or 0) <= w * p:
             out.append(f"the DataLoader queues up to {w * p} batches ({w} workers x prefetch_factor {p}) and the "
                        f"timed steps ended by about step {last}: loader waits may be understated; "
-                       f"re-run with --wait {w * p + 5} to see the steady state")
+                       "re-run with --settle (searching for steady state)")
     return out
 
 
@@ -198,7 +211,9 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     def line_of(i: int) -> int | None:
         return lt.frame_in(i, script) if lt is not None and script is not None else None
 
+    spans = M.dataloader_spans(trace, st)
     return Run(trace=trace, steps=st, info=run, script=script, index=index, lines=lt, launches=lk,
+               producer=producer(run, len(spans) / len(st) if len(spans) else 1.0),
                root=os.path.dirname(script or os.path.abspath(trace_path)),
                syncs=sync_waits(trace, st, line_of), timeline=tl,
                calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp), main=main, step_us=step_us,
@@ -247,7 +262,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         notes.append("no line attribution: findings point at lines found statically")
     if run_dir:
         run = _with_ranks(run, run_dir, info, script, index, notes)
-    notes.extend(_loader_buffer_notes(info))
+    notes.extend(_steady_notes(info))
     findings, skipped = [], []
     rules = all_rules()
     for k, rule in enumerate(rules):

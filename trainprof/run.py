@@ -4,7 +4,7 @@ engine.py builds it from a run directory (or a bare trace); every rule is a pure
 of it. Nothing here is computed on first use: what several rules need (line times, sync
 waits, the launches' GPU work, the loader call, the profiler's calibration) is a field,
 computed by its own module (trace/line_times.py, trace/syncs.py, trace/launches.py,
-source/patterns.py, estimate/calibration.py).
+source/patterns.py, estimate/calibration.py, estimate/producer.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from .estimate.calibration import Calibration
+from .estimate.producer import Producer
 from .estimate.timeline import Timeline
 from .source import CallSite, SourceIndex
 from .trace.comm import CrossRank, RankComm
@@ -48,6 +49,7 @@ class Run:
     comm: RankComm | None = None  # this rank's collectives (a distributed run)
     ranks: tuple[Run, ...] = ()  # every rank's run in rank order, rank 0 first; () for a single run
     cross_rank: CrossRank | None = None  # who waited for whom, across `ranks`
+    producer: Producer | None = None  # the DataLoader's workers, as a producer of batches at a measured pace
 
     @property
     def n_steps(self) -> int:

@@ -30,6 +30,21 @@ def _in_profiler(e: BaseException) -> bool:
     return bool(ours) and any("profiler" in f for f, _ in names[ours[-1] + 1:])
 
 
+def _without_ours(tb: str) -> str:
+    """A formatted traceback without trainprof's frames: those of the probes wrapped around the
+    DataLoader's fetch show in a worker's traceback, which reaches us as text in the message."""
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    out, skip = [], False
+    for ln in tb.splitlines(keepends=True):
+        if ln.lstrip().startswith('File "'):
+            skip = ln.lstrip()[6:].startswith(ours)
+        elif not ln.startswith("    "):
+            skip = False  # past a frame's lines: the exception's own lines
+        if not skip:
+            out.append(ln)
+    return "".join(out)
+
+
 def _summary(e: BaseException) -> str:
     """The exception in one line, for the first line of trainprof's error (the traceback's tail
     follows it). A DataLoader worker's exception is re-raised in the main process with a message
@@ -88,7 +103,7 @@ def main() -> None:
         while t is not None and (t.tb_frame.f_code.co_filename == __file__
                                  or "runpy" in t.tb_frame.f_code.co_filename):
             t = t.tb_next  # show the user's frames, not ours
-        tb = traceback.format_exception(type(e), e, t)
+        tb = [x for x in map(_without_ours, traceback.format_exception(type(e), e, t)) if x]
         cap.send(event="error", kind="raised", message=_summary(e), traceback="".join(tb[-12:]))
         sys.stdout.flush()
         sys.stderr.flush()

@@ -78,6 +78,36 @@ class _Loader(msgspec.Struct):
     pin_memory: bool | None = None
     persistent_workers: bool | None = None
     first_step: int | None = None
+    last_iter: int | None = None
+
+
+class _Fetch(msgspec.Struct):
+    batches: int = 0
+    wall_ms: float = 0.0
+    cpu_ms: float = 0.0
+    processes: int = 0
+
+
+class _Fetches(msgspec.Struct):
+    main: _Fetch | None = None
+    workers: _Fetch | None = None
+
+
+class _Steady(msgspec.Struct):
+    reached: bool | None = None
+    searched: bool | None = None
+    step_ms: float | None = None
+    steps: int | None = None
+    seconds: float | None = None
+    windows_ms: list[float] = []
+    window_steps: list[int] = []
+    p10_ms: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    outliers: list[int] = []
+    cpu_ms: float | None = None
+    period: int | None = None
+    spike_ms: float | None = None
 
 
 class _Memory(msgspec.Struct):
@@ -119,6 +149,10 @@ class RunSchema(msgspec.Struct):
     python: str | None = None
     cpu_count: int | None = None
     loaders: list[_Loader] | None = None
+    steady: _Steady | None = None
+    fetches: _Fetches | None = None
+    cores: int | None = None
+    profiled_from: int | None = None
     memory: _Memory | None = None
     notes: list[str] | None = None
     world_size: int | None = None
@@ -179,14 +213,18 @@ def resolve(target: str) -> tuple[str | None, str]:
 
 
 def steady_unprofiled(run: dict) -> float | None:
-    """The unprofiled step time: the faster of the steps timed before the trace and those
-    after it. The first carry warm-up (allocator growth, autotuning, a GPU queue filling);
-    the second can carry the profiler's aftermath (seen: 36 ms before, 62 ms after, 42 ms
-    in a separate unprofiled run of the same script). In a distributed run, the least over
-    the ranks: they run in lockstep, so each timed the same steps, and the least is the one
-    least held up by a peer's start-up or trace writing."""
+    """The unprofiled step time: the steady state the capture searched for, where it did; else
+    the faster of the steps timed before the trace and those after it. The first carry warm-up
+    (allocator growth, autotuning, a GPU queue filling); the second can carry the profiler's
+    aftermath (seen: 36 ms before, 62 ms after, 42 ms in a separate unprofiled run). In a
+    distributed run, the least over the ranks: they run in lockstep, so each timed the same
+    steps, and the least is the one least held up by a peer's start-up or trace writing."""
     ranks = [steady_unprofiled(r) for r in run.get("ranks") or []]
     if any(ranks):
         return min(v for v in ranks if v)
+    if (run.get("steady") or {}).get("searched") and run.get("unprofiled_pre_ms"):
+        # Found, not assumed: the steps after the trace follow seconds of trace writing during
+        # which a DataLoader's workers refill its queue -- they would look faster than the run.
+        return run["unprofiled_pre_ms"]
     vals = [v for v in (run.get("unprofiled_pre_ms"), run.get("unprofiled_post_ms")) if v]
     return min(vals) if vals else run.get("unprofiled_ms")

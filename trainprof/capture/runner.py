@@ -6,24 +6,23 @@ import hashlib
 import json
 import os
 import select
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..errors import CaptureError, Interrupted
 from . import rundir
+from .channel import Ranks, close_channel, open_channel, received
 
 
 @dataclass
 class CaptureOptions:
-    wait: int = 5
+    wait: int = 5  # unprofiled steps timed at least (steady state may take more)
     warmup: int = 2
     active: int = 3
+    settle: float = 60.0  # seconds the search for steady state may take; 0: time `wait` steps
     timeout: float = 300.0
     step_marker: str = "optimizer"
     with_stack: bool = True
@@ -63,83 +62,14 @@ def sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def _channel() -> tuple[socket.socket, str]:
-    """A Unix datagram socket the child (every rank of a distributed run) reports to: one
-    message per datagram, so ranks writing at once never interleave; torchrun's workers
-    inherit no file descriptors, but they can reach a path."""
-    d = tempfile.mkdtemp(prefix="trainprof-")  # short: a socket path is limited to ~100 bytes
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(os.path.join(d, "msg"))
-    return sock, os.path.join(d, "msg")
-
-
-def _close_channel(sock: socket.socket, path: str) -> None:
-    sock.close()
-    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
-
-
-def _received(sock: socket.socket) -> list[dict]:
-    """The messages waiting on the socket."""
-    out = []
-    while True:
-        try:
-            data = sock.recv(1 << 20, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return out
-        try:
-            out.append(json.loads(data))
-        except ValueError:
-            pass  # not ours: the path is private, but never let a stray datagram end the run
-
-
-@dataclass
-class _Ranks:
-    """What the child's messages said, per rank (a single run is rank 0 alone)."""
-
-    world: int = 1
-    pids: dict = field(default_factory=dict)
-    done: dict = field(default_factory=dict)
-    post: dict = field(default_factory=dict)
-    exited: dict = field(default_factory=dict)
-    errors: list = field(default_factory=list)  # in the order they came
-    steps: int = 0  # rank 0's progress
-    phase: str = "starting"
-
-    def take(self, msg: dict, progress) -> None:
-        rank, ev = msg.get("rank", 0), msg.get("event")
-        if ev == "hello":
-            self.pids[rank] = msg["pid"]
-            self.world = max(self.world, msg.get("world", 1))
-        elif ev == "phase" and rank == 0:
-            self.steps = max(self.steps, msg["step"])
-            self.phase = msg["phase"]
-            if progress:
-                progress(msg["phase"], msg["step"], msg["total"])
-        elif ev == "done":
-            self.done[rank] = msg
-            if progress and rank == 0:
-                progress("post", 0, 0)
-        elif ev == "post":
-            self.post[rank] = msg
-        elif ev == "error":
-            self.errors.append(msg)
-        elif ev == "exited":
-            self.exited[rank] = msg
-
-    @property
-    def traced(self) -> bool:
-        """Every rank has written its trace."""
-        return len(self.done) >= self.world and 0 in self.done
-
-
 def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, progress=None) -> dict:
     """Run `script args` under the profiler into run_dir; return run.json's content."""
     if not os.path.isfile(script):
         raise CaptureError(f"script not found: {script}")
-    if min(opts.wait, opts.active) < 1 or opts.warmup < 0:
-        raise CaptureError("--wait and --active must be at least 1, --warmup at least 0")
+    if min(opts.wait, opts.active) < 1 or opts.warmup < 0 or opts.settle < 0:
+        raise CaptureError("--wait and --active must be at least 1, --warmup and --settle at least 0")
     script = os.path.abspath(script)
-    sock, sock_path = _channel()
+    sock, sock_path = open_channel()
     cfg = {
         "script": script,
         "args": list(args),
@@ -147,6 +77,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "wait": opts.wait,
         "warmup": opts.warmup,
         "active": opts.active,
+        "settle_s": opts.settle,
         "step_marker": opts.step_marker,
         "with_stack": opts.with_stack,
         "record_shapes": opts.record_shapes,
@@ -182,14 +113,13 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
             start_new_session=True,  # so a timeout can end the script and its workers together
         )
     except OSError as e:
-        _close_channel(sock, sock_path)
+        close_channel(sock, sock_path)
         raise CaptureError(f"cannot start {opts.python}: {e.strerror}") from None
     finally:
         if log:
             log.close()
-    ranks = _Ranks()
+    ranks = Ranks()
     traced_at = None
-    total = opts.wait + opts.warmup + opts.active
     name = os.path.basename(script)
     interrupted = False
     restore = _stop_signals_interrupt()
@@ -211,15 +141,16 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                         _tail(log_path) if log else None,
                     )
                 raise CaptureError(
-                    f"timed out after {opts.timeout:.0f} s at step {ranks.steps} of "
-                    f"{opts.wait + opts.warmup + opts.active} (raise --timeout, or lower --wait)"
+                    f"timed out after {opts.timeout:.0f} s at step {ranks.steps}, "
+                    f"{_doing(ranks.phase)} (raise --timeout"
+                    + (", or lower --settle)" if ranks.phase == "wait" and opts.settle else ", or lower --wait)")
                 )
             r, _, _ = select.select([sock], [], [], min(left, 0.2))
             if r:
-                for msg in _received(sock):
+                for msg in received(sock):
                     ranks.take(msg, progress)
             elif proc.poll() is not None:
-                for msg in _received(sock):  # sent just before it exited
+                for msg in received(sock):  # sent just before it exited
                     ranks.take(msg, progress)
                 break
         proc.wait(timeout=max(1.0, opts.timeout - (time.monotonic() - t0)))
@@ -229,14 +160,14 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         _kill(proc)
         if not ranks.traced:
             raise Interrupted(
-                f"interrupted {_when(ranks.steps, ranks.phase, total)}: the script was stopped before its "
+                f"interrupted {_when(ranks.steps, ranks.phase, ranks.total)}: the script was stopped before its "
                 f"trace was written ({run_dir} is incomplete)") from None
         interrupted = True  # the trace is written: keep the run (run.json below), then say so
     except subprocess.TimeoutExpired:
         _kill(proc)
     finally:
         restore()
-        _close_channel(sock, sock_path)
+        close_channel(sock, sock_path)
         # Whatever the script left in its process group goes too: DataLoader workers outlive a
         # child that ended by os._exit (trainprof's own stop, a crash, the user's script) by
         # seconds -- until their watchdog notices -- or for good where they hang.
@@ -270,7 +201,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                 return run
             raise CaptureError(f"torch's profiler failed: {error['message']} (try --no-stack, or another torch)")
         if error.get("kind") == "raised":
-            raise CaptureError(f"{name} raised {error['message']}{on_rank} ({_when(steps_seen, phase, total)}; "
+            raise CaptureError(f"{name} raised {error['message']}{on_rank} ({_when(steps_seen, phase, ranks.total)}; "
                                "no trace was written)", error.get("traceback"))
         raise CaptureError(error["message"] + on_rank)
     if done is None:
@@ -278,8 +209,11 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         status = exited["status"] if exited else proc.returncode
         if n == 0:
             why = "without a single optimizer step (try --step-marker backward)"
+        elif ranks.total:  # the profiler's schedule was set: the steps it needs are known
+            why = f"after {n - 1} of the {ranks.total} steps trainprof needs (lower --warmup/--active, or train longer)"
         else:
-            why = f"after {max(n - 1, 0)} of the {total} steps trainprof needs (lower --wait/--warmup/--active, or train longer)"
+            why = (f"after {n - 1} steps, before reaching steady state: trainprof needs {_needed(opts)} or more "
+                   "(lower --settle or --wait, or train longer)")
         if status is not None and status < 0:  # ended by a signal: the OOM killer, a crash in native code
             try:
                 how = f"was killed by {signal.Signals(-status).name}"
@@ -299,10 +233,11 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "script_sha256": sha256(script),
         "argv": list(args),
         "cwd": os.getcwd(),
-        "schedule": {"wait": opts.wait, "warmup": opts.warmup, "active": opts.active},
+        "schedule": {"wait": opts.wait, "warmup": opts.warmup, "active": opts.active, "settle_s": opts.settle},
         "capture_s": round(time.monotonic() - t0, 3),
     }
     run.update({k: v for k, v in done.items() if k != "event"})
+    run["fetches"] = ranks.fetch_totals(0)
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
     if opts.launcher is not None:
         run["launcher"] = list(opts.launcher)
@@ -319,15 +254,24 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     return run
 
 
-def _post_limit(ranks: _Ranks, opts: CaptureOptions) -> float:
-    """How long the steady-state timing after the trace may take: ample for `wait` steps of
-    the profiled length, and a minute more."""
+def _post_limit(ranks: Ranks, opts: CaptureOptions) -> float:
+    """How long the steady-state timing after the trace may take: ample for its steps at the
+    profiled length, and a minute more."""
     d = ranks.done.get(0, {})
     step_s = max(d.get("profiled_step_ms") or [0.0]) / 1000
-    return 60.0 + 10 * opts.wait * step_s if not opts.full_run else float("inf")
+    return 60.0 + 10 * (d.get("post_steps") or opts.wait) * step_s if not opts.full_run else float("inf")
 
 
-def _rank_record(rank: int, ranks: _Ranks) -> dict:
+def _needed(opts: CaptureOptions) -> int:
+    """The fewest steps a capture takes: the unprofiled ones (two windows of a search for
+    steady state, or --wait), the line recorder's three, the profiler's, and the first."""
+    from .steady import MIN_WINDOW
+
+    settle = max(opts.wait, 2 * MIN_WINDOW) if opts.settle else opts.wait
+    return 1 + settle + 3 + opts.warmup + opts.active
+
+
+def _rank_record(rank: int, ranks: Ranks) -> dict:
     """One rank's files and timing, for run.json's "ranks"."""
     d, post = ranks.done[rank], ranks.post.get(rank)
     rec = {"rank": rank, "trace": d["trace"], "lines": d.get("lines"), "host": d.get("host"),
@@ -338,13 +282,17 @@ def _rank_record(rank: int, ranks: _Ranks) -> dict:
     return rec
 
 
+def _doing(phase: str) -> str:
+    return {"wait": "before profiling", "warmup": "while the profiler warmed up", "starting": "before its first step",
+            "active": "while the profiler recorded", "writing": "while the trace was written"}.get(phase, phase)
+
+
 def _when(step: int, phase: str, total: int) -> str:
-    """Where the script was, from the child's last progress message."""
+    """Where the script was, from the child's last progress message (total: the steps the
+    capture takes, once known)."""
     if step == 0:
         return "before its first optimizer step"
-    doing = {"wait": "before profiling", "warmup": "while the profiler warmed up",
-             "active": "while the profiler recorded", "writing": "while the trace was written"}
-    return f"in step {step} of {total}, {doing.get(phase, phase)}"
+    return f"in step {step}{f' of {total}' if total else ''}, {_doing(phase)}"
 
 
 def _stop_signals_interrupt():

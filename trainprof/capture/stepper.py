@@ -18,18 +18,19 @@ import socket
 import sys
 import time
 
-from .probes import memory, watch_loaders
+from .probes import memory, queued_batches, watch_fetches, watch_loaders
 from .recorder import LineRecorder
+from .steady import MIN_WINDOW, Settle, Window
 
 _clock = time.perf_counter_ns
 ANCHOR = "trainprof#anchor"
+MAX_SETTLE_STEPS = 2000  # the search for steady state ends here, budget or not
 
 
 class Capture:
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.wait, self.warmup, self.active = cfg["wait"], cfg["warmup"], cfg["active"]
-        self.total = self.wait + self.warmup + self.active
         self.run_dir = cfg["run_dir"]
         self.msg_path = cfg.get("msg_path")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) if self.msg_path else None
@@ -38,23 +39,34 @@ class Capture:
         self.world = int(os.environ.get("WORLD_SIZE", "1")) if cfg.get("distributed") else 1
         self.boundaries: list[int] = []  # perf_counter_ns at each step boundary
         self.sync_edges: dict[str, int] = {}
+        # Unprofiled steps until steady state (steady.py), then the line recorder's unprofiled
+        # steps, then the profiler. Ranks settle alike only on a fixed count: a distributed
+        # run times --wait steps.
+        budget = float(cfg.get("settle_s", 60.0)) if self.world == 1 else 0.0
+        self.settle = Settle(min_steps=max(self.wait, 1), budget_s=budget)
+        self.win: tuple[int, int] = (0, max(self.wait, 1) if budget <= 0 else MIN_WINDOW)  # (first step, steps)
+        self.phase = "settle"
+        self.lines_at = self.prof_at = -1  # the steps the line recorder's steps and the profiler began at
+        self.steady: dict | None = None
+        self.win_cpu = 0.0  # the process's CPU time at the current window's start
         self.anchors: list[tuple[int, int, int]] = []  # (ProfilerStep number started/ended, before, after)
         self.prof = None
         self.pacer = None  # the optimizer whose steps mark the training step
         self.done = False
         self.trace_path = None
         self.recorder = LineRecorder(cfg["user_files"])
-        # The last wait steps also run the line recorder (still unprofiled): each line's own
-        # unprofiled time, against which its profiled time is corrected. Its first step is
-        # not kept: on 3.12 every library code location costs one callback there, once.
-        lines_ok = self.wait >= 3 and not cfg.get("no_unprofiled_lines")
+        # Steps that run the line recorder, still unprofiled: each line's own unprofiled time,
+        # against which its profiled time is corrected. The first is not kept: on 3.12 every
+        # library code location costs one callback there, once.
+        lines_ok = not cfg.get("no_unprofiled_lines")
         self.line_warm = 1 if lines_ok else 0
-        self.line_steps = min(2, self.wait - 2) if lines_ok else 0
+        self.line_steps = 2 if lines_ok else 0
         self.unprof_rec = LineRecorder(cfg["user_files"])
         self.cuda = False
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []
         self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
+        self.iters: dict = {}  # id(DataLoader) -> a weak reference to its latest iterator
 
     # -- messages to the parent -------------------------------------------------------
     def send(self, **msg) -> None:
@@ -89,7 +101,8 @@ class Capture:
             torch.autograd.backward = backward
         else:
             raise ValueError(f"unknown step marker {mode!r}")
-        watch_loaders(torch, self.loaders, lambda: len(self.boundaries))
+        watch_loaders(torch, self.loaders, lambda: len(self.boundaries), self.iters)
+        watch_fetches(torch, lambda totals: self.send(event="fetch", **totals))
 
     def _on_optimizer_step(self, optimizer, args, kwargs) -> None:
         if self.pacer is None:
@@ -150,49 +163,103 @@ class Capture:
             self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
             self._sync()
             self.boundaries.append(_clock())
-            self.sync_edges["start"] = self.boundaries[-1]
-            self._start_profiler()
+            self.win_cpu = time.process_time()
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
-        # unprofiled steps timed without the line recorder
-        clean = self.wait - self.line_steps - self.line_warm
-        lines_end = self.line_steps and k == self.wait
-        if k == clean or lines_end:
+        if self.phase == "settle":
+            self._settle_mark(k)
+            return
+        lines_end = k == self.prof_at and self.line_steps
+        if lines_end:
             self._sync()  # one sync at each edge of the unprofiled windows only
         self.boundaries.append(_clock())
-        if k == clean:
-            self.sync_edges["end"] = self.boundaries[-1]
         if lines_end:
             self.unprof_rec.stop()
             self.sync_edges["lines_end"] = self.boundaries[-1]
-        if self.recorder.active and k == self.total:
-            self.recorder.stop()
-        if k == clean + self.line_warm and self.line_steps:
+        if k == self.lines_at + self.line_warm and self.line_steps:
             self.sync_edges["lines_start"] = self.boundaries[-1]
-        if k == clean and self.line_steps:
-            self.unprof_rec.start()
+        if k >= self.prof_at:
+            self._profiled_mark(k, torch)
+        if k < self.total:
+            q = k - self.prof_at
+            phase = "wait" if q < 0 else "warmup" if q < self.warmup else "active"
+            self.send(event="phase", phase=phase, step=k + 1, total=self.total)
+        if self.trace_path is not None:
+            self.finish()
+
+    def _settle_mark(self, k: int) -> None:
+        """A step of the search for steady state: windows synced at their edges only."""
+        first, size = self.win
+        end = k == first + size
+        if end:
+            self._sync()
+        self.boundaries.append(_clock())
+        if not end:
+            self.send(event="phase", phase="wait", step=k + 1, total=self.total)
+            return
+        b = self.boundaries
+        cpu, self.win_cpu = self.win_cpu, time.process_time()
+        w = Window(first, size, (b[k] - b[first]) / 1e9, tuple((b[i + 1] - b[i]) / 1e9 for i in range(first, k)),
+                   self.win_cpu - cpu, queued_batches(self.iters))
+        # a loader that (re)started its workers refills its queue: as slow a moment as any
+        self.settle.restart = max((ld.get("last_iter") or 0 for ld in self.loaders.values()), default=0)
+        queued = sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in self.loaders.values())
+        self.settle.quantum = max([ld["num_workers"] or 1 for ld in self.loaders.values()] + [1])
+        searched = self.settle.budget_s > 0
+        if not searched or self.settle.add(w, queued) or self.settle.over_budget or k >= MAX_SETTLE_STEPS:
+            if not searched:
+                self.settle.windows.append(w)
+            self.steady = dict(self.settle.result(), searched=searched)
+            self.phase = "profile"
+            # a loader's workers deliver in bursts of theirs: record whole bursts (the first
+            # recorded step is set aside as the profiler's start-up)
+            self.active = max(self.active, min(self.settle.quantum, 8) + 1)
+            self.lines_at, self.prof_at = k, k + self.line_warm + self.line_steps
+            if self.line_steps:
+                self.unprof_rec.start()
+            else:
+                import torch
+
+                self._profiled_mark(k, torch)
+        else:
+            self.win = (k, self.settle.next_size(w.per_step))
+        self.send(event="phase", phase="wait", step=k + 1, total=self.total)
+
+    @property
+    def total(self) -> int:
+        """The steps the capture takes, once known (0: still searching for steady state)."""
+        if self.prof_at >= 0:
+            return self.prof_at + self.warmup + self.active
+        if self.settle.budget_s <= 0:
+            return self.win[1] + self.line_warm + self.line_steps + self.warmup + self.active
+        return 0
+
+    def _profiled_mark(self, k: int, torch) -> None:
+        """A step from the profiler's start on: the profiler starts, or its schedule steps on;
+        the anchors that align the line log with the trace; the line recorder over the
+        recorded steps."""
+        q = k - self.prof_at  # the profiler's step number
+        if self.recorder.active and q == self.warmup + self.active:
+            self.recorder.stop()
         before = _clock()
-        self.prof.step()
+        if q == 0:
+            self._start_profiler()  # ProfilerStep#0 begins in it
+        else:
+            self.prof.step()
         after = _clock()
-        step_num = self.prof.step_num
-        if k >= self.wait + self.warmup:
+        if q >= self.warmup:
             # ProfilerStep#(step_num-1) ended and #step_num began inside prof.step()
-            self.anchors.append((step_num, before, after))
-        if k == self.wait + max(self.warmup - 1, 0):
+            self.anchors.append((self.prof.step_num, before, after))
+        if q == max(self.warmup - 1, 0) and not self.recorder.active:
             # From the last warm-up step: the recorder's one-off cost (3.12: one callback per
             # library code location) lands there, not in a recorded step.
             self.recorder.start()
-        if self.recorder.active and k >= self.wait + self.warmup:
+        if self.recorder.active and q >= self.warmup:
             # A tight anchor: the span's start lies between two clock reads µs apart.
             b = _clock()
             with torch.profiler.record_function(ANCHOR):
                 a = _clock()
             self.tight_anchors.append((b, a))
-        phase = "wait" if k < self.wait else "warmup" if k < self.wait + self.warmup else "active"
-        if k < self.total:
-            self.send(event="phase", phase=phase, step=k + 1, total=self.total)
-        if self.trace_path is not None:
-            self.finish()
 
     # -- profiler ---------------------------------------------------------------------------
     def _start_profiler(self) -> None:
@@ -203,7 +270,7 @@ class Capture:
             acts.append(ProfilerActivity.CUDA)
         kwargs = dict(
             activities=acts,
-            schedule=schedule(wait=self.wait, warmup=self.warmup, active=self.active, repeat=1),
+            schedule=schedule(wait=0, warmup=self.warmup, active=self.active, repeat=1),
             on_trace_ready=self._on_trace_ready,
             record_shapes=self.cfg.get("record_shapes", True),
             with_stack=self.cfg.get("with_stack", True),
@@ -239,16 +306,20 @@ class Capture:
         self.prof.stop()
         w = self.boundaries
         per_step = [(b - a) / 1e6 for a, b in zip(w, w[1:])]
-        unprof = per_step[: self.wait]
+        first = self.prof_at + self.warmup
+        last = self.settle.windows[-2:]
         edges = self.sync_edges
         info = {
             "trace": os.path.basename(self.trace_path),
             "lines": self._name("lines") + ".json",
             "host": socket.gethostname(),
             "active_steps": [a[0] for a in self.anchors[:-1]],
-            "unprofiled_pre_ms": (edges["end"] - edges["start"]) / 1e6 / max(self.wait - self.line_steps - self.line_warm, 1),
-            "unprofiled_step_ms": unprof,
-            "profiled_step_ms": per_step[self.wait + self.warmup:],
+            "steady": self.steady,
+            "unprofiled_pre_ms": self.steady["step_ms"],
+            "unprofiled_step_ms": [1000 * s for x in last for s in x.step_s],
+            "profiled_step_ms": per_step[first:first + self.active],
+            "profiled_from": first,  # the step (counted from the first) the recorded ones start at
+            "post_steps": self.post_steps,
             "step_marker": self.cfg.get("step_marker", "optimizer"),
             "cuda": self.cuda,
             "device": torch.cuda.get_device_name(self.device) if self.cuda else "cpu",
@@ -256,6 +327,7 @@ class Capture:
             "cuda_version": torch.version.cuda,
             "python": sys.version.split()[0],
             "cpu_count": os.cpu_count(),
+            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "loaders": list(self.loaders.values()),
             "memory": memory(torch, self.device) if self.cuda else None,
         }
@@ -278,13 +350,18 @@ class Capture:
         self._sync()
         self.post_n, self.post_t0 = 0, _clock()
 
+    @property
+    def post_steps(self) -> int:
+        """Steps timed after the trace: as many as the steady step was measured over."""
+        return max(self.wait, sum(x.steps for x in self.settle.windows[-2:]))
+
     def _post_mark(self) -> None:
         if self.post_n < 0:
             return
         self.post_n += 1
-        if self.post_n == self.wait:
+        if self.post_n == self.post_steps:
             self._sync()
-            ms = (_clock() - self.post_t0) / 1e6 / self.wait
+            ms = (_clock() - self.post_t0) / 1e6 / self.post_steps
             self.post_n = -1
             self.send(event="post", unprofiled_post_ms=ms)
             if not self.cfg.get("full_run"):

@@ -15,7 +15,9 @@ class Change:
     drop_syncs: frozenset[int] = frozenset()  # sync events (trace indices) that no longer wait
     drop_gpu: frozenset[int] = frozenset()  # GPU events (trace indices) no longer run
     gpu_scale: tuple[tuple[int, float], ...] = ()  # GPU event -> duration factor
-    floor_us: float = 0.0  # the step can be no faster than this per step (e.g. loader throughput)
+    # The data loader's pace after the fix (unprofiled µs per step): the step can be no faster.
+    # 0: as measured in this run (estimate/producer.py), for every fix that leaves the loader be.
+    floor_us: float = 0.0
     # Main-thread time shrunk to a share, (start, end, keep), with the GPU work issued
     # inside kept: launches made cheap (a CUDA graph replay issues them all at once)
     squeeze_cpu: tuple[tuple[float, float, float], ...] = ()

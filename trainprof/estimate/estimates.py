@@ -26,9 +26,21 @@ def severity(share: float) -> str:
     return "high" if share >= 0.10 else "medium" if share >= 0.03 else "low" if share >= 0.01 else "info"
 
 
-def _after(res: Result, floor_us: float, k: float = 1.0) -> str:
-    ms = res.step_us * k / 1000
-    if floor_us and res.step_us <= floor_us * 1.001:
+def floor_us(change: Change, producer_us: float) -> float:
+    """How fast the data loader lets the step go after the change: the pace the change sets
+    for it (a loader fix), else the pace measured in this run."""
+    return change.floor_us or producer_us
+
+
+def bounded(base_us: float, replayed_us: float, floor: float) -> float:
+    """The step after a fix: as replayed, never faster than the loader delivers, never slower
+    than it is (a fix removes work)."""
+    return min(base_us, max(replayed_us, floor))
+
+
+def _after(res: Result, new_us: float, floor_us: float, k: float = 1.0) -> str:
+    ms = new_us / 1000
+    if floor_us and new_us <= floor_us * 1.001:
         return f"after this the step is bound by the data loader at ~{ms:.3g} ms"
     if res.step_us and res.gpu_busy_us / res.step_us > 0.85:
         return f"after this the step is GPU-bound at ~{ms:.3g} ms"
@@ -66,10 +78,15 @@ class _Replays:
         # unprofiled milliseconds even where the replay does not match it exactly.
         self.base_us = run.unprofiled_us or model_us
         self.k = self.base_us / model_us if model_us else 1.0
+        # the loader's pace as run: no fix that leaves it be makes the step faster
+        self.producer_us = run.producer.period_us() if run.producer is not None else 0.0
+
+    def floor(self, change: Change) -> float:
+        return floor_us(change, self.producer_us)
 
     def run_change(self, change: Change, burst: float) -> tuple[float, Result]:
         res = replay(self.tl, change, *self.o, warp=self.run.calibration.warp)
-        return min(self.base_us, res.step_us * self.k + burst), res
+        return bounded(self.base_us, res.step_us * self.k + burst, self.floor(change)), res
 
     def estimate(self, w: WhatIf, bound: bool) -> tuple[Estimate, float, Change, float]:
         """(the estimate, µs saved per step, the change replayed, the periodic burst it keeps)"""
@@ -79,7 +96,8 @@ class _Replays:
         conf = w.confidence if self.o[1] >= 0.3 else "low"  # a CPU scale this low: the replay fits badly
         saved = self.base_us - new_us
         est = Estimate(saving_ms=saved / 1000, speedup=self.base_us / new_us if new_us > 0 else 1.0,
-                       basis=w.basis, confidence=conf, bound=bound, after=_after(res, w.change.floor_us, self.k))
+                       basis=w.basis, confidence=conf, bound=bound,
+                       after=_after(res, new_us, self.floor(change), self.k))
         return est, saved, change, burst
 
 
@@ -117,7 +135,7 @@ def estimate_all(run, findings: list[Finding]) -> tuple[list[Finding], Combined 
             total_change = total_change | change
             total_burst += burst
     new_us, res = rp.run_change(total_change, total_burst)
-    after = _after(res, total_change.floor_us, rp.k)
+    after = _after(res, new_us, rp.floor(total_change), rp.k)
     if outside:
         new_us = max(new_us - outside, 0.05 * base_us)
         after = f"after this the step is bound by the slowest rank's own work at ~{new_us / 1000:.3g} ms"

@@ -4,9 +4,10 @@ The model: one CPU thread runs the training loop and issues GPU work; each GPU
 stream runs its work in launch order, never before the launch (plus the launch
 latency seen in this trace); a sync makes the CPU wait until the GPU has done
 everything issued before it. A fix is a Change to those timelines -- CPU time
-removed, syncs dropped, GPU work dropped or scaled, a floor from the data loader
--- and the new step time is read off the replay, so time that overlaps is
+removed, syncs dropped, GPU work dropped or scaled -- and the new step time is read off the replay, so time that overlaps is
 counted once and a fix that only moves the bottleneck gains what it really gains.
+What the data loader can deliver bounds the result outside the replay (estimates.py:
+the loader's workers are other processes, not in these timelines).
 
 Replaying with no change reproduces the measured window (a self-check); the
 profiler's own cost is taken out as calibration.py measured it (per recorded event,
@@ -125,7 +126,7 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     end = max(T, gpu_end)
     n = max(tl.n_steps, 1)
     # Steady state: the slower of the CPU's rate and the GPU's.
-    step = max((cpu_end - tl.lo) / n, (gpu_end - max(tl.lo, pre_end)) / n, change.floor_us)
+    step = max((cpu_end - tl.lo) / n, (gpu_end - max(tl.lo, pre_end)) / n)
     b = np.concatenate(busy)
     gbusy = M.union_length(b[:, 0], b[:, 1], tl.lo, end) / n if len(b) else 0.0
     return Result(step, gbusy, (cpu_end - tl.lo) / n)

@@ -1,0 +1,54 @@
+"""The input pipeline as a producer (estimate/producer.py) and the bound it puts on every
+estimate (estimate/estimates.py): no fix makes the step faster than the loader delivers; a
+loader fix sets the pace it would have."""
+
+import pytest
+
+from trainprof.estimate.change import Change
+from trainprof.estimate.estimates import bounded, floor_us
+from trainprof.estimate.producer import MAX_WORKERS, Producer, producer
+
+
+def test_io_bound_workers_overlap_past_the_cores():
+    # 40 ms a batch, 1 ms of it CPU: 2 workers give a batch every 20 ms; 8 every 5 ms, on 2 cores
+    p = Producer(workers=2, batch_wall_us=40_000, batch_cpu_us=1_000, cores=2)
+    assert p.period_us() == pytest.approx(20_000)
+    assert p.period_us(8) == pytest.approx(5_000)
+    assert p.workers_for(6_000) == 7 and p.period_us(7) <= 6_000
+    assert not p.cpu_bound
+
+
+def test_cpu_bound_workers_are_bound_by_the_spare_cores():
+    # 40 ms of CPU a batch on 4 cores: 3 spare; more workers than that do not make batches faster
+    p = Producer(workers=2, batch_wall_us=40_000, batch_cpu_us=40_000, cores=4)
+    assert p.cpu_bound
+    assert p.period_us(3) == pytest.approx(40_000 / 3)
+    assert p.period_us(12) == pytest.approx(40_000 / 3)
+    assert p.workers_for(1_000) == 3  # the fastest it can go; a 4th worker adds nothing
+
+
+def test_batches_per_step_and_the_cap():
+    p = Producer(workers=1, batch_wall_us=10_000, batch_cpu_us=0, cores=64, batches_per_step=4)
+    assert p.period_us() == pytest.approx(40_000)  # gradient accumulation: 4 batches a step
+    assert p.workers_for(10_000) == 4
+    assert p.workers_for(1) == MAX_WORKERS
+
+
+def test_read_from_run_json():
+    info = {"loaders": [{"num_workers": 0}, {"num_workers": 4}], "cores": 8,
+            "fetches": {"workers": {"batches": 100, "wall_ms": 2000.0, "cpu_ms": 500.0, "processes": 4}}}
+    p = producer(info)
+    assert (p.workers, p.batch_wall_us, p.batch_cpu_us, p.cores) == (4, 20_000, 5_000, 8)
+    assert producer({"loaders": [{"num_workers": 0}], "fetches": {"main": {"batches": 3}}}) is None
+    assert producer({"loaders": [{"num_workers": 2}]}) is None  # no pace measured: an older run
+
+
+def test_no_fix_goes_below_what_the_loader_delivers():
+    # a 20 ms step, of which the loader's pace is 18 ms: removing 10 ms of work gains 2 ms
+    assert bounded(20_000, 10_000, floor_us(Change(), 18_000)) == 18_000
+    # a fix that makes the step slower in the replay is no fix: the step stays as it is
+    assert bounded(20_000, 25_000, 0.0) == 20_000
+    # a loader fix sets the pace it would have; combined with another fix, that pace holds
+    loader_fix = Change(remove_cpu=((0.0, 1.0),), floor_us=6_000)
+    assert floor_us(loader_fix, 18_000) == 6_000
+    assert bounded(20_000, 4_000, floor_us(loader_fix | Change(drop_syncs=frozenset({3})), 18_000)) == 6_000

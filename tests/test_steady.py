@@ -1,0 +1,114 @@
+"""Steady-state detection (trainprof/capture/steady.py), fed as the child feeds it: windows of
+steps sized by the pace of the last one. The step times come from a model of a training loop
+fed by a DataLoader (workers that make batches ahead, up to their prefetch queue), so the traps
+measured on real scripts are reproduced: a queue filled during a slow start, bursty arrivals, a
+periodic evaluation, one outlier."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trainprof.capture.steady import Settle, Window, period, window_size
+
+
+def loader_loop(n, compute, workers=0, per_batch=0.0, prefetch=2):
+    """(step durations (s), batches ready in the queue at each step's end) of n steps: step k
+    computes compute(k) seconds once its batch is there. With workers, worker k % workers makes
+    batch k in per_batch seconds, starting once its previous batch is done and the queue
+    (workers x prefetch batches) has room."""
+    q = workers * prefetch
+    ready, taken, t = [], [], 0.0
+    for k in range(n):
+        if workers:
+            start = ready[k - workers] if k >= workers else 0.0
+            if k >= q:
+                start = max(start, taken[k - q])
+            ready.append(start + per_batch)
+            t = max(t, ready[k])
+        else:
+            t += per_batch  # loaded on the training thread
+        taken.append(t)
+        t += compute(k)
+    ends = [taken[k] + compute(k) for k in range(n)]
+    steps = [ends[0]] + [b - a for a, b in zip(ends, ends[1:])]
+    # ready at the end of step k: the batches after k made by then (the next q at most)
+    levels = [sum(1 for j in range(k + 1, min(k + 1 + q, len(ready))) if ready[j] <= ends[k]) for k in range(n)]
+    return steps, levels if workers else None
+
+
+def search(steps, levels=None, queued=0, budget=60.0, min_steps=5, quantum=1):
+    """Feed the step durations to a Settle window by window, as the child does."""
+    st = Settle(min_steps=min_steps, budget_s=budget, quantum=quantum)
+    first, size = 0, 4
+    while first + size <= len(steps):
+        w = Window(first, size, sum(steps[first:first + size]), tuple(steps[first:first + size]),
+                   level=levels[first + size - 1] if levels else None)
+        if st.add(w, queued) or st.over_budget:
+            return st
+        first, size = first + size, st.next_size(w.per_step)
+    return st
+
+
+def test_warm_up_transient_is_left_behind():
+    # a first step compiling for 3 s, then steps slowing less and less (allocator growth,
+    # autotuning): 60 ms at first, 10 ms in the end
+    steps, _ = loader_loop(2000, lambda k: 3.0 if k == 0 else 0.01 * (1 + 5 * math.exp(-k / 10)))
+    r = search(steps).result()
+    assert r["reached"] and r["steps"] > 30
+    assert r["step_ms"] == pytest.approx(10, rel=0.05)
+    assert r["p10_ms"] == pytest.approx(10, rel=0.05) and r["p90_ms"] == pytest.approx(10, rel=0.1)
+
+
+def test_a_queue_filled_during_a_slow_start_is_drained_before_the_step_is_taken():
+    # 4 workers x prefetch 8 = 32 batches queued while the first step compiles for 2 s; then each
+    # step computes 5 ms but the loader makes one batch per 40 ms / 4 = 10 ms
+    steps, levels = loader_loop(3000, lambda k: 2.0 if k == 0 else 0.005, workers=4, per_batch=0.04, prefetch=8)
+    early = sum(steps[1:41]) / 40
+    assert early < 0.006  # the trap: served from the queue, the first 60 steps look twice as fast
+    r = search(steps, levels, queued=32, quantum=4).result()
+    assert r["reached"] and r["steps"] > 60
+    assert r["step_ms"] == pytest.approx(10, rel=0.05)
+
+
+def test_bursty_arrivals_give_throughput_not_the_median():
+    # 2 workers, each batch 36 ms of I/O: a batch every 18 ms, in bursts; the step itself is 2 ms
+    steps, levels = loader_loop(3000, lambda k: 0.002, workers=2, per_batch=0.036, prefetch=2)
+    r = search(steps, levels, queued=4, quantum=2).result()
+    assert r["reached"]
+    assert r["step_ms"] == pytest.approx(18, rel=0.05)
+    assert r["p10_ms"] < 0.5 * r["step_ms"]  # the spread is shown: most steps are fast
+
+
+def test_periodic_spike_is_the_runs_own_and_reported():
+    # 10 ms steps; every 10th step evaluates for 200 ms
+    steps, _ = loader_loop(3000, lambda k: 0.2 if k % 10 == 9 else 0.01)
+    st = search(steps)
+    r = st.result()
+    assert r["reached"] and r["period"] == 10
+    assert r["step_ms"] == pytest.approx(10, rel=0.05)
+    assert r["spike_ms"] == pytest.approx(210, rel=0.05)
+
+
+def test_one_outlier_is_never_built_on():
+    steps = [0.01] * 3000
+    steps[10] = 0.5  # one checkpoint
+    st = search(steps)
+    r = st.result()
+    assert r["reached"] and r["period"] is None and 10 in r["outliers"]
+    w1, w2 = st.windows[-2:]
+    assert not (w1.first <= 10 < w2.end)
+    assert r["step_ms"] == pytest.approx(10, rel=0.01)
+
+
+def test_a_run_that_keeps_changing_is_not_called_steady():
+    steps = [0.01 * 1.05 ** (k / 4) for k in range(3000)]  # 5% slower every window of 4
+    st = search(steps, budget=2.0)
+    assert not st.result()["reached"] and st.over_budget
+
+
+def test_window_sizes_and_periods():
+    assert window_size(0.0001) == 100 and window_size(1.0) == 4 and window_size(0.01) == 20
+    assert period([24, 49, 74]) == 25 and period([24, 50, 74]) == 25
+    assert period([10, 30, 35]) is None and period([10, 20]) is None

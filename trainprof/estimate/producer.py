@@ -1,0 +1,70 @@
+"""The input pipeline as a producer: a DataLoader's workers make batches at a measured pace, and
+no fix makes the step faster than they deliver.
+
+The capture times every batch a worker makes (wall and CPU time, capture/probes.py); a batch
+takes W of wall time, C of it on a CPU. W workers deliver a batch every W/workers, unless their
+CPU time needs more cores than the run has: the training process keeps one, so the workers'
+CPU work is spread over the rest at most. A worker's wall time beyond its CPU time is waiting
+(I/O, sleep): more workers overlap it, past the core count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MAX_WORKERS = 32  # the most workers a fix proposes (memory: each holds a copy of the dataset)
+PER_CORE = 4  # ... and no more than this many a core: past it their own scheduling and IPC are not measured
+
+
+@dataclass(frozen=True)
+class Producer:
+    workers: int  # as run
+    batch_wall_us: float  # one batch, in one worker
+    batch_cpu_us: float
+    cores: int  # available to the run (sched_getaffinity)
+    batches_per_step: float = 1.0  # batches the training thread takes per step (gradient accumulation: more)
+    batches: int = 0  # batches timed
+
+    @property
+    def spare(self) -> int:
+        return max(1, self.cores - 1)
+
+    def period_us(self, workers: int | None = None) -> float:
+        """The step can be no shorter than this: the time `workers` workers take to make one
+        step's batches."""
+        w = max(1, workers or self.workers)
+        per_batch = max(self.batch_wall_us / w, self.batch_cpu_us / min(w, self.spare))
+        return self.batches_per_step * per_batch
+
+    def workers_for(self, step_us: float) -> int:
+        """The fewest workers that deliver a step's batches within step_us (MAX_WORKERS, and
+        PER_CORE a core, at most; no more than help: past the cores, only waiting overlaps)."""
+        if step_us <= 0:
+            return self.workers
+        need = math.ceil(self.batches_per_step * self.batch_wall_us / step_us)
+        best = min(max(need, 1), MAX_WORKERS, PER_CORE * self.cores)
+        # beyond what the CPU allows, more workers only add processes
+        floor_cpu = self.batches_per_step * self.batch_cpu_us / self.spare
+        while best > 1 and self.period_us(best - 1) <= max(step_us, floor_cpu) * 1.001:
+            best -= 1
+        return best
+
+    @property
+    def cpu_bound(self) -> bool:
+        """The workers' time is mostly computing (more workers than spare cores do not help)."""
+        return self.batch_cpu_us >= 0.5 * self.batch_wall_us
+
+
+def producer(info: dict, batches_per_step: float = 1.0) -> Producer | None:
+    """The first multi-process DataLoader's measured pace, from run.json (None: no workers, or
+    none timed)."""
+    fetch = (info.get("fetches") or {}).get("workers") or {}
+    loaders = [ld for ld in info.get("loaders") or [] if ld.get("num_workers")]
+    n = int(fetch.get("batches") or 0)
+    if not loaders or n <= 0:
+        return None
+    cores = int(info.get("cores") or info.get("cpu_count") or 1)
+    return Producer(workers=int(loaders[0]["num_workers"]), batch_wall_us=1000 * float(fetch.get("wall_ms") or 0) / n,
+                    batch_cpu_us=1000 * float(fetch.get("cpu_ms") or 0) / n, cores=cores,
+                    batches_per_step=max(batches_per_step, 1e-3), batches=n)
