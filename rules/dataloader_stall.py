@@ -71,7 +71,11 @@ def detect(run):
     spare = max(1, cores - 1)  # one core stays with the training thread
     unprof_step = run.base_step_us
     # the step without its wait for batches, unprofiled: what the loader has to keep up with
-    train_us = max(unprof_step - 1000 * run.unprofiled_ms(wait_us), 0.05 * unprof_step)
+    # (the wait as timed over the steady windows, where the capture has it: a few recorded
+    # steps of a bursty loader hold a share of its waits that can be far off)
+    steady_wait = (run.info.get("steady") or {}).get("loader_wait_ms")
+    waited_us = 1000 * steady_wait if steady_wait is not None else 1000 * run.unprofiled_ms(wait_us)
+    train_us = max(unprof_step - waited_us, 0.05 * unprof_step)
     measured = ""
     if not multi:
         main = (run.info.get("fetches") or {}).get("main") or {}
@@ -89,6 +93,10 @@ def detect(run):
     else:
         w = workers if isinstance(workers, int) and workers > 0 else 1
         if prod is not None:
+            if prod.period_us() <= train_us:
+                # the workers keep up: the wait is the batch's hand-over (IPC, the main process's
+                # share), not their pace -- more workers would gain nothing (the breakdown shows it)
+                return
             # the workers' measured pace: the step can go down to the training's own time, if
             # enough workers (and cores, for what of a batch is CPU time) make batches that fast
             new_workers = max(w, prod.workers_for(train_us))
@@ -136,7 +144,8 @@ def detect(run):
             confidence="medium",
         ),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
-        fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True, pin_memory=True", workers=new_workers)
+        fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True, pin_memory=True", workers=new_workers,
+                    was=workers or 0)
         if not multi or new_workers > (workers or 0)
         else Fix(ID, None, "make __getitem__ cheaper (pre-decode, cache, vectorize collate)"),
     )

@@ -114,7 +114,8 @@ def detect(run):
     launched = run.launches.launched()
     busy = sum(float(dur[g]) for g in launched) or 1.0
     heavy_us = sum(float(dur[g]) for g in heavy)
-    factor = {g: min(1.0, RATIO[k] + (FLOOR_US / max(float(dur[g]), 1e-3) if k != "layout" else 0.0))
+    ratio = dict(RATIO, **(run.precision["ratios"] if run.precision else {}))
+    factor = {g: min(1.0, ratio[k] + (FLOOR_US / max(float(dur[g]), 1e-3) if k != "layout" else 0.0))
               for g, k in kinds.items()}
     gain = sum(float(dur[g]) * (1 - f) for g, f in factor.items())
     if not heavy or gain < MIN_GAIN * busy or gain / n < 0.05 * run.step_us:
@@ -155,13 +156,23 @@ def detect(run):
         ),
         saving=WhatIf(
             Change(gpu_scale=scale),
-            basis="each fp32 kernel's measured time scaled by its class's bf16/fp32 ratio measured on an H100 "
-                  "(fp32 matmul 0.1, TF32 0.5, attention 0.25, conv 0.33, layout transposes 0 with channels_last, "
-                  "elementwise 0.6; +4 us each), replayed",
+            basis=_basis(run.precision, ratio),
             confidence="medium",
         ),
         fix=AUTOCAST.fix(fix),
     )
+
+
+def _basis(precision: dict | None, ratio: dict) -> str:
+    if precision is None:
+        return ("each fp32 kernel's measured time scaled by its class's bf16/fp32 ratio measured on an H100 "
+                "(fp32 matmul 0.1, TF32 0.5, attention 0.25, conv 0.33, layout transposes 0 with channels_last, "
+                "elementwise 0.6; +4 us each), replayed")
+    timed = ", ".join(f"{label} {ratio[k]:.2g}" for k, label in (("gemm", "fp32 matmul"), ("conv", "conv"),
+                                                                ("tf32", "TF32 matmul/conv")) if k in precision["ratios"])
+    return (f"each fp32 kernel's measured time scaled by its class's bf16 ratio, timed on {precision['device']} for "
+            f"this run's {precision['shapes']} heaviest shapes ({timed}; the rest from the table: attention 0.25, "
+            f"layout transposes 0, elementwise 0.6; +4 us each), replayed")
 
 
 # -- the codemod ------------------------------------------------------------------------

@@ -98,3 +98,17 @@ def test_verify_reports_losses_that_differ_and_scripts_that_fail(tmp_path):
     crash.write_text("raise ValueError('boom')\n")
     r = run_cli("verify", a, str(crash), "--skip", "2", "--steps", "3", "--rounds", "1")
     assert r.returncode == 2 and "crash.py failed" in r.stderr and "ValueError: boom" in r.stderr
+
+
+def test_apply_estimate_covers_only_the_fixes_written():
+    """A rule with two fixes (unfused-optimizer: fused-optimizer, zero-grad): writing one must
+    not be credited with the other's estimate (seen: 'estimated 2.04x' for a zero_grad change)."""
+    from trainprof.fix.verify import estimate_for
+
+    run = os.path.join(SAMPLES, "launch_bound_adam")
+    a = json.loads(open(os.path.join(run, "analysis.json")).read())
+    fused = next(f for f in a["findings"] if f["rule"] == "unfused-optimizer")
+    assert fused["fix"]["id"] == "fused-optimizer"
+    assert estimate_for(run, {"zero-grad"}).startswith("none: no measured finding is fixed by zero-grad")
+    got = estimate_for(run, {"fused-optimizer"})
+    assert got.startswith(f"{fused['speedup']:.3g}x for unfused-optimizer:{fused['line']}"), got

@@ -30,7 +30,7 @@ def steady_ms(workers: int, short: int = 100, long: int = 300) -> float:
 
 def test_prefetch_trap_found_in_steady_state_and_its_estimate_holds(tmp_path):
     out = tmp_path / "run"
-    r = run_cli("analyze", TRAP, "--run-dir", str(out), "-q")
+    r = run_cli("analyze", TRAP, "--run-dir", str(out), "-q", "--trials", "--trial-budget", "60")
     assert r.returncode == 0, r.stderr
     run = json.loads((out / "run.json").read_text())
     a = json.loads((out / "analysis.json").read_text())
@@ -43,8 +43,14 @@ def test_prefetch_trap_found_in_steady_state_and_its_estimate_holds(tmp_path):
     assert top["rule"] == "dataloader-stall", [f["rule"] for f in a["findings"]]
     assert top["speedup"] >= 2.0
     workers = top["fix"]["params"]["workers"]
-    # ground truth, unprofiled, in this test: the original and the proposed worker count, twice
+    trial = top["trial"]
+    chosen = trial["params"]["num_workers"]
+    assert trial["rounds"] >= 2 and trial["low"] <= trial["speedup"] <= trial["high"]
+    assert not list(tmp_path.parent.glob("_trainprof_*")) and not [p for p in os.listdir(SCRIPTS) if "_trainprof_" in p]
+    # ground truth, unprofiled, in this test: the original, the proposed and the chosen worker counts, twice
     base = min(steady_ms(2), steady_ms(2))
     fixed = min(steady_ms(workers), steady_ms(workers))
+    best = fixed if chosen == workers else min(steady_ms(chosen), steady_ms(chosen))
     assert a["steps"]["unprofiled_ms"] == pytest.approx(base, rel=0.3)
     assert top["speedup"] == pytest.approx(base / fixed, rel=0.3), (base, fixed, workers)
+    assert trial["speedup"] == pytest.approx(base / best, rel=0.3), (base, best, chosen)

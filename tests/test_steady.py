@@ -89,6 +89,13 @@ def test_periodic_spike_is_the_runs_own_and_reported():
     assert r["reached"] and r["period"] == 10
     assert r["step_ms"] == pytest.approx(10, rel=0.05)
     assert r["spike_ms"] == pytest.approx(210, rel=0.05)
+    # the recorded steps wait out the next spike where it would fall among them
+    k = st.windows[-1].end
+    for length in (3, 5, 8):
+        wait = st.clear_of_spikes(k, length)
+        assert 0 <= wait < 10
+        assert not [s for s in range(k + wait, k + wait + length) if s % 10 == 9], (k, wait, length)
+    assert st.clear_of_spikes(k, 10) == 0  # a window as long as the period cannot avoid them
 
 
 def test_one_outlier_is_never_built_on():
@@ -112,3 +119,24 @@ def test_window_sizes_and_periods():
     assert window_size(0.0001) == 100 and window_size(1.0) == 4 and window_size(0.01) == 20
     assert period([24, 49, 74]) == 25 and period([24, 50, 74]) == 25
     assert period([10, 30, 35]) is None and period([10, 20]) is None
+
+
+def test_bursts_of_workers_that_drift_apart_are_the_pace_not_outliers():
+    # 8 workers whose batches take 40 ms give or take 30%: the bursts come at uneven gaps, each
+    # a long wait among fast steps; it is the loader's pace (5 ms a step), not a run with outliers
+    import random
+
+    rnd = random.Random(1)
+    jitter = [0.04 * (0.7 + 0.6 * rnd.random()) for _ in range(4000)]
+    q, ready, taken, t, ends = 16, [], [], 0.0, []
+    for k in range(4000):
+        start = max(ready[k - 8] if k >= 8 else 0.0, taken[k - q] if k >= q else 0.0)
+        ready.append(start + jitter[k])
+        t = max(t, ready[k])
+        taken.append(t)
+        t += 0.0005
+        ends.append(t)
+    steps = [ends[0]] + [b - a for a, b in zip(ends, ends[1:])]
+    r = search(steps, queued=q, quantum=8).result()
+    assert r["reached"]
+    assert r["step_ms"] == pytest.approx(5, rel=0.15)

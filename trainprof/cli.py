@@ -119,9 +119,13 @@ def _selected(select):
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
 @click.option("--nproc-per-node", "nproc", type=int, default=None,
               help="Run SCRIPT on N ranks through torchrun (one trace per rank).")
+@click.option("--trials", "do_trials", is_flag=True,
+              help="Then run the top fixes (patched copies, unprofiled, interleaved with the original) and measure them.")
+@click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
+              help="About how long the trials may take (two rounds at least).")
 @_output_options
 def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
-            full_run, show_output, nproc, select, json_path, html_path, open_html, quiet):
+            full_run, show_output, nproc, do_trials, trial_budget, select, json_path, html_path, open_html, quiet):
     """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
 
     The script runs unmodified in a child process; trainprof stops it once the
@@ -152,7 +156,40 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
         except KeyboardInterrupt:  # the run itself is complete: say how to analyze it later
             raise Interrupted(f"interrupted while analyzing; the run is saved (`trainprof report {out}` "
                               "analyzes it)") from None
+    if do_trials:
+        analysis = _trials(analysis, out, trial_budget, only, quiet)
     _finish(analysis, out, json_path, html_path, open_html, quiet)
+
+
+def _trials(analysis, run_dir, budget, only, quiet):
+    """Write the analysis, run the trials of its top fixes, and analyze again (with them)."""
+    from .capture import rundir
+    from .engine import analyze as run_analysis
+    from .fix.trials import run_trials
+    from .report import jsonout
+    from .report.prepare import prepare
+
+    jsonout.write(prepare(analysis), os.path.join(run_dir, rundir.ANALYSIS_JSON))
+    say = (lambda s: click.echo(f"trial: {s}", err=True)) if not quiet else None
+    run_trials(run_dir, budget, progress=say)
+    return run_analysis(run_dir, only=only)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
+              help="About how long the trials may take (two rounds at least).")
+@_output_options
+def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet):
+    """Run the top fixes of RUN_DIR's analysis and measure them: patched copies of the script,
+    unprofiled, in fresh processes interleaved with the original; knobs swept (num_workers).
+    The user's files are never touched; results go to RUN_DIR/trials.json and the report."""
+    from .engine import analyze as run_analysis
+
+    if not os.path.isfile(os.path.join(run_dir, "run.json")):
+        raise TrainprofError(f"{run_dir}: not a run directory (no run.json)")
+    analysis = _trials(run_analysis(run_dir, only=_selected(select)), run_dir, trial_budget, _selected(select), quiet)
+    _finish(analysis, run_dir, json_path, html_path, open_html, quiet)
 
 
 @main.command()

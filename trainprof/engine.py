@@ -18,7 +18,7 @@ from .estimate.estimates import Combined, estimate_all
 from .estimate.producer import producer
 from .estimate.replay import replay
 from .estimate.timeline import build_timeline
-from .finding import Finding
+from .finding import Finding, Trial
 from .rule import Rule, all_rules
 from .run import Run
 from .source import index_source
@@ -47,6 +47,7 @@ class Analysis:
     checked: list[str]  # rules that ran (found something or not)
     notes: list[str] = field(default_factory=list)
     not_run: list[Finding] = field(default_factory=list)  # static findings on loop lines that did not run
+    trial: dict | None = None  # all the safe fixes together, run and measured (trials.json), where they were
 
     @property
     def info(self) -> dict:
@@ -105,9 +106,29 @@ def _skip_reason(rule: Rule, run: Run) -> str | None:
     return None
 
 
+def _with_trials(findings: list[Finding], trials: dict, root: str) -> list[Finding]:
+    """The findings, those that were tried (trials.json) with their measured trial."""
+    # trials.json names files as analysis.json does: relative to the root, from wherever we run
+    root = os.path.abspath(root)
+    got = {(t["rule"], os.path.normpath(os.path.join(root, t["path"])), t["line"]): t["trial"]
+           for t in trials.get("findings") or []}
+    out = []
+    for f in findings:
+        t = got.get((f.rule, os.path.abspath(f.path), f.line))
+        if t is not None:
+            f = replace(f, trial=Trial(t["speedup"], t["low"], t["high"], t["rounds"], t.get("params"),
+                                       t.get("change", ""), t.get("parity", "")))
+        out.append(f)
+    return out
+
+
 def _rank(f, combined) -> tuple:
-    """Estimated savings first, largest first; then upper bounds; then fixes that gain ~0 here."""
+    """Measured or estimated savings first, largest first (a trial's measure over the estimate);
+    then upper bounds; then fixes that gain ~0 here."""
     base = combined.base_ms if combined else 0.0
+    if f.trial is not None and base:
+        saved = base * (1 - 1 / f.trial.speedup) if f.trial.speedup > 0 else 0.0
+        return (0 if saved >= 0.01 * base else 2, -saved, f.path, f.line)
     if f.estimate is None:
         tier = 3
     elif f.estimate.bound:
@@ -212,7 +233,10 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
         return lt.frame_in(i, script) if lt is not None and script is not None else None
 
     spans = M.dataloader_spans(trace, st)
-    return Run(trace=trace, steps=st, info=run, script=script, index=index, lines=lt, launches=lk,
+    precision, why = rundir.read_precision(run_dir) if run_dir and trace.has_cuda else (None, None)
+    if why:
+        notes.append(why)
+    return Run(precision=precision, trace=trace, steps=st, info=run, script=script, index=index, lines=lt, launches=lk,
                producer=producer(run, len(spans) / len(st) if len(spans) else 1.0),
                root=os.path.dirname(script or os.path.abspath(trace_path)),
                syncs=sync_waits(trace, st, line_of), timeline=tl,
@@ -279,7 +303,13 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     if progress:
         progress("estimating", 0, 0)
     findings, combined = estimate_all(run, findings)
+    trials = rundir.read_json(os.path.join(run_dir, rundir.TRIALS_JSON)) if run_dir else None
+    if trials and trials.get("script_sha256") == info.get("script_sha256"):
+        findings = _with_trials(findings, trials, run.root)
+    else:
+        trials = None
     findings.sort(key=lambda f: _rank(f, combined))
     not_checked = {r for r, _ in skipped}
     checked = [r.id for r in rules if (not only or r.id in only) and r.id not in not_checked]
-    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run)
+    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run,
+                    (trials or {}).get("combined"))

@@ -54,6 +54,26 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class Trial:
+    """The fix, run: its measured speedup over interleaved rounds of fresh, unprofiled processes
+    (trainprof/fix/trials.py), and the knob values it was best with."""
+
+    speedup: float  # median over the rounds
+    low: float
+    high: float
+    rounds: int
+    params: Mapping[str, Union[int, float, str]] | None = None
+    change: str = ""
+    parity: str = ""
+
+    @property
+    def text(self) -> str:
+        knobs = ", ".join(f"{k}={v}" for k, v in (self.params or {}).items())
+        return (f"measured {self.speedup:.3g}x ({self.low:.3g}-{self.high:.3g}x over {self.rounds} rounds"
+                + (f", best with {knobs}" if knobs else "") + ")")
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str
     title: str
@@ -67,6 +87,7 @@ class Finding:
     saving: Saving | None = field(default=None, compare=False, repr=False)
     estimate: Estimate | None = None  # the saving as shown, set by the estimate stage
     fix: Fix | None = None
+    trial: Trial | None = None  # the fix run and measured (`--trials`), where it was
 
     @property
     def saving_ms(self) -> float:

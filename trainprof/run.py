@@ -50,6 +50,9 @@ class Run:
     ranks: tuple[Run, ...] = ()  # every rank's run in rank order, rank 0 first; () for a single run
     cross_rank: CrossRank | None = None  # who waited for whom, across `ranks`
     producer: Producer | None = None  # the DataLoader's workers, as a producer of batches at a measured pace
+    # bf16 over fp32 (gemm, conv) and over TF32 time, timed on the run's device for its own
+    # heaviest shapes (precision.json); None: not timed (a CPU run, an older capture)
+    precision: dict | None = None
 
     @property
     def n_steps(self) -> int:

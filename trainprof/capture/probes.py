@@ -1,8 +1,10 @@
 """What the child reads of the run besides the trace: each DataLoader's configuration as
-iterated, the time its batches take to make, and the CUDA caching allocator's peaks."""
+iterated, the time its batches take to make, the CUDA caching allocator's peaks, the GPUs in use,
+and the ranks' meeting points."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import Callable
 
@@ -37,6 +39,27 @@ def watch_loaders(torch, loaders: dict, steps_done: Callable[[], int], iters: di
         return it
 
     cls.__iter__ = __iter__
+
+
+def watch_waits(torch, waits: dict) -> None:
+    """Add the time the training thread spends in every DataLoader's __next__ to waits["s"]:
+    what the steps wait for batches, unprofiled."""
+    import time
+
+    from torch.utils.data import dataloader as D
+
+    cls = D._BaseDataLoaderIter
+    orig = cls.__next__
+    waits.setdefault("s", 0.0)
+
+    def __next__(it):
+        t = time.perf_counter()
+        try:
+            return orig(it)
+        finally:
+            waits["s"] += time.perf_counter() - t
+
+    cls.__next__ = __next__
 
 
 def queued_batches(iters: dict) -> int | None:
@@ -103,3 +126,32 @@ def watch_fetches(torch, report: Callable[[dict], None], every_s: float = 0.5) -
 
     for cls in (F._MapDatasetFetcher, F._IterableDatasetFetcher):
         cls.fetch = timed(cls.fetch)
+
+
+def devices(torch) -> list[int]:
+    """The GPUs this process computes on: the current one, and any the caching allocator
+    holds memory on. A rank of a script that never calls torch.cuda.set_device() computes
+    on cuda:LOCAL_RANK while its current device stays cuda:0: synchronizing only that one
+    would not wait for its work (seen: a rank timing 10 ms steps, its lockstep peer 17 ms).
+    (Read at the window edges only: a few allocator queries.)"""
+    used = {d for d in range(torch.cuda.device_count()) if torch.cuda.memory_reserved(d) > 0}
+    return sorted(used | {torch.cuda.current_device()})
+
+
+def together(world: int, key: str, timeout: float = 60.0) -> None:
+    """Wait, through the process group's store (not a collective), until every rank of `world`
+    is here. Before leaving: a rank that leaves first can take with it what a peer's last
+    collective still needs from it (seen on 2 H200s: NCCL's proxy thread; the peer then
+    waited in cuda.synchronize() until killed)."""
+    try:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return
+        store = dist.distributed_c10d._get_default_store()
+        store.add(key, 1)
+        t0 = time.monotonic()
+        while store.add(key, 0) < world and time.monotonic() - t0 < timeout:
+            time.sleep(0.01)
+    except Exception:  # the store went with a rank that left: nothing more to wait for
+        pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import time
 
@@ -23,6 +24,8 @@ from ..errors import TraceError
 RUN_JSON = "run.json"
 LINES_JSON = "lines.json"
 ANALYSIS_JSON = "analysis.json"
+TRIALS_JSON = "trials.json"  # the top fixes, run and measured (fix/trials.py)
+PRECISION_JSON = "precision.json"  # bf16/TF32 timed on the run's device, its own shapes (capture/precision.py)
 REPORT_HTML = "report.html"
 OUTPUT_LOG = "output.log"
 
@@ -106,8 +109,10 @@ class _Steady(msgspec.Struct):
     p90_ms: float | None = None
     outliers: list[int] = []
     cpu_ms: float | None = None
+    loader_wait_ms: float | None = None
     period: int | None = None
     spike_ms: float | None = None
+    spike_steps: list[int] = []
 
 
 class _Memory(msgspec.Struct):
@@ -210,6 +215,40 @@ def resolve(target: str) -> tuple[str | None, str]:
     if os.path.isfile(target):
         return None, target
     raise TraceError(f"no such run directory or trace file: {target}")
+
+
+class Precision(msgspec.Struct):
+    """precision.json (capture/precision.py): bf16/TF32 over fp32, timed on the run's device."""
+
+    device: str | None = None
+    torch: str | None = None
+    ratios: dict[str, float] = {}
+    shapes: list[dict] = []
+    cached: int = 0
+    error: str | None = None
+
+
+RATIO_CLASSES = ("gemm", "conv", "tf32")
+
+
+def read_precision(run_dir: str) -> tuple[dict | None, str | None]:
+    """(the device's measured ratios, a note) from run_dir's precision.json: (None, None) where
+    there is none; ratios clamped to what a kernel can do (a hand-edited file cannot claim more)."""
+    path = os.path.join(run_dir, PRECISION_JSON)
+    try:
+        doc = read_json(path, Precision)
+    except TraceError as e:
+        return None, f"{e}: bf16/TF32 ratios from the rule's table instead"
+    if doc is None:
+        return None, None
+    if doc.get("error"):
+        return None, f"bf16/TF32 not timed on this device ({str(doc['error'])[:120]}): the rule's table is used"
+    ratios = {k: min(1.5, max(0.01, float(v))) for k, v in (doc.get("ratios") or {}).items()
+              if k in RATIO_CLASSES and isinstance(v, (int, float)) and math.isfinite(v)}
+    if not ratios:
+        return None, None
+    return {"device": str(doc.get("device") or "this device")[:80], "torch": str(doc.get("torch") or "")[:40],
+            "ratios": ratios, "shapes": len(doc.get("shapes") or []), "cached": doc.get("cached") or 0}, None
 
 
 def steady_unprofiled(run: dict) -> float | None:

@@ -36,6 +36,7 @@ class Window:
     step_s: tuple[float, ...]  # each step's own length, unsynced (the spread; not the throughput)
     cpu_s: float = 0.0  # the training process's CPU time over the window (all its threads)
     level: int | None = None  # batches ready in the DataLoaders' queues at its end (None: not known)
+    wait_s: float = 0.0  # the training thread's time in DataLoaders' __next__ over the window
 
     @property
     def per_step(self) -> float:
@@ -120,9 +121,13 @@ class Settle:
     @property
     def bursts(self) -> bool:
         """The spikes are a loader's: batches arriving in bursts, every few steps (at most twice
-        its workers), part of the pace."""
+        its workers), part of the pace -- or, with a multi-worker loader, spikes in each of the
+        last windows, several in each (its workers drift apart: the gaps vary)."""
         p = period(self.spikes)
-        return p is not None and p <= 2 * max(self.quantum, 2)
+        if p is not None and p <= 2 * max(self.quantum, 2):
+            return True
+        last = self.windows[-2:]
+        return self.quantum > 1 and len(last) == 2 and all(len(outliers(w)) >= 2 for w in last)
 
     @property
     def periodic(self) -> int | None:
@@ -149,7 +154,9 @@ class Settle:
                 return False
         elif queued:
             # a step served from a queue filled while the run was slow: not yet the loader's pace
-            last_slow = max([s for s in self.slow if s not in skip] + [self.restart, 0])
+            # (a loader's bursts are slow steps that fill nothing: then only start-up counts)
+            slow = [s for s in self.slow if s < self.windows[0].end] if self.bursts else self.slow
+            last_slow = max([s for s in slow if s not in skip] + [self.restart, 0])
             if a.first < last_slow + 1 + queued:
                 return False
         ta, tb = trimmed(a, skip), trimmed(b, skip)
@@ -175,7 +182,9 @@ class Settle:
         per = [s for w in last for i, s in enumerate(w.step_s) if w.first + i not in skip]
         spike_ms = [1000 * s for w in self.windows for i, s in enumerate(w.step_s) if w.first + i in skip]
         cpu = sum(w.cpu_s for w in last)
+        wait = sum(w.wait_s for w in last)
         return {
+            "loader_wait_ms": 1000 * wait / steps if steps else None,
             "reached": self.reached,
             "step_ms": 1000 * step_s if step_s else None,
             "cpu_ms": 1000 * cpu / steps if steps and cpu else None,
@@ -189,4 +198,14 @@ class Settle:
             "outliers": [] if self.bursts else sorted({k for w in self.windows[1:] for k in outliers(w)}),
             "period": self.periodic,
             "spike_ms": percentile(spike_ms, 0.5) if spike_ms else None,
+            "spike_steps": sorted(skip)[-8:],
         }
+
+    def clear_of_spikes(self, k: int, length: int) -> int:
+        """Steps to wait from step k so that the next `length` steps hold none of the run's
+        periodic spikes (0: none due; a window longer than the period cannot avoid them)."""
+        p = self.periodic
+        if not p or not self.spikes or length >= p:
+            return 0
+        nxt = self.spikes[-1] + -(-(k - self.spikes[-1]) // p) * p  # the next spike at or after k
+        return 0 if k + length <= nxt else nxt + 1 - k

@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 
-from .probes import memory, queued_batches, watch_fetches, watch_loaders
+from .probes import devices, memory, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .recorder import LineRecorder
 from .steady import MIN_WINDOW, Settle, Window
 
@@ -46,6 +46,7 @@ class Capture:
         self.settle = Settle(min_steps=max(self.wait, 1), budget_s=budget)
         self.win: tuple[int, int] = (0, max(self.wait, 1) if budget <= 0 else MIN_WINDOW)  # (first step, steps)
         self.phase = "settle"
+        self.hold = False  # steady, waiting out a periodic spike before recording
         self.lines_at = self.prof_at = -1  # the steps the line recorder's steps and the profiler began at
         self.steady: dict | None = None
         self.win_cpu = 0.0  # the process's CPU time at the current window's start
@@ -67,6 +68,8 @@ class Capture:
         self.tight_anchors: list[tuple[int, int]] = []
         self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
         self.iters: dict = {}  # id(DataLoader) -> a weak reference to its latest iterator
+        self.waits: dict = {"s": 0.0}  # seconds the training thread spent in DataLoaders' __next__
+        self.win_wait = 0.0
 
     # -- messages to the parent -------------------------------------------------------
     def send(self, **msg) -> None:
@@ -102,6 +105,7 @@ class Capture:
         else:
             raise ValueError(f"unknown step marker {mode!r}")
         watch_loaders(torch, self.loaders, lambda: len(self.boundaries), self.iters)
+        watch_waits(torch, self.waits)
         watch_fetches(torch, lambda totals: self.send(event="fetch", **totals))
 
     def _on_optimizer_step(self, optimizer, args, kwargs) -> None:
@@ -130,26 +134,15 @@ class Capture:
         if self.cuda:
             import torch
 
-            for d in self.devices:
+            for d in devices(torch):
                 torch.cuda.synchronize(d)
-
-    @property
-    def devices(self) -> list[int]:
-        """The GPUs this process computes on: the current one, and any the caching allocator
-        holds memory on. A rank of a script that never calls torch.cuda.set_device() computes
-        on cuda:LOCAL_RANK while its current device stays cuda:0: synchronizing only that one
-        would not wait for its work (seen: a rank timing 10 ms steps, its lockstep peer 17 ms)."""
-        import torch  # (read at the window edges only: a few allocator queries)
-
-        used = {d for d in range(torch.cuda.device_count()) if torch.cuda.memory_reserved(d) > 0}
-        return sorted(used | {torch.cuda.current_device()})
 
     @property
     def device(self) -> int:
         """The GPU this process uses most (its memory and name go into run.json)."""
         import torch
 
-        return max(self.devices, key=lambda d: torch.cuda.memory_reserved(d))
+        return max(devices(torch), key=lambda d: torch.cuda.memory_reserved(d))
 
     def mark(self) -> None:
         """Called at the end of every training step."""
@@ -163,7 +156,7 @@ class Capture:
             self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
             self._sync()
             self.boundaries.append(_clock())
-            self.win_cpu = time.process_time()
+            self.win_cpu, self.win_wait = time.process_time(), self.waits["s"]
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
         if self.phase == "settle":
@@ -197,10 +190,16 @@ class Capture:
         if not end:
             self.send(event="phase", phase="wait", step=k + 1, total=self.total)
             return
+        if self.hold:  # waited past a periodic spike: record now
+            self.hold = False
+            self._start_recording(k)
+            self.send(event="phase", phase="wait", step=k + 1, total=self.total)
+            return
         b = self.boundaries
         cpu, self.win_cpu = self.win_cpu, time.process_time()
+        waited, self.win_wait = self.win_wait, self.waits["s"]
         w = Window(first, size, (b[k] - b[first]) / 1e9, tuple((b[i + 1] - b[i]) / 1e9 for i in range(first, k)),
-                   self.win_cpu - cpu, queued_batches(self.iters))
+                   self.win_cpu - cpu, queued_batches(self.iters), self.win_wait - waited)
         # a loader that (re)started its workers refills its queue: as slow a moment as any
         self.settle.restart = max((ld.get("last_iter") or 0 for ld in self.loaders.values()), default=0)
         queued = sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in self.loaders.values())
@@ -210,20 +209,31 @@ class Capture:
             if not searched:
                 self.settle.windows.append(w)
             self.steady = dict(self.settle.result(), searched=searched)
-            self.phase = "profile"
-            # a loader's workers deliver in bursts of theirs: record whole bursts (the first
-            # recorded step is set aside as the profiler's start-up)
-            self.active = max(self.active, min(self.settle.quantum, 8) + 1)
-            self.lines_at, self.prof_at = k, k + self.line_warm + self.line_steps
-            if self.line_steps:
-                self.unprof_rec.start()
+            # a loader's workers deliver in bursts of theirs: record whole bursts, two where it
+            # costs no more than 8 steps (the first recorded step is set aside as the profiler's start-up)
+            q = self.settle.quantum
+            self.active = max(self.active, min(2 * q, 8) + 1) if q > 1 else self.active
+            # the recorded steps are the steady ones: wait out a periodic spike (an eval, a
+            # checkpoint) due within them rather than record it
+            wait = self.settle.clear_of_spikes(k, self.line_warm + self.line_steps + self.warmup + self.active + 1)
+            if wait:
+                self.hold, self.win = True, (k, wait)
             else:
-                import torch
-
-                self._profiled_mark(k, torch)
+                self._start_recording(k)
         else:
             self.win = (k, self.settle.next_size(w.per_step))
         self.send(event="phase", phase="wait", step=k + 1, total=self.total)
+
+    def _start_recording(self, k: int) -> None:
+        """Steady from step k: the line recorder's steps, then the profiler's."""
+        self.phase = "profile"
+        self.lines_at, self.prof_at = k, k + self.line_warm + self.line_steps
+        if self.line_steps:
+            self.unprof_rec.start()
+        else:
+            import torch
+
+            self._profiled_mark(k, torch)
 
     @property
     def total(self) -> int:
@@ -346,7 +356,7 @@ class Capture:
         # Ranks start that window together: one that starts while a peer still writes its
         # trace would time the wait for it (seen: 20 ms against its peer's 11 ms, lockstep).
         if self.world > 1:
-            self._together("trainprof/timing")
+            together(self.world, "trainprof/timing")
         self._sync()
         self.post_n, self.post_t0 = 0, _clock()
 
@@ -364,30 +374,19 @@ class Capture:
             ms = (_clock() - self.post_t0) / 1e6 / self.post_steps
             self.post_n = -1
             self.send(event="post", unprofiled_post_ms=ms)
+            if self.cuda and self.world == 1 and self.prof is not None:
+                # the run is timed: what bf16/TF32 would do to its own heaviest shapes, on this device
+                import torch
+
+                from .precision import calibrate
+
+                calibrate(torch, self.prof, self.device, self.run_dir)
             if not self.cfg.get("full_run"):
                 self.exit()
 
     def exit(self) -> None:
         if self.world > 1:
-            self._together("trainprof/leaving")
+            together(self.world, "trainprof/leaving")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # skip the rest of training, and worker joins that could hang
-
-    def _together(self, key: str, timeout: float = 60.0) -> None:
-        """Wait, through the process group's store (not a collective), until every rank is
-        here. Before leaving: a rank that leaves first can take with it what a peer's last
-        collective still needs from it (seen on 2 H200s: NCCL's proxy thread; the peer then
-        waited in cuda.synchronize() until killed)."""
-        try:
-            import torch.distributed as dist
-
-            if not dist.is_initialized():
-                return
-            store = dist.distributed_c10d._get_default_store()
-            store.add(key, 1)
-            t0 = time.monotonic()
-            while store.add(key, 0) < self.world and time.monotonic() - t0 < timeout:
-                time.sleep(0.01)
-        except Exception:  # the store went with a rank that left: nothing more to wait for
-            pass

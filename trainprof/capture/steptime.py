@@ -3,7 +3,11 @@
     python -m trainprof.capture.steptime SCRIPT [ARGS...]
 
 Environment: TRAINPROF_SKIP (steps skipped first, default 10), TRAINPROF_STEPS
-(steps timed, default 20), TRAINPROF_LOSSES (instead of timing: record the value
+(steps timed, default 20; at least that many with TRAINPROF_SETTLE), TRAINPROF_SETTLE (seconds:
+time windows of steps until steady state, as the capture does -- steady.py -- within that
+budget; 0, the default: the TRAINPROF_STEPS steps after the skipped ones), TRAINPROF_KNOBS (JSON:
+settings applied as the script runs, without editing it -- {"loader": {...}} DataLoader keyword
+arguments over the script's own, {"tf32": true}), TRAINPROF_LOSSES (instead of timing: record the value
 of the first N scalars passed to backward, the losses), TRAINPROF_SEED (seed
 torch, numpy and random first), TRAINPROF_DETERMINISTIC (deterministic kernels). A step ends at the first optimizer's step(), as
 in the capture; the device is synced at each edge of the timed window only.
@@ -32,6 +36,72 @@ def _done(payload: dict) -> None:
     os._exit(0)
 
 
+def _knobs(torch, knobs: dict) -> None:
+    """Settings a trial sweeps, applied at run time: a knob needs no literal in the source."""
+    loader = knobs.get("loader") or {}
+    if loader:
+        cls = torch.utils.data.DataLoader
+        orig = cls.__init__
+
+        def __init__(self, *a, **k):
+            k.update(loader)
+            if not k.get("num_workers"):  # options that need workers
+                for key in ("persistent_workers", "prefetch_factor"):
+                    k.pop(key, None)
+            orig(self, *a, **k)
+
+        cls.__init__ = __init__
+    if knobs.get("tf32"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+class _Search:
+    """Windows of steps until steady state (steady.py), as the capture times them: synced at
+    each window's edge, the DataLoaders' queues read there."""
+
+    def __init__(self, torch, skip: int, steps: int, budget_s: float):
+        from .probes import queued_batches, watch_loaders
+        from .steady import MIN_WINDOW, Settle
+
+        self.torch, self.level = torch, queued_batches
+        self.loaders: dict = {}
+        self.iters: dict = {}
+        watch_loaders(torch, self.loaders, lambda: self.k, self.iters)  # steps counted from the skipped ones' end
+        self.settle = Settle(min_steps=steps, budget_s=budget_s)
+        self.win, self.k, self.t = (0, MIN_WINDOW), 0, []
+
+    def mark(self, k: int) -> bool:
+        """Step k since the skipped ones ended; True once the search is over."""
+        from .steady import Window
+
+        self.k = k
+        first, size = self.win
+        if k not in (0, first + size):
+            self.t.append(time.perf_counter())
+            return False
+        _sync(self.torch)
+        self.t.append(time.perf_counter())
+        if k == 0:
+            return False
+        t = self.t[first:]
+        w = Window(first, size, t[-1] - t[0], tuple(b - a for a, b in zip(t, t[1:])),
+                   level=self.level(self.iters))
+        ld = self.loaders.values()
+        self.settle.restart = max([x.get("last_iter") or 0 for x in ld] + [0])
+        self.settle.quantum = max([x["num_workers"] or 1 for x in ld] + [1])
+        queued = sum((x["num_workers"] or 0) * (x["prefetch_factor"] or 0) for x in ld)
+        if self.settle.add(w, queued) or self.settle.over_budget or k >= 5000:
+            return True
+        self.win = (k, self.settle.next_size(w.per_step))
+        return False
+
+    def result(self) -> dict:
+        r = self.settle.result()
+        return {"step_ms": r["step_ms"], "steps": r["steps"], "steady": r["reached"],
+                "p10_ms": r["p10_ms"], "p90_ms": r["p90_ms"]}
+
+
 def main() -> None:
     import torch
     from torch.optim.optimizer import register_optimizer_step_post_hook
@@ -54,6 +124,7 @@ def main() -> None:
             pass
     if os.environ.get("TRAINPROF_DETERMINISTIC"):
         torch.use_deterministic_algorithms(True, warn_only=True)
+    _knobs(torch, json.loads(os.environ.get("TRAINPROF_KNOBS") or "{}"))
     state = {"n": 0, "pacer": None, "t0": 0.0}
     losses: list[str] = []
 
@@ -70,12 +141,19 @@ def main() -> None:
 
         torch.Tensor.backward = backward
 
+    settle = float(os.environ.get("TRAINPROF_SETTLE", 0) or 0)
+    search = _Search(torch, skip, steps, settle) if settle > 0 else None
+
     def hook(opt, a, k):
         if state["pacer"] is None:
             state["pacer"] = opt
         if opt is not state["pacer"] or n_losses:
             return
         state["n"] += 1
+        if search is not None:
+            if state["n"] >= skip and search.mark(state["n"] - skip):
+                _done(dict(search.result(), script=script, skip=skip))
+            return
         if state["n"] == skip:
             _sync(torch)
             state["t0"] = time.perf_counter()

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from ..errors import TrainprofError
 
 
+DISAGREE = 1.25  # rounds whose speedups differ by more than this factor are reported as disagreeing
+
+
 class VerifyError(TrainprofError):
     exit_code = 2
 
@@ -73,31 +76,47 @@ def _run(script: str, args: list[str], env_extra: dict, timeout: float) -> dict:
     return rec
 
 
+def timing_env(skip: int, steps: int, settle: float = 0.0) -> dict:
+    """steptime's settings: skip steps, then time `steps` (settle > 0: search for steady state
+    for up to settle seconds, with at least `steps`)."""
+    return {"TRAINPROF_SKIP": max(skip, 1), "TRAINPROF_STEPS": max(steps, 1), "TRAINPROF_SETTLE": max(settle, 0.0)}
+
+
+def step_ms(script: str, args: list[str], env: dict, timeout: float) -> float:
+    """One fresh process of script, unprofiled: its step time (steptime.py)."""
+    return _run(script, args, env, timeout)["step_ms"]
+
+
+def losses(script: str, args: list[str], n: int, timeout: float, extra: dict | None = None) -> list[str]:
+    """The first n losses of a seeded run: deterministic kernels, and MKL's alignment-
+    independent path (without it the same CPU script differs run to run in the last bits,
+    seen with torch 2.5.1)."""
+    seeded = {"TRAINPROF_LOSSES": n, "TRAINPROF_SEED": 0, "TRAINPROF_DETERMINISTIC": 1,
+              "MKL_CBWR": os.environ.get("MKL_CBWR") or "COMPATIBLE",
+              "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG") or ":4096:8"}
+    return _run(script, args, dict(seeded, **(extra or {})), timeout)["losses"]
+
+
 def verify(original: str, patched: str, args: list[str], skip: int = 10, steps: int = 20, rounds: int = 3,
-           parity_steps: int = 20, timeout: float = 600.0, progress=None) -> Verified:
+           parity_steps: int = 20, timeout: float = 600.0, progress=None, settle: float = 0.0) -> Verified:
     for s in (original, patched):
         if not os.path.isfile(s):
             raise VerifyError(f"script not found: {s}")
     v = Verified()
-    timing = {"TRAINPROF_SKIP": max(skip, 1), "TRAINPROF_STEPS": max(steps, 1)}
+    timing = timing_env(skip, steps, settle)
     for r in range(rounds):
         for script, into in ((original, v.original_ms), (patched, v.patched_ms)):
             if progress:
                 progress(f"round {r + 1}/{rounds}: {os.path.basename(script)}")
-            into.append(_run(script, args, timing, timeout)["step_ms"])
+            into.append(step_ms(script, args, timing, timeout))
     if parity_steps:
-        # Seeded, deterministic kernels, and MKL's alignment-independent path: without it
-        # the same CPU script differs run to run in the last bits (seen with torch 2.5.1).
-        seeded = {"TRAINPROF_LOSSES": parity_steps, "TRAINPROF_SEED": 0, "TRAINPROF_DETERMINISTIC": 1,
-                  "MKL_CBWR": os.environ.get("MKL_CBWR") or "COMPATIBLE",
-                  "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG") or ":4096:8"}
         if progress:
             progress("loss parity")
-        a = _run(original, args, seeded, timeout)["losses"]
-        b = _run(patched, args, seeded, timeout)["losses"]
+        a = losses(original, args, parity_steps, timeout)
+        b = losses(patched, args, parity_steps, timeout)
         v.losses = (a, b)
         if a != b:  # is the original itself reproducible? then the difference is the patch's
-            v.original_again = _run(original, args, seeded, timeout)["losses"]
+            v.original_again = losses(original, args, parity_steps, timeout)
     return v
 
 
@@ -110,6 +129,9 @@ def summary(v: Verified, estimate: str | None = None) -> list[str]:
     if sp:
         lines = [f"original: {spread(v.original_ms)}", f"patched:  {spread(v.patched_ms)}",
                  f"measured speedup: {statistics.median(sp):.3g}x (min {min(sp):.3g}x, max {max(sp):.3g}x)"]
+        if len(sp) > 1 and max(sp) > DISAGREE * min(sp):
+            lines.append(f"warning: the rounds disagree ({', '.join(f'{x:.3g}x' for x in sp)}): the machine's "
+                         "load changed while they ran, or the step is not steady; rerun with more --rounds")
     if estimate:
         lines.append(f"estimated: {estimate}")
     lines.append(v.parity()[1])
@@ -129,15 +151,23 @@ def period_of(run_dir: str, fix_ids) -> int:
 
 
 def estimate_for(run_dir: str, fix_ids) -> str | None:
-    """The analysis's combined estimate over the rules of the fixes applied."""
+    """The combined estimate over the findings whose own fix was written (fix_ids): not over
+    every finding of their rules -- a rule with two fixes (a fused optimizer; zero_grad) has
+    findings the other fix does not touch."""
     from ..engine import analyze
+    from ..estimate.estimates import estimate_all
     from .apply import all_codemods
 
     rules = {rid for fid, (rid, _) in all_codemods().items() if fid in fix_ids}
     a = analyze(run_dir, only=rules)
-    if a.combined is None:
+    mine = [f for f in a.findings if f.fix is not None and f.fix.id in fix_ids and f.saving is not None]
+    if not mine:
+        return f"none: no measured finding is fixed by {', '.join(sorted(fix_ids))}"
+    _, combined = estimate_all(a.run, mine)
+    if combined is None:
         return None
-    return f"{a.combined.speedup:.3g}x for the findings of {', '.join(sorted(rules))} ({a.combined.after})"
+    names = sorted({f"{f.rule}:{f.line}" for f in mine})
+    return f"{combined.speedup:.3g}x for {', '.join(names)} ({combined.after})"
 
 
 def verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, timeout, say=print):

@@ -43,7 +43,20 @@ def _finding(f: Finding, root: str) -> dict:
         },
         "fix": None if f.fix is None else {"id": f.fix.id, "safety": f.fix.safety, "summary": f.fix.summary,
                                            **({"params": f.fix.params} if f.fix.params else {})},
+        "trial": None if f.trial is None else {
+            "speedup": round(f.trial.speedup, 4), "low": round(f.trial.low, 4), "high": round(f.trial.high, 4),
+            "rounds": f.trial.rounds, "params": dict(f.trial.params or {}), "change": f.trial.change,
+            "parity": f.trial.parity},
     }
+
+
+def _steady(st: dict | None) -> dict | None:
+    """The search for steady state, as run.json keeps it: reached, after how many steps, the
+    spread of the steps and the recurring spikes left out."""
+    if not st:
+        return None
+    keys = ("reached", "searched", "steps", "step_ms", "p10_ms", "p50_ms", "p90_ms", "period", "spike_ms", "outliers")
+    return {k: round(st[k], 4) if isinstance(st.get(k), float) else st.get(k) for k in keys}
 
 
 def to_dict(rep: Report) -> dict:
@@ -69,6 +82,8 @@ def to_dict(rep: Report) -> dict:
             "gpu_busy": round(b["gpu_busy"], 4) if b.get("gpu_busy") is not None else None,
             "breakdown": {k: round(v, 4) for k, v in b["parts"].items()},
         },
+        "steady": _steady(a.info.get("steady")),
+        "precision": a.run.precision,  # bf16/TF32 ratios timed on the run's device (None: the rule's table)
         "findings": [_finding(f, root) for f in rep.findings],
         "skipped": [{"rule": r, "reason": why} for r, why in a.skipped],
         "not_run": [{"rule": f.rule, "path": _rel(f.path, root), "line": f.line} for f in a.not_run],
@@ -79,6 +94,7 @@ def to_dict(rep: Report) -> dict:
             "after": a.combined.after,
             "calibration": a.combined.calibration,
         },
+        "trial": a.trial,
         "ranks": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rep.ranks],
         "notes": a.notes,
         "files": {_rel(p, root): h for p, h in rep.files.items()},

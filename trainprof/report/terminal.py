@@ -26,6 +26,16 @@ def render(rep: Report, console: Console | None = None) -> None:
         c = a.combined
         con.print(f"all findings fixed: ~{c.new_ms:.3g} ms per step, [bold]{c.speedup:.2f}x[/] "
                   f"({c.after}) [dim]-- {c.calibration}[/]")
+    if a.trial:
+        t = a.trial
+        con.print(f"the safe fixes together, run: measured [bold]{t['speedup']:.2f}x[/] ({t['low']:.3g}-{t['high']:.3g}x "
+                  f"over {t['rounds']} rounds; {t['change']})")
+    st = a.info.get("steady") or {}
+    if st.get("p50_ms") and st.get("searched"):
+        con.print(f"[dim]steady state {'reached' if st.get('reached') else '[bold]not[/] reached'} after {st.get('steps')} "
+                  f"steps; steps p10 {st['p10_ms']:.3g} / p50 {st['p50_ms']:.3g} / p90 {st['p90_ms']:.3g} ms"
+                  + (f"; a {st['spike_ms']:.3g} ms spike every {st['period']} steps, left out" if st.get("period") else "")
+                  + "[/]")
     for r in rep.ranks:
         con.print(f"rank {r['rank']}: compute {r['compute_ms']:.3g} ms, collectives {r['comm_ms']:.3g} ms "
                   f"({100 * r['overlap']:.0f}% overlapped), exposed {r['exposed_ms']:.3g} ms, waiting for "
@@ -48,6 +58,8 @@ def render(rep: Report, console: Console | None = None) -> None:
             else:
                 pre = "<=" if e.bound else "~"
                 save, sp = f"{pre}{e.saving_ms:.3g} ms", f"{pre}{e.speedup:.2f}x"
+            if f.trial is not None:  # measured beats estimated
+                sp = f"{f.trial.speedup:.2f}x run"
             t.add_row(str(i), save, sp, Text(f.rule, style=SEV_STYLE.get(f.severity, "")), f"{f.path}:{f.line}")
         con.print()
         con.print(t)
@@ -58,6 +70,9 @@ def render(rep: Report, console: Console | None = None) -> None:
             con.print(f"   [dim]{ev}[/]")
             if f.estimate:
                 con.print(f"   [dim]estimate ({f.estimate.confidence} confidence): {f.estimate.basis}; {f.estimate.after}[/]")
+            if f.trial is not None:
+                est = f" vs ~{f.estimate.speedup:.2f}x estimated" if f.estimate else ""
+                con.print(f"   trial: {f.trial.text}{est}; {f.trial.parity}", markup=False)
             if f.fix:
                 safety = f.fix.safety or "advice only"
                 con.print(f"   fix ({safety}): {f.fix.summary}")

@@ -1,0 +1,259 @@
+"""Estimates and trials against independent measurements, on real scripts (run on the device).
+
+    python bench/corpus.py run OUT [NAME ...]   # each script: analyze --trials, then the ground truth
+    python bench/corpus.py report OUT...        # -> the corpus table in bench/ESTIMATES.md
+
+Scripts: every `corpus/NAME/run.json` (unmodified third-party scripts, corpus/README.md) and the
+examples in EXAMPLES (names of examples/NAME.py). For each one, in one process tree on one machine:
+
+1. `trainprof analyze SCRIPT --trials --trial-budget TRIAL_BUDGET -- ARGS`: the estimates, and the
+   trials of the top fixes (run by trainprof: patched copies, its steady-state search).
+2. The ground truth, measured apart from the trials: each fix the trials ran (its best variant:
+   the codemod written by the same function `trainprof apply` uses, or the knobs the trial chose),
+   and all the safe fixes together, each timed against the original in fresh processes, unprofiled,
+   in ROUNDS interleaved rounds, over a fixed window of steps (SKIP steps skipped: past start-up and
+   the DataLoader's prefetch queue; then TIMED steps, synced at both edges) -- not trainprof's
+   search. A round's speedup is original/fixed of that round; the median over rounds is kept.
+
+What is scored, per script:
+- combined: trainprof's combined estimate vs the measured speedup of all safe fixes together (where
+  the script has any; else the top finding's estimate vs its fix);
+- dominant named: the fix that measured best (>= 1.1x) is trainprof's first finding; where none
+  gains 1.1x, the first finding's estimate must not promise 1.1x either;
+- trial: each trial's speedup vs the independent measurement of the same variant (within 10%).
+
+Results append to OUT/corpus.jsonl as they come (a timeout keeps what ran).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from trainprof.fix.apply import all_codemods, fix_text  # noqa: E402
+
+ROUNDS = int(os.environ.get("ROUNDS", 3))
+SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
+TRIAL_BUDGET = os.environ.get("TRIAL_BUDGET", "60")
+EXAMPLE_ARGS = ["--steps", "100000"]
+
+
+def scripts(names: list[str]) -> list[dict]:
+    out = []
+    cdir = os.path.join(ROOT, "corpus")
+    for name in sorted(os.listdir(cdir)) if os.path.isdir(cdir) else []:
+        spec = os.path.join(cdir, name, "run.json")
+        if os.path.isfile(spec):
+            s = json.load(open(spec))
+            out.append(dict(s, name=name, folder=os.path.join(cdir, name)))
+    for name in filter(None, os.environ.get("EXAMPLES", "").split(",")):
+        out.append({"name": name, "script": f"{name}.py", "args": EXAMPLE_ARGS, "folder": os.path.join(ROOT, "examples")})
+    return [s for s in out if not names or s["name"] in names]
+
+
+def _time(script: str, args: list[str], cwd: str, knobs: dict | None, timeout: float = 300) -> float | None:
+    env = dict(os.environ, TRAINPROF_SKIP=str(SKIP), TRAINPROF_STEPS=str(TIMED), TRAINPROF_SETTLE="0")
+    if knobs:
+        env["TRAINPROF_KNOBS"] = json.dumps(knobs)
+    try:
+        p = subprocess.run([sys.executable, "-m", "trainprof.capture.steptime", script, *args], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    for line in reversed(p.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            rec = json.loads(line)
+            return rec.get("step_ms") or rec.get("ms")
+    return None
+
+
+def _variants(s: dict, a: dict, trials: dict, script: str) -> list[dict]:
+    """What the trials ran, each as its best variant, and all safe fixes together."""
+    text = open(script, encoding="utf-8").read()
+    known = all_codemods()
+    out = []
+    for t in trials.get("findings") or []:
+        params = t["trial"].get("params") or {}
+        knobs = None
+        if "num_workers" in params:
+            knobs = {"loader": {"num_workers": params["num_workers"], "persistent_workers": True,
+                                **({"pin_memory": True} if params.get("pin_memory") else {})}}
+        elif params.get("tf32"):
+            knobs = {"tf32": True}
+        body = None
+        if knobs is None:
+            f = next((f for f in a["findings"] if f["rule"] == t["rule"] and f["line"] == t["line"]), None)
+            if f is None or t["fix"] not in known:
+                continue
+            ff = fix_text(script, text, [known[t["fix"]][1]], {t["fix"]: {int(t["line"]): (f["fix"] or {}).get("params") or {}}})
+            if not ff.changed:
+                continue
+            body = ff.after
+        out.append({"rule": t["rule"], "line": t["line"], "trial": t["trial"]["speedup"], "knobs": knobs, "text": body})
+    safe = {}
+    for f in a["findings"]:
+        fx = f.get("fix") or {}
+        if fx.get("id") in known and known[fx["id"]][1].safety == "safe" and os.path.basename(f["path"]) == os.path.basename(script):
+            safe.setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
+    if safe:
+        ff = fix_text(script, text, [known[i][1] for i in safe], safe)
+        if ff.changed:
+            out.append({"rule": "combined-safe", "line": None, "trial": (trials.get("combined") or {}).get("speedup"),
+                        "knobs": None, "text": ff.after})
+    return out
+
+
+def run_one(s: dict, out: str) -> dict:
+    folder, script = s["folder"], os.path.join(s["folder"], s["script"])
+    cwd = folder if s.get("cwd", ".") == "." else os.path.join(folder, s["cwd"])
+    for cmd in s.get("setup") or []:
+        subprocess.run(cmd, shell=True, cwd=folder, check=True, timeout=300)
+    args = list(s.get("args") or [])
+    run = os.path.join(out, "runs", s["name"])
+    shutil.rmtree(run, ignore_errors=True)
+    t = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", script, "--run-dir", run, "-q", "--trials",
+                        "--trial-budget", TRIAL_BUDGET, "--", *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=900)
+    rec = {"name": s["name"], "analyze_s": round(time.monotonic() - t, 1), "rc": p.returncode}
+    if p.returncode:
+        rec["error"] = (p.stderr.strip().splitlines() or [""])[0][:300]
+        return rec
+    a = json.load(open(os.path.join(run, "analysis.json")))
+    trials = json.load(open(os.path.join(run, "trials.json"))) if os.path.exists(os.path.join(run, "trials.json")) else {}
+    rec.update(device=a.get("device"), base_ms=a["steps"]["unprofiled_ms"],
+               combined=(a.get("estimate") or {}).get("combined_speedup"), trial_s=trials.get("seconds"),
+               findings=[{k: f.get(k) for k in ("rule", "line", "speedup", "severity")}
+                         | {"trial": (f.get("trial") or {}).get("speedup"), "bound": (f.get("estimate") or {}).get("upper_bound")}
+                         for f in a["findings"][:5]],
+               precision=a.get("precision"))
+    variants = _variants(s, a, trials, script)
+    files = []
+    try:
+        for k, v in enumerate(variants):
+            if v["text"] is not None:
+                v["path"] = os.path.join(folder, f"_bench_fixed{k}_{os.path.basename(script)}")
+                with open(v["path"], "w", encoding="utf-8") as f:
+                    f.write(v["text"])
+                files.append(v["path"])
+            else:
+                v["path"] = script
+        orig = []
+        for r in range(ROUNDS):
+            orig.append(_time(script, args, cwd, None))
+            for v in variants:
+                v.setdefault("ms", []).append(_time(v["path"], args, cwd, v["knobs"]))
+    finally:
+        for f in files:
+            os.unlink(f)
+    rec["original_ms"] = orig
+    rec["measured"] = []
+    for v in variants:
+        sp = [o / m for o, m in zip(orig, v["ms"]) if o and m]
+        rec["measured"].append({"rule": v["rule"], "line": v["line"], "trial": v["trial"], "ms": v["ms"],
+                                "speedup": statistics.median(sp) if sp else None, "knobs": v["knobs"]})
+    return rec
+
+
+def run(out: str, names: list[str]) -> None:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "corpus.jsonl"), "a") as log:
+        for s in scripts(names):
+            t = time.monotonic()
+            try:
+                rec = run_one(s, out)
+            except (subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
+                rec = {"name": s["name"], "error": f"{type(e).__name__}: {e}"[:300]}
+            rec["wall_s"] = round(time.monotonic() - t, 1)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(f"{s['name']}: {rec.get('error') or 'ok'} in {rec['wall_s']} s", flush=True)
+
+
+def _ok(pred, meas, tol=0.25) -> bool:
+    return bool(pred and meas) and abs(math.log(pred / meas)) <= math.log(1 + tol)
+
+
+def score(rec: dict) -> dict:
+    meas = {(m["rule"], m["line"]): m["speedup"] for m in rec.get("measured") or [] if m["speedup"]}
+    fixes = {k: v for k, v in meas.items() if k[0] != "combined-safe"}
+    top = (rec.get("findings") or [{}])[0]
+    best = max(fixes.items(), key=lambda kv: kv[1]) if fixes else None
+    if "combined-safe" in {k[0] for k in meas}:
+        truth = next(v for k, v in meas.items() if k[0] == "combined-safe")
+        pred = rec.get("combined")
+    else:
+        truth = meas.get((top.get("rule"), top.get("line")))
+        pred = top.get("speedup")
+    if best and best[1] >= 1.1:
+        dominant = best[0] == (top.get("rule"), top.get("line"))
+    else:
+        dominant = not (top.get("speedup") or 1) >= 1.1 or bool(top.get("bound"))
+    trials = [(m["trial"], m["speedup"]) for m in rec.get("measured") or [] if m["trial"] and m["speedup"]]
+    return {"pred": pred, "truth": truth, "within": _ok(pred, truth) if truth else None, "best": best,
+            "dominant": dominant, "trials": trials, "trials_ok": all(_ok(t, m, 0.10) for t, m in trials)}
+
+
+def report(paths: list[str]) -> str:
+    recs = {}
+    for p in paths:
+        p = os.path.join(p, "corpus.jsonl") if os.path.isdir(p) else p
+        for line in open(p):
+            r = json.loads(line)
+            recs[r["name"]] = r  # the latest run of a script
+    rows = ["| script | base ms | top finding | estimate | trial | measured (its fix) | combined est. / measured | "
+            "dominant named | trials within 10% | trial cost s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    n = within = dom = tri = tri_n = 0
+    for name, r in sorted(recs.items()):
+        if r.get("error"):
+            rows.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | | |")
+            continue
+        s, top = score(r), (r.get("findings") or [{}])[0]
+        own = next((m["speedup"] for m in r["measured"] if (m["rule"], m["line"]) == (top.get("rule"), top.get("line"))), None)
+        fmt = lambda x: f"{x:.3g}x" if x else "-"  # noqa: E731
+        n += 1
+        within += bool(s["within"])
+        dom += bool(s["dominant"])
+        tri += sum(_ok(t, m, 0.10) for t, m in s["trials"])
+        tri_n += len(s["trials"])
+        rows.append(f"| {name} | {r['base_ms']:.3g} | {top.get('rule', '-')}:{top.get('line', '')} | {fmt(top.get('speedup'))}"
+                    f"{' (bound)' if top.get('bound') else ''} | {fmt(top.get('trial'))} | {fmt(own)} | "
+                    f"{fmt(s['pred'])} / {fmt(s['truth'])} {'ok' if s['within'] else 'MISS' if s['truth'] else ''} | "
+                    f"{'yes' if s['dominant'] else 'NO'} | {sum(_ok(t, m, 0.10) for t, m in s['trials'])}/{len(s['trials'])} | "
+                    f"{r.get('trial_s') or '-'} |")
+    dev = next((r.get("device") for r in recs.values() if r.get("device")), "?")
+    rows.append("")
+    rows.append(f"On {dev}: estimate within 25% of measured on {within} of {n}; dominant named on {dom} of {n}; "
+                f"trials within 10% of the independent measurement: {tri} of {tri_n}.")
+    return "\n".join(rows)
+
+
+def write_report(paths: list[str]) -> None:
+    md = os.path.join(ROOT, "bench", "ESTIMATES.md")
+    text = open(md).read() if os.path.exists(md) else ""
+    block = f"<!-- corpus:begin -->\n{report(paths)}\n<!-- corpus:end -->"
+    if "<!-- corpus:begin -->" in text:
+        a, rest = text.split("<!-- corpus:begin -->", 1)
+        text = a + block + rest.split("<!-- corpus:end -->", 1)[1]
+    else:
+        text += "\n## Real scripts (bench/corpus.py)\n\n" + block + "\n"
+    open(md, "w").write(text)
+    print(report(paths))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("run", "report"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "run":
+        run(sys.argv[2], sys.argv[3:])
+    else:
+        write_report(sys.argv[2:])

@@ -1,0 +1,231 @@
+"""Measured trials: run the top findings' fixes instead of trusting their estimates.
+
+For each of the top findings whose fix is a codemod in the analysed script, the patched script
+is written beside it under a temporary name (so imports and relative paths resolve alike; the
+user's files are never touched, the copies are removed), then timed unprofiled in fresh
+processes, in rounds interleaved with the original (so drift of the machine hits all alike), each
+searching for steady state as the capture does (verify.py's machinery: steptime.py). A knob is
+swept (a DataLoader's num_workers around the proposed count) and the best value kept. The best
+variant's first losses are compared with the original's, seeded, as `verify` does. A combined
+trial runs all the safe fixes together. The results go to RUN_DIR/trials.json, which the analysis
+reads: a finding shows its measured speedup next to the estimate, and ranks by it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..capture import rundir
+from ..errors import TrainprofError
+from ..files import write_atomic
+from .apply import FixError, all_codemods, fix_text, resolve
+from .verify import VerifyError, losses, step_ms, timing_env
+
+TOP = 3  # findings tried
+SKIP, MIN_STEPS, SETTLE_S = 5, 10, 15.0  # each timed process: steps skipped, at least timed, search budget
+PARITY_STEPS = 10
+
+
+class TrialError(TrainprofError):
+    exit_code = 2
+
+
+@dataclass
+class Variant:
+    params: dict
+    text: str | None  # the patched script (None: the original, with knobs set at run time)
+    change: str  # what the codemod did, or the knobs set
+    knobs: dict | None = None  # steptime's TRAINPROF_KNOBS
+    ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    key: dict  # rule, path, line: the finding it tries
+    fix_id: str
+    variants: list[Variant]
+
+
+def _loader_knobs(params: dict, cores: int, as_run: int, cuda: bool = False) -> list[Variant]:
+    """A DataLoader's worker count, swept around the proposed one (half, it, twice: at most 4 a
+    core), set at run time -- the script's own num_workers need not be a literal; on a GPU run,
+    the proposed count with pinned memory too."""
+    w = params.get("workers")
+    if not isinstance(w, int) or w <= as_run:
+        return []
+    out = []
+    for v in sorted({max(as_run + 1, w // 2), w, min(2 * w, 4 * cores)}):
+        knobs = {"num_workers": v, "persistent_workers": True}
+        out.append(Variant({"num_workers": v}, None, f"num_workers={v}, persistent_workers=True", {"loader": knobs}))
+    if cuda:
+        knobs = {"num_workers": w, "persistent_workers": True, "pin_memory": True}
+        out.append(Variant({"num_workers": w, "pin_memory": True}, None,
+                           f"num_workers={w}, persistent_workers=True, pin_memory=True", {"loader": knobs}))
+    return out
+
+
+def _tf32() -> Variant:
+    """fp32 matmuls and convolutions on TF32 Tensor Cores: the knob beside bf16 autocast."""
+    return Variant({"tf32": True}, None, "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True",
+                   {"tf32": True})
+
+
+def _patch(path: str, text: str, fix_id: str, line: int, params: dict) -> tuple[str, str] | None:
+    """(the patched text, what changed) or None where the codemod changes nothing there."""
+    try:
+        ff = fix_text(path, text, [all_codemods()[fix_id][1]], {fix_id: {line: params}})
+    except FixError:
+        return None
+    if not ff.changed:
+        return None
+    return ff.after, "; ".join(n.text for _, n in ff.notes if n.applied) or fix_id
+
+
+def candidates(run_dir: str, a: dict, script: str, cores: int, top: int = TOP, cuda: bool = False) -> list[Candidate]:
+    """The top findings (by estimated saving) with a codemod that changes the script itself."""
+    known = all_codemods()
+    text = open(script, encoding="utf-8").read()
+    out = []
+    ranked = sorted((f for f in a.get("findings") or [] if (f.get("fix") or {}).get("id") in known
+                     and f.get("saving_ms")), key=lambda f: -f["saving_ms"])
+    for f in ranked:
+        try:
+            path, _ = resolve(run_dir, a, f["path"])
+        except FixError:
+            continue
+        if os.path.realpath(path) != os.path.realpath(script):
+            continue  # a fix in another file of the project: not tried (the script would import the original)
+        fx = f["fix"]
+        if fx["id"] == "dataloader-config":
+            params = fx.get("params") or {}
+            variants = _loader_knobs(params, cores, int(params.get("was") or 0), cuda)
+        else:
+            got = _patch(path, text, fx["id"], int(f["line"]), fx.get("params") or {})
+            variants = [Variant(fx.get("params") or {}, *got)] if got is not None else []
+            if f["rule"] == "fp32-compute" and cuda:
+                variants.append(_tf32())
+        if variants:
+            out.append(Candidate({"rule": f["rule"], "path": f["path"], "line": f["line"]}, fx["id"], variants))
+        if len(out) >= top:
+            break
+    return out
+
+
+def combined_safe(a: dict, run_dir: str, script: str) -> Variant | None:
+    """All the safe fixes of the analysis at their findings in the script, together."""
+    known = all_codemods()
+    sites: dict[str, dict[int, dict]] = {}
+    for f in a.get("findings") or []:
+        fx = f.get("fix") or {}
+        if fx.get("id") in known and known[fx["id"]][1].safety == "safe":
+            try:
+                path, _ = resolve(run_dir, a, f["path"])
+            except FixError:
+                continue
+            if os.path.realpath(path) == os.path.realpath(script):
+                sites.setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
+    if not sites:
+        return None
+    text = open(script, encoding="utf-8").read()
+    ff = fix_text(script, text, [known[i][1] for i in sites], sites)
+    return Variant({}, ff.after, ", ".join(c.id for c in ff.used)) if ff.changed else None
+
+
+def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
+    sp = [o / p for o, p in zip(orig, v.ms) if p > 0]
+    return {"speedup": statistics.median(sp), "low": min(sp), "high": max(sp), "rounds": len(sp),
+            "original_ms": statistics.median(orig[:len(sp)]), "patched_ms": statistics.median(v.ms),
+            "params": v.params, "change": v.change}
+
+
+def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=None, timeout: float = 300.0) -> dict:
+    """Try the top fixes of run_dir's analysis; write and return trials.json's content."""
+    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON))
+    run = rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON))
+    if a is None or run is None:
+        raise TrialError(f"{run_dir}: no analysis.json or run.json (run `trainprof analyze` first)")
+    try:
+        script, _ = resolve(run_dir, a, os.path.basename(a.get("script") or run.get("script") or ""))
+    except FixError as e:
+        raise TrialError(f"cannot try fixes: {e}") from None
+    cores = int(run.get("cores") or run.get("cpu_count") or 1)
+    cands = candidates(run_dir, a, script, cores, cuda=bool(run.get("cuda")))
+    both = combined_safe(a, run_dir, script)
+    if not cands and both is None:
+        return _write(run_dir, {"findings": [], "note": "no finding has a codemod in the script to try"})
+    say = progress or (lambda s: None)
+    folder, stem = os.path.dirname(script), os.path.basename(script)
+    tag = uuid.uuid4().hex[:8]
+    files: list[str] = []
+
+    def beside(name: str, text: str) -> str:
+        p = os.path.join(folder, f"_trainprof_{name}_{tag}_{stem}")
+        with open(p, "x", encoding="utf-8") as f:  # never over an existing file
+            f.write(text)
+        files.append(p)
+        return p
+
+    args, env = list(run.get("argv") or []), timing_env(SKIP, MIN_STEPS, SETTLE_S)
+    t0 = time.monotonic()
+    try:
+        original = beside("original", open(script, encoding="utf-8").read())
+        runs = [(c, v, beside(f"trial{k}{j}", v.text) if v.text is not None else original)
+                for k, c in enumerate(cands) for j, v in enumerate(c.variants)]
+        if both is not None:
+            runs.append((None, both, beside("safe", both.text)))
+        orig_ms: list[float] = []
+        done = 0
+        for r in range(rounds):
+            if r >= 2 and time.monotonic() - t0 > budget_s * r / rounds:
+                break  # the budget allows fewer rounds (two at least: a spread)
+            say(f"round {r + 1}/{rounds}: original")
+            orig_ms.append(step_ms(original, args, env, timeout))
+            for c, v, p in runs:
+                say(f"round {r + 1}/{rounds}: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
+                knobs = {"TRAINPROF_KNOBS": json.dumps(v.knobs)} if v.knobs else {}
+                v.ms.append(step_ms(p, args, dict(env, **knobs), timeout))
+            done = r + 1
+        out = {"findings": [], "rounds": done, "steps": f"steady state, {SETTLE_S:.0f} s search, after {SKIP} steps"}
+        for c in cands:
+            best = max(c.variants, key=lambda v: statistics.median(orig_ms) / statistics.median(v.ms))
+            rec = dict(c.key, fix=c.fix_id, trial=_summary(orig_ms, best, done),
+                       tried=[{"params": v.params, "ms": statistics.median(v.ms)} for v in c.variants])
+            say(f"loss parity: {c.fix_id}")
+            rec["trial"]["parity"] = _parity(original, next(p for _, v, p in runs if v is best), args, timeout,
+                                             best.knobs)
+            out["findings"].append(rec)
+        if both is not None:
+            out["combined"] = _summary(orig_ms, both, done)
+        out["seconds"] = round(time.monotonic() - t0, 1)
+        return _write(run_dir, out)
+    except VerifyError as e:
+        raise TrialError(f"a trial failed: {e}") from None
+    finally:
+        for p in files:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
+def _parity(original: str, patched: str, args: list[str], timeout: float, knobs: dict | None = None) -> str:
+    try:
+        a = losses(original, args, PARITY_STEPS, timeout)
+        b = losses(patched, args, PARITY_STEPS, timeout, {"TRAINPROF_KNOBS": json.dumps(knobs)} if knobs else None)
+    except VerifyError as e:
+        return f"not checked ({e})"
+    if a == b:
+        return f"losses bit-identical over the first {len(a)} steps"
+    return "losses differ from the original's (a fix that changes numerics, or a run that is not reproducible)"
+
+
+def _write(run_dir: str, out: dict) -> dict:
+    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
+    out = dict(out, script_sha256=a.get("script_sha256"))  # trials of another version of the script do not count
+    write_atomic(os.path.join(run_dir, rundir.TRIALS_JSON), (json.dumps(out, indent=1) + "\n").encode())
+    return out
