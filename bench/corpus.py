@@ -44,6 +44,7 @@ from trainprof.fix.apply import all_codemods, fix_text  # noqa: E402
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
 TRIAL_BUDGET = os.environ.get("TRIAL_BUDGET", "60")
+SETTLE = os.environ.get("SETTLE", "60")  # analyze's --settle
 EXAMPLE_ARGS = ["--steps", "100000"]
 
 
@@ -116,12 +117,14 @@ def run_one(s: dict, out: str) -> dict:
     folder, script = s["folder"], os.path.join(s["folder"], s["script"])
     cwd = folder if s.get("cwd", ".") == "." else os.path.join(folder, s["cwd"])
     for cmd in s.get("setup") or []:
+        if cmd.startswith("python "):  # this interpreter (the device's is python3 in a venv)
+            cmd = f"{sys.executable} {cmd[len('python '):]}"
         subprocess.run(cmd, shell=True, cwd=folder, check=True, timeout=300)
     args = list(s.get("args") or [])
     run = os.path.join(out, "runs", s["name"])
     shutil.rmtree(run, ignore_errors=True)
     t = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", script, "--run-dir", run, "-q", "--trials",
+    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", script, "--run-dir", run, "-q", "--settle", SETTLE, "--trials",
                         "--trial-budget", TRIAL_BUDGET, "--", *args], cwd=cwd, capture_output=True, text=True,
                        timeout=900)
     rec = {"name": s["name"], "analyze_s": round(time.monotonic() - t, 1), "rc": p.returncode}

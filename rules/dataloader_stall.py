@@ -35,7 +35,7 @@ import os
 import libcst as cst
 from libcst import matchers as m
 
-from trainprof.estimate import Change, WhatIf
+from trainprof.estimate import Change, Measured, WhatIf
 from trainprof.estimate.producer import Producer
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
@@ -54,7 +54,12 @@ def detect(run):
     if not len(spans):
         return
     wait_us = float(tr.dur[spans].sum()) / n
-    share = wait_us / run.step_us
+    # the wait as timed over the steady windows (unprofiled, throughput), where the capture has
+    # it: a few recorded steps of a bursty loader can hold far more or far less of its waits
+    steady_wait = (run.info.get("steady") or {}).get("loader_wait_ms")
+    recorded_ms = run.unprofiled_ms(wait_us)
+    wait_ms = steady_wait if steady_wait is not None else recorded_ms
+    share = wait_ms / (run.base_step_us / 1000) if run.base_step_us else 0.0
     if share < 0.05:
         return
     multi = any("MultiProcessing" in tr.name(int(i)) for i in spans)
@@ -73,9 +78,7 @@ def detect(run):
     # the step without its wait for batches, unprofiled: what the loader has to keep up with
     # (the wait as timed over the steady windows, where the capture has it: a few recorded
     # steps of a bursty loader hold a share of its waits that can be far off)
-    steady_wait = (run.info.get("steady") or {}).get("loader_wait_ms")
-    waited_us = 1000 * steady_wait if steady_wait is not None else 1000 * run.unprofiled_ms(wait_us)
-    train_us = max(unprof_step - waited_us, 0.05 * unprof_step)
+    train_us = max(unprof_step - 1000 * wait_ms, 0.05 * unprof_step)
     measured = ""
     if not multi:
         main = (run.info.get("fetches") or {}).get("main") or {}
@@ -126,10 +129,10 @@ def detect(run):
         path=run.relpath(),
         line=line,
         severity="medium",
-        message=f"The training thread waits {run.unprofiled_ms(wait_us):.3g} ms per step on the DataLoader "
+        message=f"The training thread waits {wait_ms:.3g} ms per step on the DataLoader "
                 f"({100 * share:.0f}% of the step): {binds}{measured}.",
         evidence=(
-            Evidence("loader wait per step", run.unprofiled_ms(wait_us), "ms"),
+            Evidence("loader wait per step", wait_ms, "ms"),
             Evidence("share of the step", 100 * share, "%"),
             Evidence("loader", "multi-process" if multi else "single-process"),
             Evidence("configuration", cfg),
@@ -137,18 +140,28 @@ def detect(run):
             *((Evidence("batch time in a worker", prod.batch_wall_us / 1000, "ms"),
                Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),
-        saving=WhatIf(
-            Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
-            basis=f"loader wait measured on the training thread, replayed away; the step can be no faster than "
-                  f"one batch per {floor / 1000:.3g} ms ({new_workers} worker{'s' if new_workers != 1 else ''} on {cores} cores)",
-            confidence="medium",
-        ),
+        saving=_saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady_wait is not None,
+                       unprof_step, train_us),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
         fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True, pin_memory=True", workers=new_workers,
                     was=workers or 0)
         if not multi or new_workers > (workers or 0)
         else Fix(ID, None, "make __getitem__ cheaper (pre-decode, cache, vectorize collate)"),
     )
+
+
+def _saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady, step_us, train_us):
+    """The wait replayed away, the step no faster than the loader then delivers; or, where the
+    recorded steps held under half the wait the steady windows timed (they fell between a bursty
+    loader's waits), measured: the steady step less its wait, no faster than that pace."""
+    pace = (f"the step can be no faster than one batch per {floor / 1000:.3g} ms ({new_workers} "
+            f"worker{'s' if new_workers != 1 else ''} on {cores} cores)")
+    if steady and recorded_ms < 0.5 * wait_ms:
+        return Measured(max(0.0, step_us - max(train_us, floor)) / 1000,
+                        basis=f"the loader wait timed over the steady windows ({wait_ms:.3g} ms a step, unprofiled; "
+                              f"the recorded steps held {recorded_ms:.3g} ms) taken off the step; {pace}")
+    return WhatIf(Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
+                  basis=f"loader wait measured on the training thread, replayed away; {pace}", confidence="medium")
 
 
 def _cpu_share(p: Producer) -> str:

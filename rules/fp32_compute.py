@@ -57,7 +57,7 @@ _TF32 = re.compile(r"tf32")
 _GEMM = re.compile(r"sgemm|gemm.*_ffma|gemm_f32f32|gemmSN_.*float|gemv.*float")
 _CONV = re.compile(r"implicit_convolve|winograd|fprop|dgrad|wgrad|conv2d|convolve|xmma_.*conv")
 _ATTN = re.compile(r"fmha.*_f32|attention.*<float")
-_FLOAT = re.compile(r"<float|float>|_f32|fp32|float,")
+_FLOAT = re.compile(r"<float|float>|_f32|fp32|float,|\(float\)")
 _KEEP = re.compile(r"multi_tensor_apply|nll_loss|reduce_kernel|Memcpy|Memset|memcpy|memset")
 # bf16 time over this time, per kernel class (bench/probe_overhead.py on an H100: fp32
 # matmuls 9-15x faster in bf16 on large shapes, 2-3x on small ones; TF32 -> bf16 ~2x;

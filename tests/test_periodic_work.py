@@ -64,3 +64,19 @@ def test_periodic_evaluation_found_and_amortised(tmp_path):
     amortised = next(e["value"] for e in f["evidence"] if e["label"] == "amortised cost per step")
     assert amortised == pytest.approx(120 / 25, rel=0.3)  # the evaluation's sleep over its period
     assert f["estimate"]["upper_bound"]
+
+
+@pytest.mark.slow
+def test_a_period_longer_than_the_search_is_watched_for_after_the_trace(tmp_path):
+    # every 150 steps of ~9 ms: the search is steady long before a second spike; the loop's
+    # `if step % EVAL_EVERY` makes the capture watch the steps after the trace for it
+    out = tmp_path / "run"
+    r = run_cli("analyze", os.path.join(SCRIPTS, "periodic_eval.py"), "--run-dir", str(out), "-q", "--settle", "30",
+                "--", "--every", "150")
+    assert r.returncode == 0, r.stderr
+    st = json.loads((out / "run.json").read_text())["steady"]
+    assert st["period"] == 150 and st["spike_source"] == "watch", st
+    a = json.loads((out / "analysis.json").read_text())
+    f = next(f for f in a["findings"] if f["rule"] == "periodic-work")
+    amortised = next(e["value"] for e in f["evidence"] if e["label"] == "amortised cost per step")
+    assert amortised == pytest.approx(120 / 150, rel=0.3)

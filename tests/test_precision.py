@@ -34,7 +34,9 @@ def test_shapes_of_a_real_profile():
     gemm = [s for s in specs if s["cls"] == "gemm"]
     assert {s["op"] for s in gemm} <= {"addmm", "mm"} and ["addmm", [[32], [4, 64], [64, 32]]] in [
         [s["op"], s["dims"]] for s in gemm]
-    assert all(s["dims"] != [[3, 4], [4, 2]] for s in gemm)  # the integer matmul is left out
+    ev = next(e for e in _profile().events() if e.name == "aten::mm")
+    if getattr(ev, "input_dtypes", None):  # (recorded from torch 2.6 on)
+        assert all(s["dims"] != [[3, 4], [4, 2]] for s in gemm)  # the integer matmul is left out
     assert len(P.shapes(_profile().events(), top=1, weight=lambda e: e.cpu_time_total)) == 2  # one a class
     assert P.shapes(_profile().events()) == []  # no device time on a CPU run: nothing to time
 

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from trainprof.capture.steady import Settle, Window, period, window_size
+from trainprof.capture.steady import Settle, SpikeWatch, Window, period, window_size
 
 
 def loader_loop(n, compute, workers=0, per_batch=0.0, prefetch=2):
@@ -140,3 +140,15 @@ def test_bursts_of_workers_that_drift_apart_are_the_pace_not_outliers():
     r = search(steps, queued=q, quantum=8).result()
     assert r["reached"]
     assert r["step_ms"] == pytest.approx(5, rel=0.15)
+
+
+def test_the_watch_after_the_trace_finds_a_longer_period_and_stops():
+    w = SpikeWatch(budget_s=30.0)
+    steps = [0.25 if k % 80 == 79 else 0.01 for k in range(5000)]
+    n = next(k for k, s in enumerate(steps) if w.add(s))
+    r = w.result()
+    assert r["period"] == 80 and n == 3 * 80 - 1  # stopped at the third spike
+    assert r["spike_ms"] == pytest.approx(250) and r["calm_ms"] == pytest.approx(10)
+    quiet = SpikeWatch(budget_s=1.0)
+    n = next(k for k in range(5000) if quiet.add(0.01))
+    assert quiet.result()["period"] is None and n == 99  # the budget, not longer

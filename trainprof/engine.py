@@ -6,6 +6,7 @@ once what the rules share; analyze() runs every rule over it, then the estimate 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 
@@ -110,16 +111,38 @@ def _with_trials(findings: list[Finding], trials: dict, root: str) -> list[Findi
     """The findings, those that were tried (trials.json) with their measured trial."""
     # trials.json names files as analysis.json does: relative to the root, from wherever we run
     root = os.path.abspath(root)
-    got = {(t["rule"], os.path.normpath(os.path.join(root, t["path"])), t["line"]): t["trial"]
-           for t in trials.get("findings") or []}
+    got = {}
+    for t in trials.get("findings") or []:
+        try:  # a run directory is input: a damaged or foreign trials.json is ignored, entry by entry
+            tr = t["trial"]
+            num = [float(tr[k]) for k in ("speedup", "low", "high")]
+            if not all(math.isfinite(x) and x > 0 for x in num):
+                continue
+            params = {str(k): v for k, v in (tr.get("params") or {}).items() if isinstance(v, (int, float, str))}
+            trial = Trial(*num, int(tr["rounds"]), params, str(tr.get("change", ""))[:300],
+                          str(tr.get("parity", ""))[:300], int(tr["steps"]) if tr.get("steps") else None)
+            got[(str(t["rule"]), os.path.normpath(os.path.join(root, str(t["path"]))), int(t["line"]))] = trial
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
     out = []
     for f in findings:
         t = got.get((f.rule, os.path.abspath(f.path), f.line))
         if t is not None:
-            f = replace(f, trial=Trial(t["speedup"], t["low"], t["high"], t["rounds"], t.get("params"),
-                                       t.get("change", ""), t.get("parity", "")))
+            f = replace(f, trial=t)
         out.append(f)
     return out
+
+
+def _combined_trial(trials: dict | None) -> dict | None:
+    """trials.json's combined trial of the safe fixes, its numbers checked (it is input)."""
+    c = (trials or {}).get("combined")
+    try:
+        out = {k: float(c[k]) for k in ("speedup", "low", "high")}
+        if not all(math.isfinite(v) and v > 0 for v in out.values()):
+            return None
+        return dict(out, rounds=int(c["rounds"]), change=str(c.get("change", ""))[:300])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _rank(f, combined) -> tuple:
@@ -304,7 +327,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         progress("estimating", 0, 0)
     findings, combined = estimate_all(run, findings)
     trials = rundir.read_json(os.path.join(run_dir, rundir.TRIALS_JSON)) if run_dir else None
-    if trials and trials.get("script_sha256") == info.get("script_sha256"):
+    if isinstance(trials, dict) and trials.get("script_sha256") == info.get("script_sha256"):
         findings = _with_trials(findings, trials, run.root)
     else:
         trials = None
@@ -312,4 +335,4 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     not_checked = {r for r, _ in skipped}
     checked = [r.id for r in rules if (not only or r.id in only) and r.id not in not_checked]
     return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run,
-                    (trials or {}).get("combined"))
+                    _combined_trial(trials))

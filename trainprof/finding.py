@@ -65,6 +65,7 @@ class Trial:
     params: Mapping[str, Union[int, float, str]] | None = None
     change: str = ""
     parity: str = ""
+    steps: int | None = None  # steps each patched process timed (median)
 
     @property
     def text(self) -> str:

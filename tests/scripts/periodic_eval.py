@@ -1,7 +1,7 @@
 """A loop that evaluates every EVAL_EVERY steps: 8 ms steps (the step's work is a sleep, so no
-machine load changes it), and an evaluation of 120 ms each time: 4.8 ms a step amortised.
+machine load changes it), and an evaluation of 120 ms each time: 4.8 ms a step amortised (every 25).
 
-    python periodic_eval.py [--steps N]
+    python periodic_eval.py [--steps N] [--every N]
 """
 
 import argparse
@@ -9,11 +9,11 @@ import time
 
 import torch
 
-EVAL_EVERY = 25
-
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=100_000)
+p.add_argument("--every", type=int, default=25)
 args = p.parse_args()
+EVAL_EVERY = args.every
 
 
 def evaluate(model):

@@ -48,6 +48,7 @@ class Ranks:
     pids: dict = field(default_factory=dict)
     done: dict = field(default_factory=dict)
     post: dict = field(default_factory=dict)
+    periodic: dict = field(default_factory=dict)  # what the watch after the trace saw (steady.SpikeWatch)
     exited: dict = field(default_factory=dict)
     fetches: dict = field(default_factory=dict)  # (rank, pid) -> a process's latest batch-fetch totals
     errors: list = field(default_factory=list)  # in the order they came
@@ -72,6 +73,8 @@ class Ranks:
                 progress("post", 0, 0)
         elif ev == "post":
             self.post[rank] = msg
+        elif ev == "periodic":
+            self.periodic[rank] = msg
         elif ev == "error":
             self.errors.append(msg)
         elif ev == "exited":

@@ -61,7 +61,9 @@ def shapes(events, top: int = TOP, weight=_device_us) -> list[dict]:
         if op is None:
             continue
         dims = [list(d) for d in (getattr(e, "input_shapes", None) or [])]
-        types = list(getattr(e, "input_dtypes", None) or [])  # not on every torch: then trust the kernels
+        # the inputs' dtypes (torch 2.6+; before, every recorded float-named op counts: the
+        # kernels' names still tell fp32 ones in the rule)
+        types = list(getattr(e, "input_dtypes", None) or getattr(e, "input_types", None) or [])
         if types and not _floats(types):
             continue
         spec = {"op": op, "dims": dims[:3] if op != "conv" else dims[:2]}

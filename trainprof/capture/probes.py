@@ -1,6 +1,6 @@
 """What the child reads of the run besides the trace: each DataLoader's configuration as
 iterated, the time its batches take to make, the CUDA caching allocator's peaks, the GPUs in use,
-and the ranks' meeting points."""
+the ranks' meeting points, and the profiler as configured."""
 
 from __future__ import annotations
 
@@ -155,3 +155,22 @@ def together(world: int, key: str, timeout: float = 60.0) -> None:
             time.sleep(0.01)
     except Exception:  # the store went with a rank that left: nothing more to wait for
         pass
+
+
+def new_profiler(cuda: bool, warmup: int, active: int, on_trace_ready, cfg: dict):
+    """torch.profiler for the recorded steps: warm-up, then `active` steps, with shapes and
+    stacks as configured, and CUDA sync events where this torch has them."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    kwargs = dict(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=active, repeat=1),
+                  on_trace_ready=on_trace_ready, record_shapes=cfg.get("record_shapes", True),
+                  with_stack=cfg.get("with_stack", True))
+    if cuda:
+        try:
+            from torch._C._profiler import _ExperimentalConfig
+
+            kwargs["experimental_config"] = _ExperimentalConfig(enable_cuda_sync_events=True)
+        except (ImportError, TypeError):
+            pass
+    return profile(**kwargs)

@@ -113,6 +113,9 @@ class _Steady(msgspec.Struct):
     period: int | None = None
     spike_ms: float | None = None
     spike_steps: list[int] = []
+    spike_source: str | None = None  # "watch": seen after the trace, not in the search
+    watched_s: float | None = None
+    watched_steps: int | None = None
 
 
 class _Memory(msgspec.Struct):

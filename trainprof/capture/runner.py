@@ -83,6 +83,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "record_shapes": opts.record_shapes,
         "full_run": opts.full_run,
         "user_files": _user_files(script),
+        "watch_s": _watch_s(script, opts),
         "msg_path": sock_path,
         "distributed": opts.launcher is not None,
     }
@@ -239,6 +240,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     run.update({k: v for k, v in done.items() if k != "event"})
     run["fetches"] = ranks.fetch_totals(0)
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
+    _with_watch(run, ranks.periodic.get(0))
     if opts.launcher is not None:
         run["launcher"] = list(opts.launcher)
         run["world_size"] = ranks.world
@@ -256,10 +258,39 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
 
 def _post_limit(ranks: Ranks, opts: CaptureOptions) -> float:
     """How long the steady-state timing after the trace may take: ample for its steps at the
-    profiled length, and a minute more."""
+    profiled length, the watch for periodic spikes, and a minute more."""
     d = ranks.done.get(0, {})
     step_s = max(d.get("profiled_step_ms") or [0.0]) / 1000
-    return 60.0 + 10 * (d.get("post_steps") or opts.wait) * step_s if not opts.full_run else float("inf")
+    watch = 2 * WATCH_S if opts.settle else 0.0
+    return 60.0 + watch + 10 * (d.get("post_steps") or opts.wait) * step_s if not opts.full_run else float("inf")
+
+
+WATCH_S = 20.0  # at most this long watching for periodic spikes after the trace
+
+
+def _watch_s(script: str, opts: CaptureOptions) -> float:
+    """Seconds to watch the steps after the trace for periodic spikes: where the script's
+    training loop has a block that runs every N steps (`if step % N == 0:`), up to WATCH_S, within
+    --settle; else none (a run with nothing periodic ends as soon as it is timed)."""
+    if not opts.settle or opts.launcher is not None:
+        return 0.0
+    from ..source import index_source
+    from ..source.patterns import periodic_blocks
+
+    try:
+        return min(WATCH_S, opts.settle) if periodic_blocks(index_source(script)) else 0.0
+    except Exception:  # noqa: BLE001 -- a script the parser cannot read still runs; nothing is watched
+        return 0.0
+
+
+def _with_watch(run: dict, seen: dict | None) -> None:
+    """The watch's period into run.json's steady, where the search saw none."""
+    st = run.get("steady")
+    if not seen or not isinstance(st, dict):
+        return
+    st["watched_s"], st["watched_steps"] = seen.get("watched_s"), seen.get("watched_steps")
+    if seen.get("period") and not st.get("period"):
+        st.update(period=seen["period"], spike_ms=seen.get("spike_ms"), spike_steps=[], spike_source="watch")
 
 
 def _needed(opts: CaptureOptions) -> int:

@@ -209,3 +209,35 @@ class Settle:
             return 0
         nxt = self.spikes[-1] + -(-(k - self.spikes[-1]) // p) * p  # the next spike at or after k
         return 0 if k + length <= nxt else nxt + 1 - k
+
+
+@dataclass
+class SpikeWatch:
+    """After the trace: unprofiled steps watched for spikes at a fixed period that the search for
+    steady state ended too soon to see twice (an evaluation every few hundred steps), within a
+    time budget. Fed each step's length (unsynced: a spike that syncs shows whole)."""
+
+    budget_s: float
+    steps: list[float] = field(default_factory=list)
+    spikes: list[int] = field(default_factory=list)
+    spent_s: float = 0.0
+
+    def add(self, step_s: float) -> bool:
+        """Take the next step; True once the watch is over (a period found, or the budget spent)."""
+        self.steps.append(step_s)
+        self.spent_s += step_s
+        recent = self.steps[-101:-1]
+        if len(recent) >= MIN_WINDOW and step_s > OUTLIER * percentile(recent, 0.5):
+            self.spikes.append(len(self.steps) - 1)
+        return self.period is not None and len(self.spikes) >= 3 or self.spent_s >= self.budget_s
+
+    @property
+    def period(self) -> int | None:
+        return period(self.spikes)
+
+    def result(self) -> dict:
+        skip = set(self.spikes)
+        calm = [s for i, s in enumerate(self.steps) if i not in skip]
+        return {"period": self.period, "watched_s": round(self.spent_s, 3), "watched_steps": len(self.steps),
+                "spike_ms": 1000 * percentile([self.steps[i] for i in self.spikes], 0.5) if self.spikes else None,
+                "calm_ms": 1000 * sum(calm) / len(calm) if calm else None}

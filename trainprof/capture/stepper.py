@@ -18,9 +18,9 @@ import socket
 import sys
 import time
 
-from .probes import devices, memory, queued_batches, together, watch_fetches, watch_loaders, watch_waits
+from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .recorder import LineRecorder
-from .steady import MIN_WINDOW, Settle, Window
+from .steady import MIN_WINDOW, Settle, SpikeWatch, Window
 
 _clock = time.perf_counter_ns
 ANCHOR = "trainprof#anchor"
@@ -47,6 +47,8 @@ class Capture:
         self.win: tuple[int, int] = (0, max(self.wait, 1) if budget <= 0 else MIN_WINDOW)  # (first step, steps)
         self.phase = "settle"
         self.hold = False  # steady, waiting out a periodic spike before recording
+        self.watch: SpikeWatch | None = None  # after the trace: steps watched for periodic spikes
+        self.watch_t = 0
         self.lines_at = self.prof_at = -1  # the steps the line recorder's steps and the profiler began at
         self.steady: dict | None = None
         self.win_cpu = 0.0  # the process's CPU time at the current window's start
@@ -273,26 +275,7 @@ class Capture:
 
     # -- profiler ---------------------------------------------------------------------------
     def _start_profiler(self) -> None:
-        from torch.profiler import ProfilerActivity, profile, schedule
-
-        acts = [ProfilerActivity.CPU]
-        if self.cuda:
-            acts.append(ProfilerActivity.CUDA)
-        kwargs = dict(
-            activities=acts,
-            schedule=schedule(wait=0, warmup=self.warmup, active=self.active, repeat=1),
-            on_trace_ready=self._on_trace_ready,
-            record_shapes=self.cfg.get("record_shapes", True),
-            with_stack=self.cfg.get("with_stack", True),
-        )
-        if self.cuda:
-            try:  # CUDA sync events, where this torch has them
-                from torch._C._profiler import _ExperimentalConfig
-
-                kwargs["experimental_config"] = _ExperimentalConfig(enable_cuda_sync_events=True)
-            except (ImportError, TypeError):
-                pass
-        self.prof = profile(**kwargs)
+        self.prof = new_profiler(self.cuda, self.warmup, self.active, self._on_trace_ready, self.cfg)
         self.prof.start()
 
     def _on_trace_ready(self, prof) -> None:
@@ -366,6 +349,12 @@ class Capture:
         return max(self.wait, sum(x.steps for x in self.settle.windows[-2:]))
 
     def _post_mark(self) -> None:
+        if self.watch is not None:
+            t, self.watch_t = self.watch_t, _clock()
+            if self.watch.add((self.watch_t - t) / 1e9):
+                self.send(event="periodic", **self.watch.result())
+                self.exit()
+            return
         if self.post_n < 0:
             return
         self.post_n += 1
@@ -381,8 +370,13 @@ class Capture:
                 from .precision import calibrate
 
                 calibrate(torch, self.prof, self.device, self.run_dir)
-            if not self.cfg.get("full_run"):
-                self.exit()
+            if self.cfg.get("full_run"):
+                return
+            if self.cfg.get("watch_s") and self.settle.periodic is None and self.world == 1:
+                # the loop has work every N steps (`if step % N`) that the search did not see twice
+                self.watch, self.watch_t = SpikeWatch(float(self.cfg["watch_s"])), _clock()
+                return
+            self.exit()
 
     def exit(self) -> None:
         if self.world > 1:

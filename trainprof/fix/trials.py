@@ -24,7 +24,7 @@ from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import write_atomic
 from .apply import FixError, all_codemods, fix_text, resolve
-from .verify import VerifyError, losses, step_ms, timing_env
+from .verify import VerifyError, losses, step_ms, step_record, timing_env
 
 TOP = 3  # findings tried
 SKIP, MIN_STEPS, SETTLE_S = 5, 10, 15.0  # each timed process: steps skipped, at least timed, search budget
@@ -42,6 +42,7 @@ class Variant:
     change: str  # what the codemod did, or the knobs set
     knobs: dict | None = None  # steptime's TRAINPROF_KNOBS
     ms: list[float] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)  # steps each process timed (its steady-state search)
 
 
 @dataclass
@@ -140,6 +141,7 @@ def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
     sp = [o / p for o, p in zip(orig, v.ms) if p > 0]
     return {"speedup": statistics.median(sp), "low": min(sp), "high": max(sp), "rounds": len(sp),
             "original_ms": statistics.median(orig[:len(sp)]), "patched_ms": statistics.median(v.ms),
+            "steps": int(statistics.median(v.steps)) if v.steps else None,
             "params": v.params, "change": v.change}
 
 
@@ -188,7 +190,9 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
             for c, v, p in runs:
                 say(f"round {r + 1}/{rounds}: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
                 knobs = {"TRAINPROF_KNOBS": json.dumps(v.knobs)} if v.knobs else {}
-                v.ms.append(step_ms(p, args, dict(env, **knobs), timeout))
+                rec = step_record(p, args, dict(env, **knobs), timeout)
+                v.ms.append(rec["step_ms"])
+                v.steps.append(int(rec.get("steps") or 0))
             done = r + 1
         out = {"findings": [], "rounds": done, "steps": f"steady state, {SETTLE_S:.0f} s search, after {SKIP} steps"}
         for c in cands:
@@ -221,6 +225,9 @@ def _parity(original: str, patched: str, args: list[str], timeout: float, knobs:
         return f"not checked ({e})"
     if a == b:
         return f"losses bit-identical over the first {len(a)} steps"
+    if knobs and knobs.get("loader"):
+        return ("losses differ from the original's: with another worker count a Dataset that draws random numbers "
+                "(augmentation, sampling) draws others, each worker seeded apart; the model's numerics are unchanged")
     return "losses differ from the original's (a fix that changes numerics, or a run that is not reproducible)"
 
 

@@ -84,7 +84,12 @@ def timing_env(skip: int, steps: int, settle: float = 0.0) -> dict:
 
 def step_ms(script: str, args: list[str], env: dict, timeout: float) -> float:
     """One fresh process of script, unprofiled: its step time (steptime.py)."""
-    return _run(script, args, env, timeout)["step_ms"]
+    return step_record(script, args, env, timeout)["step_ms"]
+
+
+def step_record(script: str, args: list[str], env: dict, timeout: float) -> dict:
+    """One fresh process of script, unprofiled: steptime.py's record (step_ms; steps timed)."""
+    return _run(script, args, env, timeout)
 
 
 def losses(script: str, args: list[str], n: int, timeout: float, extra: dict | None = None) -> list[str]:

@@ -73,6 +73,12 @@ def throttled(index, line: int) -> bool:
     return False
 
 
+def periodic_blocks(index) -> list[int]:
+    """Lines of the `if` blocks inside a training loop whose test takes a modulo (work every N steps)."""
+    return [index.line(n) for n in index.nodes(cst.If) if index.in_loop(index.line(n))
+            and any(isinstance(x, cst.BinaryOperation) and isinstance(x.operator, cst.Modulo) for x in index.walk(n.test))]
+
+
 def _statements(block) -> list:
     return list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
 
