@@ -199,8 +199,10 @@ def score(rec: dict) -> dict:
         pred = top.get("speedup")
     if best and best[1] >= 1.1:
         dominant = best[0] == (top.get("rule"), top.get("line"))
-    else:
+    elif best:  # fixes were run and none gains: the first finding must not promise a gain either
         dominant = not (top.get("speedup") or 1) >= 1.1 or bool(top.get("bound"))
+    else:
+        dominant = None  # nothing was run: not scored
     trials = [(m["trial"], m["speedup"]) for m in rec.get("measured") or [] if m["trial"] and m["speedup"]]
     return {"pred": pred, "truth": truth, "within": _ok(pred, truth) if truth else None, "best": best,
             "dominant": dominant, "trials": trials, "trials_ok": all(_ok(t, m, 0.10) for t, m in trials)}
@@ -215,7 +217,7 @@ def report(paths: list[str]) -> str:
             recs[r["name"]] = r  # the latest run of a script
     rows = ["| script | base ms | top finding | estimate | trial | measured (its fix) | combined est. / measured | "
             "dominant named | trials within 10% | trial cost s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    n = within = dom = tri = tri_n = 0
+    n = within = dom = dom_n = tri = tri_n = 0
     for name, r in sorted(recs.items()):
         if r.get("error"):
             rows.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | | |")
@@ -223,20 +225,22 @@ def report(paths: list[str]) -> str:
         s, top = score(r), (r.get("findings") or [{}])[0]
         own = next((m["speedup"] for m in r["measured"] if (m["rule"], m["line"]) == (top.get("rule"), top.get("line"))), None)
         fmt = lambda x: f"{x:.3g}x" if x else "-"  # noqa: E731
-        n += 1
+        n += s["truth"] is not None
         within += bool(s["within"])
+        dom_n += s["dominant"] is not None
         dom += bool(s["dominant"])
         tri += sum(_ok(t, m, 0.10) for t, m in s["trials"])
         tri_n += len(s["trials"])
         rows.append(f"| {name} | {r['base_ms']:.3g} | {top.get('rule', '-')}:{top.get('line', '')} | {fmt(top.get('speedup'))}"
                     f"{' (bound)' if top.get('bound') else ''} | {fmt(top.get('trial'))} | {fmt(own)} | "
                     f"{fmt(s['pred'])} / {fmt(s['truth'])} {'ok' if s['within'] else 'MISS' if s['truth'] else ''} | "
-                    f"{'yes' if s['dominant'] else 'NO'} | {sum(_ok(t, m, 0.10) for t, m in s['trials'])}/{len(s['trials'])} | "
+                    f"{'-' if s['dominant'] is None else 'yes' if s['dominant'] else 'NO'} | {sum(_ok(t, m, 0.10) for t, m in s['trials'])}/{len(s['trials'])} | "
                     f"{r.get('trial_s') or '-'} |")
     dev = next((r.get("device") for r in recs.values() if r.get("device")), "?")
     rows.append("")
-    rows.append(f"On {dev}: estimate within 25% of measured on {within} of {n}; dominant named on {dom} of {n}; "
-                f"trials within 10% of the independent measurement: {tri} of {tri_n}.")
+    rows.append(f"On {dev}, {len(recs)} scripts: estimate within 25% of measured on {within} of the {n} with a "
+                f"measured fix; dominant named on {dom} of the {dom_n} where fixes ran; trials within 10% of the "
+                f"independent measurement: {tri} of {tri_n}. '-': nothing measured (no fix of the script's own was tried).")
     return "\n".join(rows)
 
 

@@ -79,8 +79,19 @@ def detect(run):
     line, how = site(run.index, period) if run.index is not None else (None, "")
     loops = run.index.loops if run.index is not None else []
     where = line or (loops[0].line if loops else 1)
-    what = (f"the block at line {line} runs every {period} steps ({how})" if line
-            else f"no `if ... % N` block of the training loop matches the period: an evaluation or an epoch's end?")
+    restarts = [ld for ld in run.info.get("loaders") or [] if ld.get("num_workers") and not ld.get("persistent_workers")]
+    fix = f"run the block every {period * 10} steps instead of {period}, or asynchronously"
+    if line:
+        what = f"the block at line {line} runs every {period} steps ({how})"
+    elif restarts:
+        # no block runs at that period, and a loader's workers start anew at each pass over its data
+        w = restarts[0]["num_workers"]
+        what = (f"no `if ... % N` block matches: an epoch's end? A DataLoader with num_workers={w} and "
+                "persistent_workers=False starts its workers again at every epoch (and refills its queue)")
+        where = run.loader_call.line if run.loader_call is not None else where
+        fix = "persistent_workers=True on the DataLoader (its workers then live across epochs)"
+    else:
+        what = "no `if ... % N` block of the training loop matches the period: an evaluation or an epoch's end?"
     # The steady step leaves the spikes out: the user's step is step + amortised; the saving is
     # stated against the steady step so that speedup = (step + amortised) / step.
     saved = amortised * step / (step + amortised)
@@ -103,7 +114,7 @@ def detect(run):
             basis=f"the spikes' extra time over the steady step ({extra:.4g} ms, their median in the steady-state "
                   f"search, unprofiled) over their period of {period} steps: the block never running",
             confidence="medium" if line else "low")),
-        fix=Fix(ID, None, f"run the block every {period * 10} steps instead of {period}, or asynchronously"),
+        fix=Fix(ID, None, fix),
     )
 
 

@@ -152,3 +152,18 @@ def test_the_watch_after_the_trace_finds_a_longer_period_and_stops():
     quiet = SpikeWatch(budget_s=1.0)
     n = next(k for k in range(5000) if quiet.add(0.01))
     assert quiet.result()["period"] is None and n == 99  # the budget, not longer
+
+
+def test_the_steady_wait_leaves_the_spikes_waits_out():
+    # 10 ms steps, 2 ms of them waiting for a batch; every 10th step the loader starts its
+    # workers again: 300 ms, all of it waiting
+    st = Settle(min_steps=5)
+    first, size = 0, 10
+    while first < 400 and not st.add(Window(first, size, sum(s := [0.3 if (first + i) % 10 == 9 else 0.01
+                                                                  for i in range(size)]), tuple(s),
+                                            step_wait=tuple(0.3 if (first + i) % 10 == 9 else 0.002
+                                                            for i in range(size)))):
+        first += size
+    r = st.result()
+    assert r["reached"] and r["period"] == 10
+    assert r["step_ms"] == pytest.approx(10) and r["loader_wait_ms"] == pytest.approx(2)

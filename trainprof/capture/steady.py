@@ -37,6 +37,7 @@ class Window:
     cpu_s: float = 0.0  # the training process's CPU time over the window (all its threads)
     level: int | None = None  # batches ready in the DataLoaders' queues at its end (None: not known)
     wait_s: float = 0.0  # the training thread's time in DataLoaders' __next__ over the window
+    step_wait: tuple[float, ...] = ()  # that time, step by step (where the caller has it)
 
     @property
     def per_step(self) -> float:
@@ -72,6 +73,9 @@ def outliers(w: Window) -> list[int]:
 def period(spikes: list[int]) -> int | None:
     """The fixed distance between the spikes, if they recur at one (within a step: a spike can
     land on either side of a step boundary); None for fewer than two gaps or irregular ones."""
+    # a spike that spans a step boundary, or a few slow steps together (a loader starting its
+    # workers again each epoch), is one: consecutive steps count once, at the first
+    spikes = [s for i, s in enumerate(spikes) if i == 0 or s - spikes[i - 1] > 1]
     gaps = [b - a for a, b in zip(spikes, spikes[1:])]
     if len(gaps) < 2 or min(gaps) < 2:
         return None
@@ -182,9 +186,15 @@ class Settle:
         per = [s for w in last for i, s in enumerate(w.step_s) if w.first + i not in skip]
         spike_ms = [1000 * s for w in self.windows for i, s in enumerate(w.step_s) if w.first + i in skip]
         cpu = sum(w.cpu_s for w in last)
-        wait = sum(w.wait_s for w in last)
+        if last and all(len(w.step_wait) == w.steps for w in last):
+            # the steady step's wait: the recurring spikes' own waits (a loader restarting its
+            # workers each epoch) left out, as their time is
+            wait = sum(x for w in last for i, x in enumerate(w.step_wait) if w.first + i not in skip)
+            wait_ms = 1000 * wait / n if n else None
+        else:
+            wait_ms = 1000 * sum(w.wait_s for w in last) / steps if steps else None
         return {
-            "loader_wait_ms": 1000 * wait / steps if steps else None,
+            "loader_wait_ms": wait_ms,
             "reached": self.reached,
             "step_ms": 1000 * step_s if step_s else None,
             "cpu_ms": 1000 * cpu / steps if steps and cpu else None,
@@ -229,7 +239,7 @@ class SpikeWatch:
         recent = self.steps[-101:-1]
         if len(recent) >= MIN_WINDOW and step_s > OUTLIER * percentile(recent, 0.5):
             self.spikes.append(len(self.steps) - 1)
-        return self.period is not None and len(self.spikes) >= 3 or self.spent_s >= self.budget_s
+        return self.period is not None and len(_runs(self.spikes)) >= 3 or self.spent_s >= self.budget_s
 
     @property
     def period(self) -> int | None:
@@ -238,6 +248,21 @@ class SpikeWatch:
     def result(self) -> dict:
         skip = set(self.spikes)
         calm = [s for i, s in enumerate(self.steps) if i not in skip]
+        # a spike of several slow steps in a row: their time together, less the calm steps' share
+        runs = [sum(self.steps[i] for i in r) for r in _runs(self.spikes)]
+        calm_s = sum(calm) / len(calm) if calm else 0.0
+        extra = [t - (len(r) - 1) * calm_s for t, r in zip(runs, _runs(self.spikes))]
         return {"period": self.period, "watched_s": round(self.spent_s, 3), "watched_steps": len(self.steps),
-                "spike_ms": 1000 * percentile([self.steps[i] for i in self.spikes], 0.5) if self.spikes else None,
-                "calm_ms": 1000 * sum(calm) / len(calm) if calm else None}
+                "spike_ms": 1000 * percentile(extra, 0.5) if extra else None,
+                "calm_ms": 1000 * calm_s if calm else None}
+
+
+def _runs(spikes: list[int]) -> list[list[int]]:
+    """Spike steps grouped into runs of consecutive steps."""
+    out: list[list[int]] = []
+    for s in spikes:
+        if out and s - out[-1][-1] == 1:
+            out[-1].append(s)
+        else:
+            out.append([s])
+    return out

@@ -72,6 +72,7 @@ class Capture:
         self.iters: dict = {}  # id(DataLoader) -> a weak reference to its latest iterator
         self.waits: dict = {"s": 0.0}  # seconds the training thread spent in DataLoaders' __next__
         self.win_wait = 0.0
+        self.wait_at: dict[int, float] = {}  # the training thread's loader wait so far, at each step boundary
 
     # -- messages to the parent -------------------------------------------------------
     def send(self, **msg) -> None:
@@ -159,6 +160,7 @@ class Capture:
             self._sync()
             self.boundaries.append(_clock())
             self.win_cpu, self.win_wait = time.process_time(), self.waits["s"]
+            self.wait_at = {0: self.waits["s"]}
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
         if self.phase == "settle":
@@ -189,6 +191,7 @@ class Capture:
         if end:
             self._sync()
         self.boundaries.append(_clock())
+        self.wait_at[k] = self.waits["s"]  # each step's wait for batches: spikes' waits left out of the steady one
         if not end:
             self.send(event="phase", phase="wait", step=k + 1, total=self.total)
             return
@@ -201,7 +204,8 @@ class Capture:
         cpu, self.win_cpu = self.win_cpu, time.process_time()
         waited, self.win_wait = self.win_wait, self.waits["s"]
         w = Window(first, size, (b[k] - b[first]) / 1e9, tuple((b[i + 1] - b[i]) / 1e9 for i in range(first, k)),
-                   self.win_cpu - cpu, queued_batches(self.iters), self.win_wait - waited)
+                   self.win_cpu - cpu, queued_batches(self.iters), self.win_wait - waited,
+                   tuple(self.wait_at.get(i + 1, 0.0) - self.wait_at.get(i, 0.0) for i in range(first, k)))
         # a loader that (re)started its workers refills its queue: as slow a moment as any
         self.settle.restart = max((ld.get("last_iter") or 0 for ld in self.loaders.values()), default=0)
         queued = sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in self.loaders.values())
