@@ -39,7 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainprof.fix.apply import all_codemods, fix_text  # noqa: E402
+from trainprof.fix.trials import combined_safe, patch  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
@@ -77,39 +77,24 @@ def _time(script: str, args: list[str], cwd: str, knobs: dict | None, timeout: f
     return None
 
 
-def _variants(s: dict, a: dict, trials: dict, script: str) -> list[dict]:
-    """What the trials ran, each as its best variant, and all safe fixes together."""
+def _variants(run_dir: str, a: dict, trials: dict, script: str) -> list[dict]:
+    """What the trials ran, each as its best variant (the codemod written again by the same
+    function, or the knobs recorded), and all safe fixes together."""
     text = open(script, encoding="utf-8").read()
-    known = all_codemods()
     out = []
     for t in trials.get("findings") or []:
-        params = t["trial"].get("params") or {}
-        knobs = None
-        if "num_workers" in params:
-            knobs = {"loader": {"num_workers": params["num_workers"], "persistent_workers": True,
-                                **({"pin_memory": True} if params.get("pin_memory") else {})}}
-        elif params.get("tf32"):
-            knobs = {"tf32": True}
-        body = None
-        if knobs is None:
+        knobs, body = t["trial"].get("knobs"), None
+        if not knobs:
             f = next((f for f in a["findings"] if f["rule"] == t["rule"] and f["line"] == t["line"]), None)
-            if f is None or t["fix"] not in known:
+            got = patch(script, text, t["fix"], int(t["line"]), (f["fix"] or {}).get("params") or {}) if f else None
+            if got is None:
                 continue
-            ff = fix_text(script, text, [known[t["fix"]][1]], {t["fix"]: {int(t["line"]): (f["fix"] or {}).get("params") or {}}})
-            if not ff.changed:
-                continue
-            body = ff.after
+            body = got[0]
         out.append({"rule": t["rule"], "line": t["line"], "trial": t["trial"]["speedup"], "knobs": knobs, "text": body})
-    safe = {}
-    for f in a["findings"]:
-        fx = f.get("fix") or {}
-        if fx.get("id") in known and known[fx["id"]][1].safety == "safe" and os.path.basename(f["path"]) == os.path.basename(script):
-            safe.setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
-    if safe:
-        ff = fix_text(script, text, [known[i][1] for i in safe], safe)
-        if ff.changed:
-            out.append({"rule": "combined-safe", "line": None, "trial": (trials.get("combined") or {}).get("speedup"),
-                        "knobs": None, "text": ff.after})
+    both = combined_safe(a, run_dir, script, text)
+    if both is not None:
+        out.append({"rule": "combined-safe", "line": None, "trial": (trials.get("combined") or {}).get("speedup"),
+                    "knobs": None, "text": both.text})
     return out
 
 
@@ -139,7 +124,7 @@ def run_one(s: dict, out: str) -> dict:
                          | {"trial": (f.get("trial") or {}).get("speedup"), "bound": (f.get("estimate") or {}).get("upper_bound")}
                          for f in a["findings"][:5]],
                precision=a.get("precision"))
-    variants = _variants(s, a, trials, script)
+    variants = _variants(run, a, trials, script)
     files = []
     try:
         for k, v in enumerate(variants):

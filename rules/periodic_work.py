@@ -36,6 +36,7 @@ import libcst as cst
 from trainprof.estimate import Bound, Measured
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.rule import Rule
+from trainprof.source import patterns as P
 
 ID = "periodic-work"
 MIN_SHARE = 0.02  # of the steady step, amortised
@@ -44,11 +45,11 @@ MIN_SHARE = 0.02  # of the steady step, amortised
 def _modulus(index, node: cst.If):
     """The N of `if ... % N ...` (an int, or the source text where N is not a literal); None
     where the test takes no modulo."""
-    for n in index.walk(node.test):
-        if isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.Modulo):
-            v = index.literal(n.right)
-            return v if isinstance(v, int) and not isinstance(v, bool) else index.code(n.right)
-    return None
+    m = P.modulo(index, node)
+    if m is None:
+        return None
+    v = index.literal(m.right)
+    return v if isinstance(v, int) and not isinstance(v, bool) else index.code(m.right)
 
 
 def site(index, period: int) -> tuple[int | None, str]:

@@ -115,8 +115,8 @@ def _with_trials(findings: list[Finding], trials: dict, root: str) -> list[Findi
     for t in trials.get("findings") or []:
         try:  # a run directory is input: a damaged or foreign trials.json is ignored, entry by entry
             tr = t["trial"]
-            num = [float(tr[k]) for k in ("speedup", "low", "high")]
-            if not all(math.isfinite(x) and x > 0 for x in num):
+            num = _speedups(tr)
+            if num is None:
                 continue
             params = {str(k): v for k, v in (tr.get("params") or {}).items() if isinstance(v, (int, float, str))}
             trial = Trial(*num, int(tr["rounds"]), params, str(tr.get("change", ""))[:300],
@@ -133,14 +133,21 @@ def _with_trials(findings: list[Finding], trials: dict, root: str) -> list[Findi
     return out
 
 
+def _speedups(tr) -> list[float] | None:
+    """A trial's (speedup, low, high), each a finite positive number, else None (trials.json is input).
+    Raises KeyError/TypeError/ValueError where they are missing or not numbers."""
+    num = [float(tr[k]) for k in ("speedup", "low", "high")]
+    return num if all(math.isfinite(x) and x > 0 for x in num) else None
+
+
 def _combined_trial(trials: dict | None) -> dict | None:
     """trials.json's combined trial of the safe fixes, its numbers checked (it is input)."""
     c = (trials or {}).get("combined")
     try:
-        out = {k: float(c[k]) for k in ("speedup", "low", "high")}
-        if not all(math.isfinite(v) and v > 0 for v in out.values()):
+        num = _speedups(c)
+        if num is None:
             return None
-        return dict(out, rounds=int(c["rounds"]), change=str(c.get("change", ""))[:300])
+        return dict(zip(("speedup", "low", "high"), num), rounds=int(c["rounds"]), change=str(c.get("change", ""))[:300])
     except (KeyError, TypeError, ValueError):
         return None
 

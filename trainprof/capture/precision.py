@@ -19,6 +19,9 @@ import os
 import re
 import time
 
+from ..files import write_atomic
+from .rundir import PRECISION_JSON
+
 GEMM_OPS = {"aten::mm": "mm", "aten::addmm": "addmm", "aten::bmm": "bmm", "aten::baddbmm": "baddbmm"}
 CONV_OPS = {"aten::convolution": "conv"}
 TOP = 4  # shapes per class
@@ -193,10 +196,7 @@ def measure(torch, specs: list[dict], device, device_name: str, budget_s: float 
     if fresh:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(cache, f)
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps(cache).encode())  # runs at once each write a whole cache
         except OSError:
             pass  # no cache: measured again next time
     return {"device": device_name, "torch": torch.__version__, "shapes": timed, "cached": len(timed) - fresh,
@@ -224,11 +224,9 @@ def calibrate(torch, prof, device, run_dir: str) -> None:
             return
         dev = torch.device("cuda", device if isinstance(device, int) else torch.cuda.current_device())
         out = measure(torch, specs, dev, torch.cuda.get_device_name(dev))
-        with open(os.path.join(run_dir, "precision.json"), "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=1)
     except Exception as e:  # noqa: BLE001 -- the user's run is done: a failed calibration costs only itself
-        try:
-            with open(os.path.join(run_dir, "precision.json"), "w", encoding="utf-8") as f:
-                json.dump({"error": f"{type(e).__name__}: {e}"[:300]}, f)
-        except OSError:
-            pass
+        out = {"error": f"{type(e).__name__}: {e}"[:300]}
+    try:
+        write_atomic(os.path.join(run_dir, PRECISION_JSON), (json.dumps(out, indent=1) + "\n").encode())
+    except OSError:
+        pass

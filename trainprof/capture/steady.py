@@ -36,8 +36,7 @@ class Window:
     step_s: tuple[float, ...]  # each step's own length, unsynced (the spread; not the throughput)
     cpu_s: float = 0.0  # the training process's CPU time over the window (all its threads)
     level: int | None = None  # batches ready in the DataLoaders' queues at its end (None: not known)
-    wait_s: float = 0.0  # the training thread's time in DataLoaders' __next__ over the window
-    step_wait: tuple[float, ...] = ()  # that time, step by step (where the caller has it)
+    step_wait: tuple[float, ...] = ()  # the training thread's time in DataLoaders' __next__, step by step
 
     @property
     def per_step(self) -> float:
@@ -75,7 +74,7 @@ def period(spikes: list[int]) -> int | None:
     land on either side of a step boundary); None for fewer than two gaps or irregular ones."""
     # a spike that spans a step boundary, or a few slow steps together (a loader starting its
     # workers again each epoch), is one: consecutive steps count once, at the first
-    spikes = [s for i, s in enumerate(spikes) if i == 0 or s - spikes[i - 1] > 1]
+    spikes = [r[0] for r in _runs(spikes)]
     gaps = [b - a for a, b in zip(spikes, spikes[1:])]
     if len(gaps) < 2 or min(gaps) < 2:
         return None
@@ -109,6 +108,16 @@ class Settle:
         n = window_size(self.windows[-1].per_step if self.windows else first_step_s)
         q = max(self.quantum, 1)
         return max(q, -(-n // q) * q)
+
+    def add_with_loaders(self, w: Window, loaders) -> bool:
+        """add(), told first what the DataLoaders being iterated are (their configurations as
+        probes.watch_loaders records them): the last step one (re)started its workers at (they
+        refill its queue then: as slow a moment as any), the bursts their workers deliver in,
+        and the batches their queues can hold."""
+        loaders = list(loaders)
+        self.restart = max([ld.get("last_iter") or 0 for ld in loaders] + [0])
+        self.quantum = max([ld["num_workers"] or 1 for ld in loaders] + [1])
+        return self.add(w, sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in loaders))
 
     def add(self, w: Window, queued: int = 0) -> bool:
         """Take the next window; True once steady. queued: batches the DataLoaders being
@@ -186,13 +195,10 @@ class Settle:
         per = [s for w in last for i, s in enumerate(w.step_s) if w.first + i not in skip]
         spike_ms = [1000 * s for w in self.windows for i, s in enumerate(w.step_s) if w.first + i in skip]
         cpu = sum(w.cpu_s for w in last)
-        if last and all(len(w.step_wait) == w.steps for w in last):
-            # the steady step's wait: the recurring spikes' own waits (a loader restarting its
-            # workers each epoch) left out, as their time is
-            wait = sum(x for w in last for i, x in enumerate(w.step_wait) if w.first + i not in skip)
-            wait_ms = 1000 * wait / n if n else None
-        else:
-            wait_ms = 1000 * sum(w.wait_s for w in last) / steps if steps else None
+        # the steady step's wait: the recurring spikes' own waits (a loader restarting its
+        # workers each epoch) left out, as their time is
+        wait = sum(x for w in last for i, x in enumerate(w.step_wait) if w.first + i not in skip)
+        wait_ms = 1000 * wait / n if n else None
         return {
             "loader_wait_ms": wait_ms,
             "reached": self.reached,

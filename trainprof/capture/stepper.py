@@ -71,7 +71,6 @@ class Capture:
         self.loaders: dict[int, dict] = {}  # id(DataLoader) -> its configuration, as iterated
         self.iters: dict = {}  # id(DataLoader) -> a weak reference to its latest iterator
         self.waits: dict = {"s": 0.0}  # seconds the training thread spent in DataLoaders' __next__
-        self.win_wait = 0.0
         self.wait_at: dict[int, float] = {}  # the training thread's loader wait so far, at each step boundary
 
     # -- messages to the parent -------------------------------------------------------
@@ -159,8 +158,7 @@ class Capture:
             self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
             self._sync()
             self.boundaries.append(_clock())
-            self.win_cpu, self.win_wait = time.process_time(), self.waits["s"]
-            self.wait_at = {0: self.waits["s"]}
+            self.win_cpu, self.wait_at = time.process_time(), {0: self.waits["s"]}
             self.send(event="phase", phase="wait", step=1, total=self.total)
             return
         if self.phase == "settle":
@@ -200,18 +198,14 @@ class Capture:
             self._start_recording(k)
             self.send(event="phase", phase="wait", step=k + 1, total=self.total)
             return
-        b = self.boundaries
+        b, wait = self.boundaries, self.wait_at
         cpu, self.win_cpu = self.win_cpu, time.process_time()
-        waited, self.win_wait = self.win_wait, self.waits["s"]
         w = Window(first, size, (b[k] - b[first]) / 1e9, tuple((b[i + 1] - b[i]) / 1e9 for i in range(first, k)),
-                   self.win_cpu - cpu, queued_batches(self.iters), self.win_wait - waited,
-                   tuple(self.wait_at.get(i + 1, 0.0) - self.wait_at.get(i, 0.0) for i in range(first, k)))
-        # a loader that (re)started its workers refills its queue: as slow a moment as any
-        self.settle.restart = max((ld.get("last_iter") or 0 for ld in self.loaders.values()), default=0)
-        queued = sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in self.loaders.values())
-        self.settle.quantum = max([ld["num_workers"] or 1 for ld in self.loaders.values()] + [1])
+                   self.win_cpu - cpu, queued_batches(self.iters),
+                   tuple(wait.get(i + 1, 0.0) - wait.get(i, 0.0) for i in range(first, k)))
         searched = self.settle.budget_s > 0
-        if not searched or self.settle.add(w, queued) or self.settle.over_budget or k >= MAX_SETTLE_STEPS:
+        if (not searched or self.settle.add_with_loaders(w, self.loaders.values()) or self.settle.over_budget
+                or k >= MAX_SETTLE_STEPS):
             if not searched:
                 self.settle.windows.append(w)
             self.steady = dict(self.settle.result(), searched=searched)

@@ -87,11 +87,7 @@ class _Search:
         t = self.t[first:]
         w = Window(first, size, t[-1] - t[0], tuple(b - a for a, b in zip(t, t[1:])),
                    level=self.level(self.iters))
-        ld = self.loaders.values()
-        self.settle.restart = max([x.get("last_iter") or 0 for x in ld] + [0])
-        self.settle.quantum = max([x["num_workers"] or 1 for x in ld] + [1])
-        queued = sum((x["num_workers"] or 0) * (x["prefetch_factor"] or 0) for x in ld)
-        if self.settle.add(w, queued) or self.settle.over_budget or k >= 5000:
+        if self.settle.add_with_loaders(w, self.loaders.values()) or self.settle.over_budget or k >= 5000:
             return True
         self.win = (k, self.settle.next_size(w.per_step))
         return False

@@ -76,7 +76,7 @@ def _tf32() -> Variant:
                    {"tf32": True})
 
 
-def _patch(path: str, text: str, fix_id: str, line: int, params: dict) -> tuple[str, str] | None:
+def patch(path: str, text: str, fix_id: str, line: int, params: dict) -> tuple[str, str] | None:
     """(the patched text, what changed) or None where the codemod changes nothing there."""
     try:
         ff = fix_text(path, text, [all_codemods()[fix_id][1]], {fix_id: {line: params}})
@@ -87,10 +87,10 @@ def _patch(path: str, text: str, fix_id: str, line: int, params: dict) -> tuple[
     return ff.after, "; ".join(n.text for _, n in ff.notes if n.applied) or fix_id
 
 
-def candidates(run_dir: str, a: dict, script: str, cores: int, top: int = TOP, cuda: bool = False) -> list[Candidate]:
+def candidates(run_dir: str, a: dict, script: str, text: str, cores: int, top: int = TOP,
+               cuda: bool = False) -> list[Candidate]:
     """The top findings (by estimated saving) with a codemod that changes the script itself."""
     known = all_codemods()
-    text = open(script, encoding="utf-8").read()
     out = []
     ranked = sorted((f for f in a.get("findings") or [] if (f.get("fix") or {}).get("id") in known
                      and f.get("saving_ms")), key=lambda f: -f["saving_ms"])
@@ -106,7 +106,7 @@ def candidates(run_dir: str, a: dict, script: str, cores: int, top: int = TOP, c
             params = fx.get("params") or {}
             variants = _loader_knobs(params, cores, int(params.get("was") or 0), cuda)
         else:
-            got = _patch(path, text, fx["id"], int(f["line"]), fx.get("params") or {})
+            got = patch(path, text, fx["id"], int(f["line"]), fx.get("params") or {})
             variants = [Variant(fx.get("params") or {}, *got)] if got is not None else []
             if f["rule"] == "fp32-compute" and cuda:
                 variants.append(_tf32())
@@ -117,7 +117,7 @@ def candidates(run_dir: str, a: dict, script: str, cores: int, top: int = TOP, c
     return out
 
 
-def combined_safe(a: dict, run_dir: str, script: str) -> Variant | None:
+def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | None:
     """All the safe fixes of the analysis at their findings in the script, together."""
     known = all_codemods()
     sites: dict[str, dict[int, dict]] = {}
@@ -132,7 +132,6 @@ def combined_safe(a: dict, run_dir: str, script: str) -> Variant | None:
                 sites.setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
     if not sites:
         return None
-    text = open(script, encoding="utf-8").read()
     ff = fix_text(script, text, [known[i][1] for i in sites], sites)
     return Variant({}, ff.after, ", ".join(c.id for c in ff.used)) if ff.changed else None
 
@@ -142,7 +141,7 @@ def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
     return {"speedup": statistics.median(sp), "low": min(sp), "high": max(sp), "rounds": len(sp),
             "original_ms": statistics.median(orig[:len(sp)]), "patched_ms": statistics.median(v.ms),
             "steps": int(statistics.median(v.steps)) if v.steps else None,
-            "params": v.params, "change": v.change}
+            "params": v.params, "change": v.change, "knobs": v.knobs}
 
 
 def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=None, timeout: float = 300.0) -> dict:
@@ -156,10 +155,12 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
     except FixError as e:
         raise TrialError(f"cannot try fixes: {e}") from None
     cores = int(run.get("cores") or run.get("cpu_count") or 1)
-    cands = candidates(run_dir, a, script, cores, cuda=bool(run.get("cuda")))
-    both = combined_safe(a, run_dir, script)
+    text = open(script, encoding="utf-8").read()
+    sha = a.get("script_sha256")  # trials of another version of the script do not count
+    cands = candidates(run_dir, a, script, text, cores, cuda=bool(run.get("cuda")))
+    both = combined_safe(a, run_dir, script, text)
     if not cands and both is None:
-        return _write(run_dir, {"findings": [], "note": "no finding has a codemod in the script to try"})
+        return _write(run_dir, {"findings": [], "note": "no finding has a codemod in the script to try"}, sha)
     say = progress or (lambda s: None)
     folder, stem = os.path.dirname(script), os.path.basename(script)
     tag = uuid.uuid4().hex[:8]
@@ -175,7 +176,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
     args, env = list(run.get("argv") or []), timing_env(SKIP, MIN_STEPS, SETTLE_S)
     t0 = time.monotonic()
     try:
-        original = beside("original", open(script, encoding="utf-8").read())
+        original = beside("original", text)
         runs = [(c, v, beside(f"trial{k}{j}", v.text) if v.text is not None else original)
                 for k, c in enumerate(cands) for j, v in enumerate(c.variants)]
         if both is not None:
@@ -206,7 +207,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
         if both is not None:
             out["combined"] = _summary(orig_ms, both, done)
         out["seconds"] = round(time.monotonic() - t0, 1)
-        return _write(run_dir, out)
+        return _write(run_dir, out, sha)
     except VerifyError as e:
         raise TrialError(f"a trial failed: {e}") from None
     finally:
@@ -231,8 +232,7 @@ def _parity(original: str, patched: str, args: list[str], timeout: float, knobs:
     return "losses differ from the original's (a fix that changes numerics, or a run that is not reproducible)"
 
 
-def _write(run_dir: str, out: dict) -> dict:
-    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
-    out = dict(out, script_sha256=a.get("script_sha256"))  # trials of another version of the script do not count
+def _write(run_dir: str, out: dict, sha: str | None) -> dict:
+    out = dict(out, script_sha256=sha)
     write_atomic(os.path.join(run_dir, rundir.TRIALS_JSON), (json.dumps(out, indent=1) + "\n").encode())
     return out

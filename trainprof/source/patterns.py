@@ -61,22 +61,25 @@ def is_to_device(call: CallSite) -> bool:
     return call.method in TO_DEVICE_METHODS and call.receiver is not None
 
 
+def modulo(index, node: cst.If) -> cst.BinaryOperation | None:
+    """The `a % N` in an `if`'s test (`if step % 100 == 0:`: a block that runs every N steps)."""
+    return next((n for n in index.walk(node.test)
+                 if isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.Modulo)), None)
+
+
 def throttled(index, line: int) -> bool:
     """Whether `line` runs only every N steps: inside an `if` whose test takes a modulo
     (`if step % 100 == 0:`), within the training loop."""
     for node in index.nodes(cst.If):
         body = _statements(node.body)
-        if body and index.line(body[0]) <= line <= index.end_line(body[-1]):
-            if any(isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.Modulo)
-                   for n in index.walk(node.test)):
-                return True
+        if body and index.line(body[0]) <= line <= index.end_line(body[-1]) and modulo(index, node) is not None:
+            return True
     return False
 
 
 def periodic_blocks(index) -> list[int]:
     """Lines of the `if` blocks inside a training loop whose test takes a modulo (work every N steps)."""
-    return [index.line(n) for n in index.nodes(cst.If) if index.in_loop(index.line(n))
-            and any(isinstance(x, cst.BinaryOperation) and isinstance(x.operator, cst.Modulo) for x in index.walk(n.test))]
+    return [index.line(n) for n in index.nodes(cst.If) if index.in_loop(index.line(n)) and modulo(index, n) is not None]
 
 
 def _statements(block) -> list:
