@@ -109,15 +109,15 @@ class Settle:
         q = max(self.quantum, 1)
         return max(q, -(-n // q) * q)
 
-    def add_with_loaders(self, w: Window, loaders) -> bool:
-        """add(), told first what the DataLoaders being iterated are (their configurations as
-        probes.watch_loaders records them): the last step one (re)started its workers at (they
-        refill its queue then: as slow a moment as any), the bursts their workers deliver in,
-        and the batches their queues can hold."""
+    def see_loaders(self, loaders) -> int:
+        """Take in the DataLoaders being iterated (their configurations as probes.watch_loaders
+        records them): the last step one (re)started its workers at (they refill its queue then:
+        as slow a moment as any) and the bursts their workers deliver in; return the batches
+        their queues can hold (add()'s queued)."""
         loaders = list(loaders)
         self.restart = max([ld.get("last_iter") or 0 for ld in loaders] + [0])
         self.quantum = max([ld["num_workers"] or 1 for ld in loaders] + [1])
-        return self.add(w, sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in loaders))
+        return sum((ld["num_workers"] or 0) * (ld["prefetch_factor"] or 0) for ld in loaders)
 
     def add(self, w: Window, queued: int = 0) -> bool:
         """Take the next window; True once steady. queued: batches the DataLoaders being

@@ -203,9 +203,9 @@ class Capture:
         w = Window(first, size, (b[k] - b[first]) / 1e9, tuple((b[i + 1] - b[i]) / 1e9 for i in range(first, k)),
                    self.win_cpu - cpu, queued_batches(self.iters),
                    tuple(wait.get(i + 1, 0.0) - wait.get(i, 0.0) for i in range(first, k)))
+        queued = self.settle.see_loaders(self.loaders.values())
         searched = self.settle.budget_s > 0
-        if (not searched or self.settle.add_with_loaders(w, self.loaders.values()) or self.settle.over_budget
-                or k >= MAX_SETTLE_STEPS):
+        if not searched or self.settle.add(w, queued) or self.settle.over_budget or k >= MAX_SETTLE_STEPS:
             if not searched:
                 self.settle.windows.append(w)
             self.steady = dict(self.settle.result(), searched=searched)

@@ -87,7 +87,7 @@ class _Search:
         t = self.t[first:]
         w = Window(first, size, t[-1] - t[0], tuple(b - a for a, b in zip(t, t[1:])),
                    level=self.level(self.iters))
-        if self.settle.add_with_loaders(w, self.loaders.values()) or self.settle.over_budget or k >= 5000:
+        if self.settle.add(w, self.settle.see_loaders(self.loaders.values())) or self.settle.over_budget or k >= 5000:
             return True
         self.win = (k, self.settle.next_size(w.per_step))
         return False

@@ -93,7 +93,7 @@ def render(rep: Report) -> str:
     found = {f.rule for f in a.findings}
     fine = [(r, rep.titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
-    return _env().get_template("report.html.j2").render(a=doc, parts=parts, logdir=logdir, view=rep.view, fine=fine,
+    return _env().get_template("report.html.j2").render(a=doc, steady=rep.steady, parts=parts, logdir=logdir, view=rep.view, fine=fine,
                                                         run_dir=a.run_dir, labels=LABELS, hidden_findings=hidden,
                                                         heading=a.script or a.trace_path)
 

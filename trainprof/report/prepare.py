@@ -26,6 +26,7 @@ class Report:
     view: dict | None  # one representative step, laid out for drawing
     ranks: list[dict]  # a distributed run: each rank's communication per step
     titles: dict[str, str]  # rule id -> title
+    steady: str | None = None  # the search for steady state, in a sentence (None: no search made)
 
 
 def _rank_rows(run) -> list[dict]:
@@ -81,8 +82,19 @@ def _previews(a: Analysis, files: dict[str, str]) -> list[Finding]:
     return out
 
 
+def steady_text(st: dict | None) -> str | None:
+    """run.json's steady state as the outputs say it: reached or not, the spread of the steps,
+    the recurring spike left out."""
+    st = st or {}
+    if not (st.get("p50_ms") and st.get("searched")):
+        return None
+    return (f"steady state {'reached' if st.get('reached') else 'NOT reached'} after {st.get('steps')} steps; "
+            f"steps p10 {st['p10_ms']:.3g} / p50 {st['p50_ms']:.3g} / p90 {st['p90_ms']:.3g} ms"
+            + (f"; a {st['spike_ms']:.3g} ms spike every {st['period']} steps, left out" if st.get("period") else ""))
+
+
 def prepare(a: Analysis) -> Report:
     files = file_hashes(a)
     findings = _previews(a, files)
     return Report(a, findings, files, breakdown(a.run), step_view(a.run, findings), _rank_rows(a.run),
-                  {r.id: r.title for r in all_rules()})
+                  {r.id: r.title for r in all_rules()}, steady_text(a.info.get("steady")))

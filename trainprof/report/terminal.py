@@ -30,12 +30,8 @@ def render(rep: Report, console: Console | None = None) -> None:
         t = a.trial
         con.print(f"the safe fixes together, run: measured [bold]{t['speedup']:.2f}x[/] ({t['low']:.3g}-{t['high']:.3g}x "
                   f"over {t['rounds']} rounds; {t['change']})")
-    st = a.info.get("steady") or {}
-    if st.get("p50_ms") and st.get("searched"):
-        con.print(f"[dim]steady state {'reached' if st.get('reached') else '[bold]not[/] reached'} after {st.get('steps')} "
-                  f"steps; steps p10 {st['p10_ms']:.3g} / p50 {st['p50_ms']:.3g} / p90 {st['p90_ms']:.3g} ms"
-                  + (f"; a {st['spike_ms']:.3g} ms spike every {st['period']} steps, left out" if st.get("period") else "")
-                  + "[/]")
+    if rep.steady:
+        con.print(rep.steady, style="dim", markup=False)
     for r in rep.ranks:
         con.print(f"rank {r['rank']}: compute {r['compute_ms']:.3g} ms, collectives {r['comm_ms']:.3g} ms "
                   f"({100 * r['overlap']:.0f}% overlapped), exposed {r['exposed_ms']:.3g} ms, waiting for "
