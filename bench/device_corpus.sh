@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Device-machine driver for bench/corpus.py (carry .whl: the cp312 wheels trainprof needs that the
 # image lacks). NAMES: corpus scripts (default all); EXAMPLES: examples too; TESTS=1 runs the GPU-relevant
-# tests first. Everything lands in $OUT: pytest.log, corpus.jsonl, runs.tar.gz (each run's JSON files).
+# tests first. Everything lands in $OUT: pytest.log, corpus.jsonl, runs.tar.gz (each run's JSON files and small traces).
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --no-build-isolation --upgrade --target /tmp/site .whl/*.whl . || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
@@ -13,5 +13,6 @@ if [ "${TESTS:-0}" = 1 ]; then
 fi
 timeout ${LIMIT:-480} python3 bench/corpus.py run /tmp/corpus ${NAMES:-}
 cp /tmp/corpus/corpus.jsonl $OUT/ 2>/dev/null
-(cd /tmp/corpus && find runs -name '*.json' | tar -czf $OUT/runs.tar.gz -T -) 2>/dev/null
+# each run's JSON files, and its traces where small enough to come back (re-analysed offline by `corpus.py report`)
+(cd /tmp/corpus && find runs \( -name '*.json' -o \( -name '*.pt.trace.json.gz' -size -3M \) \) | tar -czf $OUT/runs.tar.gz -T -) 2>/dev/null
 ls ~/.cache/trainprof/ 2>/dev/null
