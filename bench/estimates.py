@@ -31,6 +31,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,8 +185,11 @@ def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
+        # a copy: `report RUN_DIR` rewrites the run's analysis.json (sample_traces/ are committed)
+        copy = os.path.join(d, os.path.basename(run))
+        shutil.copytree(run, copy)
         path = os.path.join(d, "a.json")
-        args = ["report", run, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
+        args = ["report", copy, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
         if select:
             args += ["--select", ",".join(select)]
         r = _cli(*args)

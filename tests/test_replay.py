@@ -9,7 +9,7 @@ and the step is the slower of the CPU's and the GPU's time over the window.
 import numpy as np
 import pytest
 
-from trainprof.estimate.calibration import OP_US, calibrate
+from trainprof.estimate.calibration import ISSUE_MAX, OP_US, calibrate
 from trainprof.estimate.change import Change
 from trainprof.estimate.intervals import Warp
 from trainprof.estimate.replay import SYNC_OVERHEAD_US, replay
@@ -290,3 +290,31 @@ def test_calibrate_with_a_warp_scales_what_the_line_log_missed():
     (o, c), note = calibrate(tl, 440.0, cuda=False, warp=w)
     assert o == 0.0 and c == pytest.approx(0.8, rel=0.01) and "line by line" in note
     assert step(tl, cpu_scale=c, warp=w) == pytest.approx(440.0, rel=0.01)
+
+
+def gpu_bound_overhead_tl(sync=False):
+    # overhead_tl's 1000 us of CPU, then a 3000 us kernel the step waits for (a sync at the
+    # end where sync=True): the GPU-bound step hides the profiler's cost on the CPU side
+    ev = [("L", 900, 3000)] + ([("S", 990, 3905)] if sync else [])
+    return make(ev, ov=OV)
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_calibrate_holds_a_gpu_bound_cpu_side_to_its_timed_issue(sync):
+    tl = gpu_bound_overhead_tl(sync)
+    nowait = Change(drop_syncs=frozenset({1}) if sync else frozenset())
+    # The CPU issued a step in 930 us unprofiled: more than 4 us an event must go.
+    (o, c), note = calibrate(tl, 4000.0, cuda=True, issue_us=930.0)
+    assert o > OP_US["cuda"] and c == 1.0
+    assert replay(tl, nowait, overhead_us=o).cpu_us == pytest.approx(930.0, rel=0.01)
+    assert "issued a step in 0.93 ms" in note
+    # Faster still than ISSUE_MAX times the per-event cost explains: the CPU scaled too.
+    (o, c), _ = calibrate(tl, 4000.0, cuda=True, issue_us=500.0)
+    assert o == ISSUE_MAX * OP_US["cuda"] and c < 1.0
+    assert replay(tl, nowait, overhead_us=o, cpu_scale=c).cpu_us == pytest.approx(500.0, rel=0.01)
+
+
+def test_calibrate_takes_a_slow_issue_as_a_bound_not_a_target():
+    # a first step that waited (a batch, a sync) says nothing against the per-event cost
+    (o, c), _ = calibrate(gpu_bound_overhead_tl(), 4000.0, cuda=True, issue_us=2500.0)
+    assert (o, c) == (OP_US["cuda"], 1.0)

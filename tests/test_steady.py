@@ -167,3 +167,15 @@ def test_the_steady_wait_leaves_the_spikes_waits_out():
     r = st.result()
     assert r["reached"] and r["period"] == 10
     assert r["step_ms"] == pytest.approx(10) and r["loader_wait_ms"] == pytest.approx(2)
+
+
+def test_issue_time_is_the_first_step_of_each_steady_window():
+    from trainprof.capture.rundir import issue_ms
+
+    # two windows of 3 and 4 steps: each starts just after a sync, the GPU queue empty
+    run = {"unprofiled_step_ms": [20.0, 90.0, 100.0, 24.0, 95.0, 100.0, 100.0],
+           "steady": {"window_steps": [4, 4, 3, 4]}}
+    assert issue_ms(run) == 22.0
+    run["steady"]["window_steps"] = [4, 4]  # not the windows these steps came from: unknown
+    assert issue_ms(run) is None
+    assert issue_ms({"unprofiled_step_ms": [5.0]}) is None

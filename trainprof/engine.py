@@ -253,6 +253,8 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     step_us = replay(tl).step_us if trace.has_cuda else float(np.mean(st.dur))
     gpu_busy_us = M.gpu_busy(trace, lo, hi) / max(len(st), 1)
     unprofiled_us = run["unprofiled_ms"] * 1000.0 if run.get("unprofiled_ms") else None
+    issue = rundir.issue_ms(run) if trace.has_cuda else None
+    issue_us = 1000.0 * issue if issue else None
     warp = None
     # Per-line profiler correction, where the step is CPU-bound and the unprofiled steps' line
     # log exists (a GPU-bound line's time is mostly waiting: not corrected so).
@@ -270,7 +272,7 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
                producer=producer(run, len(spans) / len(st) if len(spans) else 1.0),
                root=os.path.dirname(script or os.path.abspath(trace_path)),
                syncs=sync_waits(trace, st, line_of), timeline=tl,
-               calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp), main=main, step_us=step_us,
+               calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp, issue_us), main=main, step_us=step_us,
                unprofiled_us=unprofiled_us, gpu_busy_us=gpu_busy_us,
                loader_call=P.loader_call(index) if index is not None else None,
                logging_lines=frozenset(P.logging_lines(index)) if index is not None else frozenset())

@@ -254,6 +254,18 @@ def read_precision(run_dir: str) -> tuple[dict | None, str | None]:
             "ratios": ratios, "shapes": len(doc.get("shapes") or []), "cached": doc.get("cached") or 0}, None
 
 
+def issue_ms(run: dict) -> float | None:
+    """The first step of each of the steady windows (each starts just after a device sync): on a
+    GPU-bound run, the CPU's unprofiled time to issue a step, waits included (a sync inside it, a
+    batch's wait), as the GPU queue was empty. None where the windows are not known."""
+    steps = run.get("unprofiled_step_ms") or []
+    sizes = ((run.get("steady") or {}).get("window_steps") or [])[-2:]
+    if not steps or not sizes or sum(sizes) != len(steps):
+        return None
+    firsts = [steps[0]] + ([steps[sizes[0]]] if len(sizes) > 1 else [])
+    return sum(firsts) / len(firsts) if all(isinstance(v, (int, float)) and v > 0 for v in firsts) else None
+
+
 def steady_unprofiled(run: dict) -> float | None:
     """The unprofiled step time: the steady state the capture searched for, where it did; else
     the faster of the steps timed before the trace and those after it. The first carry warm-up
