@@ -182,7 +182,8 @@ def _trials(analysis, run_dir, budget, only, quiet):
 @_output_options
 def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet):
     """Run the top fixes of RUN_DIR's analysis and measure them: patched copies of the script,
-    unprofiled, in fresh processes interleaved with the original; knobs swept (num_workers).
+    unprofiled, in fresh processes interleaved with the original; knobs set at run time (num_workers
+    swept, TF32, fused optimizers, torch.compile for a launch-bound step).
     The user's files are never touched; results go to RUN_DIR/trials.json and the report."""
     from .engine import analyze as run_analysis
 

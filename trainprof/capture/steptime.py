@@ -7,7 +7,8 @@ Environment: TRAINPROF_SKIP (steps skipped first, default 10), TRAINPROF_STEPS
 time windows of steps until steady state, as the capture does -- steady.py -- within that
 budget; 0, the default: the TRAINPROF_STEPS steps after the skipped ones), TRAINPROF_KNOBS (JSON:
 settings applied as the script runs, without editing it -- {"loader": {...}} DataLoader keyword
-arguments over the script's own, {"tf32": true}), TRAINPROF_LOSSES (instead of timing: record the value
+arguments over the script's own, {"tf32": true}, {"fused": true} fused optimizers, {"compile": true}
+torch.compile on the model), TRAINPROF_LOSSES (instead of timing: record the value
 of the first N scalars passed to backward, the losses), TRAINPROF_SEED (seed
 torch, numpy and random first), TRAINPROF_DETERMINISTIC (deterministic kernels). A step ends at the first optimizer's step(), as
 in the capture; the device is synced at each edge of the timed window only.
@@ -54,6 +55,66 @@ def _knobs(torch, knobs: dict) -> None:
     if knobs.get("tf32"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if knobs.get("fused"):
+        _fused_optimizers(torch)
+    if knobs.get("compile"):
+        _compile_model(torch)
+
+
+def _fused_optimizers(torch) -> None:
+    """Adam, AdamW and SGD built with fused=True (one kernel per step for all parameters) where
+    the script chose neither fused nor foreach and every parameter is on a GPU."""
+    for cls in {torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD}:
+        orig = cls.__dict__.get("__init__")
+        if orig is None:
+            continue
+
+        def __init__(self, params, *a, _orig=orig, **k):
+            if k.get("fused") is None and k.get("foreach") is None:
+                if isinstance(params, torch.Tensor):
+                    params = [params]
+                groups = [dict(g, params=list(g["params"]) if not isinstance(g["params"], torch.Tensor) else [g["params"]])
+                          if isinstance(g, dict) else g for g in params]
+                flat = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+                if flat and all(isinstance(p, torch.Tensor) and p.is_cuda and p.is_floating_point() for p in flat):
+                    k["fused"] = True
+                params = groups
+            _orig(self, params, *a, **k)
+
+        cls.__init__ = __init__
+
+
+COMPILE_LOOK = 2000  # module calls looked at for the model before giving up (each sums its parameters)
+
+
+def _compile_model(torch) -> None:
+    """torch.compile on the model, in place (Module.compile(): the script's own variable keeps
+    working): the first module called, once an optimizer exists, that holds at least half of the
+    optimizers' parameters -- the outermost, as its call begins before its children's."""
+    wanted: dict[int, int] = {}
+    Opt, M = torch.optim.Optimizer, torch.nn.Module
+    opt_init, call = Opt.__init__, M.__call__
+    looked = [0]
+
+    def __init__(self, *a, **k):
+        opt_init(self, *a, **k)
+        for g in self.param_groups:
+            for p in g["params"]:
+                wanted[id(p)] = p.numel()
+
+    def __call__(self, *a, **k):
+        if wanted:
+            looked[0] += 1
+            total = sum(wanted.values())
+            if 2 * sum(wanted.get(id(p), 0) for p in self.parameters()) >= total:
+                M.__call__ = call
+                self.compile()
+            elif looked[0] >= COMPILE_LOOK:
+                M.__call__ = call
+        return call(self, *a, **k)
+
+    Opt.__init__ = __init__
+    M.__call__ = __call__
 
 
 class _Search:

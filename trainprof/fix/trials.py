@@ -4,8 +4,11 @@ For each of the top findings whose fix is a codemod in the analysed script, the 
 is written beside it under a temporary name (so imports and relative paths resolve alike; the
 user's files are never touched, the copies are removed), then timed unprofiled in fresh
 processes, in rounds interleaved with the original (so drift of the machine hits all alike), each
-searching for steady state as the capture does (verify.py's machinery: steptime.py). A knob is
-swept (a DataLoader's num_workers around the proposed count) and the best value kept. The best
+searching for steady state as the capture does (verify.py's machinery: steptime.py). Knobs are
+set at run time, without a literal in the source: a DataLoader's num_workers swept around the
+proposed count (the best kept), TF32 beside bf16, fused optimizers where the codemod cannot reach
+the optimizer, and torch.compile on the model for a launch-bound step or an idle GPU (whose
+estimates are only upper bounds: the trial measures what the one fix a user can make gains). The best
 variant's first losses are compared with the original's, seeded, as `verify` does. A combined
 trial runs all the safe fixes together. The results go to RUN_DIR/trials.json, which the analysis
 reads: a finding shows its measured speedup next to the estimate, and ranks by it.
@@ -41,8 +44,10 @@ class Variant:
     text: str | None  # the patched script (None: the original, with knobs set at run time)
     change: str  # what the codemod did, or the knobs set
     knobs: dict | None = None  # steptime's TRAINPROF_KNOBS
+    optional: bool = False  # may fail to run (torch.compile on an arbitrary model): dropped, not an error
     ms: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)  # steps each process timed (its steady-state search)
+    failed: str | None = None  # why an optional variant did not run
 
 
 @dataclass
@@ -87,31 +92,58 @@ def patch(path: str, text: str, fix_id: str, line: int, params: dict) -> tuple[s
     return ff.after, "; ".join(n.text for _, n in ff.notes if n.applied) or fix_id
 
 
+def _fused() -> Variant:
+    """Fused optimizers (Adam, AdamW, SGD), set at run time: where the optimizer is built
+    elsewhere than the script's own literal call."""
+    return Variant({"fused": True}, None, "fused=True for Adam/AdamW/SGD (set at run time)", {"fused": True})
+
+
+def _compile() -> Variant:
+    """torch.compile on the model, at run time: what a launch-bound step or an idle GPU's
+    upper bound would gain from one fix a user can make."""
+    return Variant({"compile": True}, None, "model.compile() (torch.compile, set at run time)", {"compile": True},
+                   optional=True)
+
+
+KNOB_FIXES = {"launch-bound": ("compile", _compile), "gpu-idle": ("compile", _compile)}
+
+
 def candidates(run_dir: str, a: dict, script: str, text: str, cores: int, top: int = TOP,
                cuda: bool = False) -> list[Candidate]:
-    """The top findings (by estimated saving) with a codemod that changes the script itself."""
+    """The top findings (by estimated saving) with a codemod that changes the script itself, or
+    a knob set at run time (torch.compile for a launch-bound step, once; fused optimizers)."""
     known = all_codemods()
-    out = []
-    ranked = sorted((f for f in a.get("findings") or [] if (f.get("fix") or {}).get("id") in known
-                     and f.get("saving_ms")), key=lambda f: -f["saving_ms"])
+    out: list[Candidate] = []
+    ranked = sorted((f for f in a.get("findings") or [] if f.get("saving_ms")), key=lambda f: -f["saving_ms"])
+    knobs_tried: set[str] = set()
     for f in ranked:
-        try:
-            path, _ = resolve(run_dir, a, f["path"])
-        except FixError:
-            continue
-        if os.path.realpath(path) != os.path.realpath(script):
-            continue  # a fix in another file of the project: not tried (the script would import the original)
-        fx = f["fix"]
-        if fx["id"] == "dataloader-config":
-            params = fx.get("params") or {}
-            variants = _loader_knobs(params, cores, int(params.get("was") or 0), cuda)
-        else:
-            got = patch(path, text, fx["id"], int(f["line"]), fx.get("params") or {})
-            variants = [Variant(fx.get("params") or {}, *got)] if got is not None else []
-            if f["rule"] == "fp32-compute" and cuda:
-                variants.append(_tf32())
+        fx = f.get("fix") or {}
+        variants: list[Variant] = []
+        fix_id = fx.get("id")
+        if fix_id in known:
+            try:
+                path, _ = resolve(run_dir, a, f["path"])
+            except FixError:
+                path = None
+            # a fix in another file of the project is not patched (the script would import the original)
+            if path is not None and os.path.realpath(path) == os.path.realpath(script):
+                if fix_id == "dataloader-config":
+                    params = fx.get("params") or {}
+                    variants = _loader_knobs(params, cores, int(params.get("was") or 0), cuda)
+                else:
+                    got = patch(path, text, fix_id, int(f["line"]), fx.get("params") or {})
+                    variants = [Variant(fx.get("params") or {}, *got)] if got is not None else []
+                    if f["rule"] == "fp32-compute" and cuda:
+                        variants.append(_tf32())
+        if f["rule"] == "unfused-optimizer" and cuda and not variants and "fused" not in knobs_tried:
+            fix_id, variants = "fused", [_fused()]
+            knobs_tried.add("fused")
+        knob = KNOB_FIXES.get(f["rule"])
+        if knob and cuda and not variants and knob[0] not in knobs_tried:
+            fix_id, variants = knob[0], [knob[1]()]
+            knobs_tried.add(knob[0])
         if variants:
-            out.append(Candidate({"rule": f["rule"], "path": f["path"], "line": f["line"]}, fx["id"], variants))
+            out.append(Candidate({"rule": f["rule"], "path": f["path"], "line": f["line"]}, fix_id, variants))
         if len(out) >= top:
             break
     return out
@@ -189,17 +221,31 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
             say(f"round {r + 1}/{rounds}: original")
             orig_ms.append(step_ms(original, args, env, timeout))
             for c, v, p in runs:
+                if v.failed:
+                    continue
                 say(f"round {r + 1}/{rounds}: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
                 knobs = {"TRAINPROF_KNOBS": json.dumps(v.knobs)} if v.knobs else {}
-                rec = step_record(p, args, dict(env, **knobs), timeout)
+                try:
+                    rec = step_record(p, args, dict(env, **knobs), timeout)
+                except VerifyError as e:
+                    if not v.optional:
+                        raise
+                    v.failed = str(e)[:300]
+                    continue
                 v.ms.append(rec["step_ms"])
                 v.steps.append(int(rec.get("steps") or 0))
             done = r + 1
         out = {"findings": [], "rounds": done, "steps": f"steady state, {SETTLE_S:.0f} s search, after {SKIP} steps"}
+        failed = [dict(c.key, fix=c.fix_id, params=v.params, error=v.failed) for c in cands for v in c.variants if v.failed]
+        if failed:
+            out["failed"] = failed
         for c in cands:
-            best = max(c.variants, key=lambda v: statistics.median(orig_ms) / statistics.median(v.ms))
+            ran = [v for v in c.variants if not v.failed and len(v.ms) == done]
+            if not ran:
+                continue
+            best = max(ran, key=lambda v: statistics.median(orig_ms) / statistics.median(v.ms))
             rec = dict(c.key, fix=c.fix_id, trial=_summary(orig_ms, best, done),
-                       tried=[{"params": v.params, "ms": statistics.median(v.ms)} for v in c.variants])
+                       tried=[{"params": v.params, "ms": statistics.median(v.ms)} for v in ran])
             say(f"loss parity: {c.fix_id}")
             rec["trial"]["parity"] = _parity(original, next(p for _, v, p in runs if v is best), args, timeout,
                                              best.knobs)

@@ -1,0 +1,89 @@
+"""Knobs a trial sets at run time (capture/steptime.py) and which findings get them (fix/trials.py)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from trainprof.fix.trials import candidates
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _analysis(script, *findings):
+    return {"script": str(script), "findings": [dict(f, path=os.path.basename(str(script))) for f in findings]}
+
+
+def _finding(rule, line, saving, fix_id=None):
+    return {"rule": rule, "line": line, "saving_ms": saving, "fix": {"id": fix_id} if fix_id else None}
+
+
+def test_a_launch_bound_gpu_run_tries_torch_compile_once(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("x = 1\n")
+    a = _analysis(script, _finding("launch-bound", 3, 9.0), _finding("gpu-idle", 4, 8.0), _finding("item-sync", 2, 1.0))
+    got = candidates(str(tmp_path), a, str(script), script.read_text(), cores=8, cuda=True)
+    assert [(c.key["rule"], c.fix_id) for c in got] == [("launch-bound", "compile")]
+    (v,) = got[0].variants
+    assert v.knobs == {"compile": True} and v.optional
+    # without a GPU there is no launch-bound step to compile away
+    assert candidates(str(tmp_path), a, str(script), script.read_text(), cores=8, cuda=False) == []
+
+
+def test_an_unfused_optimizer_built_out_of_reach_of_the_codemod_tries_the_knob(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("opt = make_optimizer(model)\n")  # no literal call the codemod could patch
+    a = _analysis(script, _finding("unfused-optimizer", 1, 5.0, "fused-optimizer"))
+    got = candidates(str(tmp_path), a, str(script), script.read_text(), cores=8, cuda=True)
+    assert [(c.fix_id, c.variants[0].knobs) for c in got] == [("fused", {"fused": True})]
+
+
+def _steptime(tmp_path, body, knobs, skip=2, steps=3):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(body))
+    env = dict(os.environ, TRAINPROF_SKIP=str(skip), TRAINPROF_STEPS=str(steps), TRAINPROF_KNOBS=json.dumps(knobs),
+               PYTHONPATH=ROOT)
+    p = subprocess.run([sys.executable, "-m", "trainprof.capture.steptime", str(script)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout
+
+
+MODEL = """
+    import torch
+    from torch import nn
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    crit = nn.MSELoss()  # called too, holds no parameters: not the model
+    opt = torch.optim.{opt}(model.parameters(), lr=1e-3)
+    x, y = torch.randn(4, 8), torch.randn(4, 1)
+    for step in range(100):
+        loss = crit(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step == 1:
+            print("compiled:", model._compiled_call_impl is not None, "fused:", opt.defaults.get("fused"), flush=True)
+"""
+
+
+def test_the_fused_knob_leaves_optimizers_of_cpu_parameters_as_built(tmp_path):
+    out = _steptime(tmp_path, MODEL.format(opt="AdamW"), {"fused": True})
+    assert "compiled: False fused: None" in out or "compiled: False fused: False" in out
+    assert json.loads(out.strip().splitlines()[-1])["step_ms"] > 0
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="fused optimizers need a GPU here")
+def test_the_fused_knob_fuses_a_gpu_optimizer(tmp_path):
+    body = MODEL.format(opt="Adam").replace("model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))",
+                                            "model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1)).cuda()")
+    body = body.replace("torch.randn(4, 8), torch.randn(4, 1)", "torch.randn(4, 8).cuda(), torch.randn(4, 1).cuda()")
+    assert "fused: True" in _steptime(tmp_path, body, {"fused": True})
+
+
+@pytest.mark.slow
+def test_the_compile_knob_compiles_the_model_in_place(tmp_path):
+    out = _steptime(tmp_path, MODEL.format(opt="SGD"), {"compile": True})
+    assert "compiled: True" in out
+    assert json.loads(out.strip().splitlines()[-1])["step_ms"] > 0
