@@ -9,7 +9,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 if [ "${TESTS:-0}" = 1 ]; then
   (cd /tmp && timeout 240 python3 -m pytest -q -p no:cacheprovider "$OLDPWD/tests/test_precision.py" "$OLDPWD/tests/test_steady.py" \
-     "$OLDPWD/tests/test_rules_gpu_samples.py" "$OLDPWD/tests/test_periodic_work.py" > $OUT/pytest.log 2>&1); tail -3 $OUT/pytest.log
+     "$OLDPWD/tests/test_rules_gpu_samples.py" "$OLDPWD/tests/test_periodic_work.py" "$OLDPWD/tests/test_trial_knobs.py" > $OUT/pytest.log 2>&1); tail -3 $OUT/pytest.log
 fi
 timeout ${LIMIT:-480} python3 bench/corpus.py run /tmp/corpus ${NAMES:-}
 cp /tmp/corpus/corpus.jsonl $OUT/ 2>/dev/null
