@@ -1,10 +1,12 @@
 """Estimates and trials against independent measurements, on real scripts (run on the device).
 
     python bench/corpus.py run OUT [NAME ...]   # each script: analyze --trials, then the ground truth
-    python bench/corpus.py report OUT...        # -> the corpus table in bench/ESTIMATES.md
+    python bench/corpus.py report OUT...        # -> the corpus table in bench/ESTIMATES.md (re-reads
+                                                #    OUT/runs/NAME, or RUNS=DIR/NAME for a .jsonl, where kept)
 
 Scripts: every `corpus/NAME/run.json` (unmodified third-party scripts, corpus/README.md) and the
-examples in EXAMPLES (names of examples/NAME.py). For each one, in one process tree on one machine:
+examples in EXAMPLES (names of examples/NAME.py; an example's own NAME.fixed.py is timed too, and its
+speedup is the truth for the estimate of the rules it applies, as in bench/estimates.py). For each one, in one process tree on one machine:
 
 1. `trainprof analyze SCRIPT --trials --trial-budget TRIAL_BUDGET -- ARGS`: the estimates, and the
    trials of the top fixes (run by trainprof: patched copies, its steady-state search).
@@ -41,6 +43,9 @@ sys.path.insert(0, ROOT)
 
 from trainprof.fix.trials import combined_safe, patch  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from estimates import FIXES, PERIOD  # noqa: E402
+
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
 TRIAL_BUDGET = os.environ.get("TRIAL_BUDGET", "60")
@@ -56,13 +61,20 @@ def scripts(names: list[str]) -> list[dict]:
         if os.path.isfile(spec):
             s = json.load(open(spec))
             out.append(dict(s, name=name, folder=os.path.join(cdir, name)))
+    ex = os.path.join(ROOT, "examples")
     for name in filter(None, os.environ.get("EXAMPLES", "").split(",")):
-        out.append({"name": name, "script": f"{name}.py", "args": EXAMPLE_ARGS, "folder": os.path.join(ROOT, "examples")})
+        s = {"name": name, "script": f"{name}.py", "args": EXAMPLE_ARGS, "folder": ex}
+        if os.path.isfile(os.path.join(ex, f"{name}.fixed.py")) and name in FIXES:
+            # the example's own fix (bench/estimates.py): its speedup is the truth for the estimate
+            # of the rules it applies
+            s.update(fixed=f"{name}.fixed.py", select=list(FIXES[name]))
+        out.append(s)
     return [s for s in out if not names or s["name"] in names]
 
 
-def _time(script: str, args: list[str], cwd: str, knobs: dict | None, timeout: float = 300) -> float | None:
-    env = dict(os.environ, TRAINPROF_SKIP=str(SKIP), TRAINPROF_STEPS=str(TIMED), TRAINPROF_SETTLE="0")
+def _time(script: str, args: list[str], cwd: str, knobs: dict | None, timeout: float = 300,
+          timed: int = TIMED) -> float | None:
+    env = dict(os.environ, TRAINPROF_SKIP=str(SKIP), TRAINPROF_STEPS=str(timed), TRAINPROF_SETTLE="0")
     if knobs:
         env["TRAINPROF_KNOBS"] = json.dumps(knobs)
     try:
@@ -98,6 +110,30 @@ def _variants(run_dir: str, a: dict, trials: dict, script: str) -> list[dict]:
     return out
 
 
+def _reanalyze(run: str, select: list[str] | None = None) -> dict | None:
+    """The run's analysis by the trainprof of now (`report` on a copy: it rewrites the run's own
+    analysis.json), of the selected rules only where given; None where the run cannot be read
+    (its trace was too large to bring back)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        copy = os.path.join(d, "run")
+        shutil.copytree(run, copy)
+        path = os.path.join(d, "a.json")
+        args = ["report", copy, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
+        if select:
+            args += ["--select", ",".join(select)]
+        p = subprocess.run([sys.executable, "-m", "trainprof.cli", *args], capture_output=True, text=True, timeout=600)
+        return json.load(open(path)) if p.returncode == 0 else None
+
+
+def _from_analysis(a: dict) -> dict:
+    return {"base_ms": a["steps"]["unprofiled_ms"], "combined": (a.get("estimate") or {}).get("combined_speedup"),
+            "findings": [{k: f.get(k) for k in ("rule", "line", "speedup", "severity")}
+                         | {"trial": (f.get("trial") or {}).get("speedup"),
+                            "bound": (f.get("estimate") or {}).get("upper_bound")} for f in a["findings"][:5]]}
+
+
 def run_one(s: dict, out: str) -> dict:
     folder, script = s["folder"], os.path.join(s["folder"], s["script"])
     cwd = folder if s.get("cwd", ".") == "." else os.path.join(folder, s["cwd"])
@@ -118,13 +154,16 @@ def run_one(s: dict, out: str) -> dict:
         return rec
     a = json.load(open(os.path.join(run, "analysis.json")))
     trials = json.load(open(os.path.join(run, "trials.json"))) if os.path.exists(os.path.join(run, "trials.json")) else {}
-    rec.update(device=a.get("device"), base_ms=a["steps"]["unprofiled_ms"],
-               combined=(a.get("estimate") or {}).get("combined_speedup"), trial_s=trials.get("seconds"),
-               findings=[{k: f.get(k) for k in ("rule", "line", "speedup", "severity")}
-                         | {"trial": (f.get("trial") or {}).get("speedup"), "bound": (f.get("estimate") or {}).get("upper_bound")}
-                         for f in a["findings"][:5]],
-               precision=a.get("precision"))
+    rec.update(_from_analysis(a), device=a.get("device"), trial_s=trials.get("seconds"), precision=a.get("precision"))
     variants = _variants(run, a, trials, script)
+    if s.get("fixed"):
+        sel = _reanalyze(run, s["select"])
+        rec.update(select=s["select"], fixed_pred=(sel.get("estimate") or {}).get("combined_speedup") if sel else None)
+        # a fixed version that throttles (every P steps) is timed over whole periods
+        period = PERIOD.get(s["name"])
+        variants.append({"rule": "fixed", "line": None, "trial": None, "knobs": None, "text": None,
+                         "path": os.path.join(folder, s["fixed"]),
+                         "timed": period * math.ceil(TIMED / period) if period else TIMED})
     files = []
     try:
         for k, v in enumerate(variants):
@@ -134,12 +173,12 @@ def run_one(s: dict, out: str) -> dict:
                     f.write(v["text"])
                 files.append(v["path"])
             else:
-                v["path"] = script
+                v.setdefault("path", script)
         orig = []
         for r in range(ROUNDS):
             orig.append(_time(script, args, cwd, None))
             for v in variants:
-                v.setdefault("ms", []).append(_time(v["path"], args, cwd, v["knobs"]))
+                v.setdefault("ms", []).append(_time(v["path"], args, cwd, v["knobs"], timed=v.get("timed", TIMED)))
     finally:
         for f in files:
             os.unlink(f)
@@ -173,16 +212,25 @@ def _ok(pred, meas, tol=0.25) -> bool:
 
 def score(rec: dict) -> dict:
     meas = {(m["rule"], m["line"]): m["speedup"] for m in rec.get("measured") or [] if m["speedup"]}
-    fixes = {k: v for k, v in meas.items() if k[0] != "combined-safe"}
+    fixes = {k: v for k, v in meas.items() if k[0] not in ("combined-safe", "fixed")}
     top = (rec.get("findings") or [{}])[0]
     best = max(fixes.items(), key=lambda kv: kv[1]) if fixes else None
-    if "combined-safe" in {k[0] for k in meas}:
+    fixed = meas.get(("fixed", None))
+    if fixed:
+        # an example: the truth is its own .fixed.py, against the estimate of the rules it applies;
+        # where that fix gains, it must be what trainprof named first
+        truth, pred = fixed, rec.get("fixed_pred")
+        dominant = (top.get("rule") in rec["select"]) if fixed >= 1.1 else \
+            not ((top.get("rule") in rec["select"]) and (top.get("speedup") or 1) >= 1.1)
+    elif "combined-safe" in {k[0] for k in meas}:
         truth = next(v for k, v in meas.items() if k[0] == "combined-safe")
         pred = rec.get("combined")
     else:
         truth = meas.get((top.get("rule"), top.get("line")))
         pred = top.get("speedup")
-    if best and best[1] >= 1.1:
+    if fixed:
+        pass
+    elif best and best[1] >= 1.1:
         dominant = best[0] == (top.get("rule"), top.get("line"))
     elif best:  # fixes were run and none gains: the first finding must not promise a gain either
         dominant = not (top.get("speedup") or 1) >= 1.1 or bool(top.get("bound"))
@@ -194,12 +242,23 @@ def score(rec: dict) -> dict:
 
 
 def report(paths: list[str]) -> str:
-    recs = {}
+    recs, rescored = {}, 0
     for p in paths:
+        runs = os.path.join(p, "runs") if os.path.isdir(p) else os.environ.get("RUNS")
         p = os.path.join(p, "corpus.jsonl") if os.path.isdir(p) else p
         for line in open(p):
             r = json.loads(line)
             recs[r["name"]] = r  # the latest run of a script
+            # the run's own files, where they came back: scored by the trainprof of now
+            run = os.path.join(runs, r["name"]) if runs else None
+            if run and not r.get("error") and os.path.isfile(os.path.join(run, "run.json")):
+                a = _reanalyze(run)
+                if a is not None:
+                    r.update(_from_analysis(a))
+                    if r.get("select"):
+                        sel = _reanalyze(run, r["select"])
+                        r["fixed_pred"] = (sel.get("estimate") or {}).get("combined_speedup") if sel else None
+                    rescored += 1
     rows = ["| script | base ms | top finding | estimate | trial | measured (its fix) | combined est. / measured | "
             "dominant named | trials within 10% | trial cost s |", "|---|---|---|---|---|---|---|---|---|---|"]
     n = within = dom = dom_n = tri = tri_n = 0
@@ -225,7 +284,8 @@ def report(paths: list[str]) -> str:
     rows.append("")
     rows.append(f"On {dev}, {len(recs)} scripts: estimate within 25% of measured on {within} of the {n} with a "
                 f"measured fix; dominant named on {dom} of the {dom_n} where fixes ran; trials within 10% of the "
-                f"independent measurement: {tri} of {tri_n}. '-': nothing measured (no fix of the script's own was tried).")
+                f"independent measurement: {tri} of {tri_n}. '-': nothing measured (no fix of the script's own was tried)."
+                + (f" Estimates of {rescored} scripts re-read from their saved runs by this trainprof." if rescored else ""))
     return "\n".join(rows)
 
 
