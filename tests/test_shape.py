@@ -66,7 +66,7 @@ STAGES = [
     ("trainprof.fix",),
     ("trainprof.report",),
     ("trainprof.lint",),
-    ("trainprof.cli", "trainprof.__main__"),
+    ("trainprof.cli", "trainprof.cli_options", "trainprof.__main__"),
 ]
 
 

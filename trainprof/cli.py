@@ -8,6 +8,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_options import output_options, selected, verify_options
 from .errors import TrainprofError
 
 
@@ -77,28 +78,6 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
         click.launch(os.path.abspath(html_path))
 
 
-def _output_options(f):
-    f = click.option("-q", "--quiet", is_flag=True, help="Print nothing; write the files.")(f)
-    f = click.option("--open", "open_html", is_flag=True, help="Open the HTML report when done.")(f)
-    f = click.option("--html", "html_path", default=None, help="Write the HTML report here (default: RUN_DIR/report.html).")(f)
-    f = click.option("--json", "json_path", default=None, help="Also write analysis.json here.")(f)
-    f = click.option("--select", default=None, metavar="RULE[,RULE]",
-                     help="Run only these rules (the combined estimate then covers their fixes alone).")(f)
-    return f
-
-
-def _selected(select):
-    if not select:
-        return None
-    from .rule import rule_for
-
-    found = {w: rule_for(w) for w in (s.strip() for s in select.split(",")) if w}
-    unknown = sorted(w for w, r in found.items() if r is None)
-    if unknown:
-        raise click.UsageError(f"unknown rule {', '.join(unknown)} (see `trainprof rules`)")
-    return {r.id for r in found.values()}
-
-
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("script", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -119,13 +98,17 @@ def _selected(select):
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
 @click.option("--nproc-per-node", "nproc", type=int, default=None,
               help="Run SCRIPT on N ranks through torchrun (one trace per rank).")
+@click.option("--source-root", "source_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="A folder whose code is yours (repeatable): lines are followed there only. Default: the "
+                   "script's folder and any imported code outside site-packages and the standard library.")
 @click.option("--trials", "do_trials", is_flag=True,
               help="Then run the top fixes (patched copies, unprofiled, interleaved with the original) and measure them.")
 @click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
               help="About how long the trials may take (two rounds at least).")
-@_output_options
+@output_options
 def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
-            full_run, show_output, nproc, do_trials, trial_budget, select, json_path, html_path, open_html, quiet):
+            full_run, show_output, nproc, source_roots, do_trials, trial_budget, select, json_path, html_path, open_html,
+            quiet):
     """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
 
     The script runs unmodified in a child process; trainprof stops it once the
@@ -137,7 +120,7 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
     from .errors import CaptureError, Interrupted
     from .report.progress import Progress
 
-    only = _selected(select)
+    only = selected(select)
     spec = launch.parse(script, list(args), nproc)
     if spec is not None:
         script, args = spec.script, spec.args
@@ -147,7 +130,8 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
     os.makedirs(out, exist_ok=True)
     opts = CaptureOptions(wait=wait, warmup=warmup, active=active, settle=settle, timeout=timeout, step_marker=step_marker,
                           with_stack=not no_stack, full_run=full_run, show_output=show_output,
-                          launcher=spec.launcher if spec is not None else None)
+                          launcher=spec.launcher if spec is not None else None,
+                          source_roots=list(source_roots) or None)
     with Progress(enabled=not quiet and not show_output) as progress:
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
@@ -179,7 +163,7 @@ def _trials(analysis, run_dir, budget, only, quiet):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
               help="About how long the trials may take (two rounds at least).")
-@_output_options
+@output_options
 def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet):
     """Run the top fixes of RUN_DIR's analysis and measure them: patched copies of the script,
     unprofiled, in fresh processes interleaved with the original; knobs set at run time (num_workers
@@ -189,32 +173,22 @@ def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet
 
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         raise TrainprofError(f"{run_dir}: not a run directory (no run.json)")
-    analysis = _trials(run_analysis(run_dir, only=_selected(select)), run_dir, trial_budget, _selected(select), quiet)
+    analysis = _trials(run_analysis(run_dir, only=selected(select)), run_dir, trial_budget, selected(select), quiet)
     _finish(analysis, run_dir, json_path, html_path, open_html, quiet)
 
 
 @main.command()
 @click.argument("target", type=click.Path())
 @click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script the trace came from.")
-@_output_options
+@output_options
 def report(target, script, select, json_path, html_path, open_html, quiet):
     """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""
     from .engine import analyze as run_analysis
     from .report.progress import Progress
 
     with Progress(enabled=not quiet) as progress:  # shown on a terminal only
-        analysis = run_analysis(target, script=script, only=_selected(select), progress=progress.update)
+        analysis = run_analysis(target, script=script, only=selected(select), progress=progress.update)
     _finish(analysis, analysis.run_dir, json_path, html_path, open_html, quiet)
-
-
-def _verify_options(f):
-    f = click.option("--timeout", default=600.0, show_default=True, help="Seconds per run before giving up.")(f)
-    f = click.option("--parity-steps", default=20, show_default=True,
-                     help="Seeded steps whose losses must match bit for bit (0: skip).")(f)
-    f = click.option("--rounds", default=3, show_default=True, help="Interleaved timing rounds.")(f)
-    f = click.option("--steps", default=20, show_default=True, help="Steps timed per run.")(f)
-    f = click.option("--skip", default=10, show_default=True, help="Steps run before timing (warm-up).")(f)
-    return f
 
 
 def _print_verified(v, estimate):
@@ -234,7 +208,7 @@ def _print_verified(v, estimate):
 @click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
 @click.option("--args", "script_args", default=None, metavar="'ARGS'",
               help="With --verify: the script's arguments (default: those of the analysed run).")
-@_verify_options
+@verify_options
 def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip, steps, rounds, parity_steps,
           timeout):
     """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
@@ -296,7 +270,7 @@ def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip
 @click.argument("original", type=click.Path(dir_okay=False))
 @click.argument("patched", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@_verify_options
+@verify_options
 def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
     """Time ORIGINAL against PATCHED [-- ARGS], unprofiled, in interleaved rounds, and
     check that their first losses match bit for bit."""
@@ -318,7 +292,7 @@ def lint(scripts, fmt, fail_on, select, output):
     What they find is suspected, not measured; `trainprof analyze` measures it."""
     from .lint import at_least, lint_paths, render
 
-    linted, errors = lint_paths(scripts, _selected(select))
+    linted, errors = lint_paths(scripts, selected(select))
     for e in errors:
         click.echo(f"trainprof: {e}", err=True)
     found = [f for lt in linted for f in lt.findings]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .capture import rundir
-from .errors import TraceError
+from .errors import TraceError, TrainprofError
 from .estimate.calibration import calibration, make_warp
 from .estimate.estimates import Combined, estimate_all
 from .estimate.producer import producer
@@ -28,7 +28,7 @@ from .trace import load_trace
 from .trace import measures as M
 from .trace.comm import cross_rank, rank_comm
 from .trace.launches import launches as launch_join
-from .trace.line_times import LineTimes, line_times
+from .trace.line_times import LineTimes, line_times, loop_file
 from .trace.lines import build_line_map, unprofiled_line_costs
 from .trace.model import Trace
 from .trace.syncs import sync_waits
@@ -57,7 +57,8 @@ class Analysis:
 
     @property
     def script(self) -> str | None:
-        return self.run.script
+        """The script that ran (the rules may read the training loop's file: run.script)."""
+        return self.run.entry or self.run.script
 
     @property
     def device(self) -> str:
@@ -221,6 +222,24 @@ def _line_times(trace: Trace, st: M.Steps, run_dir: str | None, lines_name: str 
     return line_times(lm, trace, st, unprofiled_line_costs(doc, clean * 1000.0 if clean else None))
 
 
+def _focus(lt: LineTimes | None, script: str | None, index, notes: list[str]):
+    """(the file the rules read, its index): the training loop's file where the line log shows
+    the loop running in another file of the project than the script (`fit()` in a package
+    beside it), else the script."""
+    focus = loop_file(lt) if lt is not None and script else None
+    if not focus or os.path.abspath(focus) == script or not os.path.isfile(focus):
+        return script, index
+    try:
+        idx = index_source(focus)
+    except TrainprofError as e:
+        notes.append(f"the training loop runs in {focus}, which cannot be read ({e.message}): findings point "
+                     "at the script")
+        return script, index
+    notes.append(f"the training loop runs in {os.path.relpath(focus, os.path.dirname(script))}: findings point "
+                 "at its lines there")
+    return os.path.abspath(focus), idx
+
+
 def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     """The script a run ran: a copy carried in the run directory (sample_traces/: it reads the
     same wherever the run is), else where it was run."""
@@ -246,6 +265,8 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
         raise TraceError(f"{trace_path}: no ProfilerStep#N spans: not a trace of training steps")
     script = os.path.abspath(script) if script else None
     lt = _line_times(trace, st, run_dir, lines_name, run, script, notes)
+    entry = script
+    script, index = _focus(lt, script, index, notes)
     lo, hi = st.window
     main = M.on_thread(trace, st) & M.in_window(trace, lo, hi)
     lk = launch_join(trace, st)
@@ -268,9 +289,9 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     precision, why = rundir.read_precision(run_dir) if run_dir and trace.has_cuda else (None, None)
     if why:
         notes.append(why)
-    return Run(precision=precision, trace=trace, steps=st, info=run, script=script, index=index, lines=lt, launches=lk,
-               producer=producer(run, len(spans) / len(st) if len(spans) else 1.0),
-               root=os.path.dirname(script or os.path.abspath(trace_path)),
+    return Run(precision=precision, trace=trace, steps=st, info=run, script=script, entry=entry, index=index, lines=lt,
+               launches=lk, producer=producer(run, len(spans) / len(st) if len(spans) else 1.0),
+               root=os.path.dirname(entry or os.path.abspath(trace_path)),
                syncs=sync_waits(trace, st, line_of), timeline=tl,
                calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp, issue_us), main=main, step_us=step_us,
                unprofiled_us=unprofiled_us, gpu_busy_us=gpu_busy_us,

@@ -32,9 +32,11 @@ class Run:
     trace: Trace  # the columns of one rank's trace
     steps: Steps  # its recorded steady steps
     info: dict  # run.json as read ({} for a bare trace), with the steady unprofiled step
-    script: str | None  # absolute path of the script the run ran (None: unknown)
+    # absolute path of the file the rules read: the training loop's (line_times.loop_file), the
+    # script that ran unless its loop runs in another file of the project (None: unknown)
+    script: str | None
     root: str  # the project's folder: the script's (the trace's, without one); outputs' paths are relative to it
-    index: SourceIndex | None  # that script, parsed
+    index: SourceIndex | None  # that file, parsed
     lines: LineTimes | None  # time by source line (None: no line recorder log)
     launches: Launches
     syncs: SyncWaits
@@ -53,6 +55,7 @@ class Run:
     # bf16 over fp32 (gemm, conv) and over TF32 time, timed on the run's device for its own
     # heaviest shapes (precision.json); None: not timed (a CPU run, an older capture)
     precision: dict | None = None
+    entry: str | None = None  # the script that ran, where `script` is another file (the loop's)
 
     @property
     def n_steps(self) -> int:

@@ -18,15 +18,25 @@ import os
 import sys
 import time
 
+from .roots import Roots
+
 START, LINE, RETURN = 0, 1, 2
 _clock = time.perf_counter_ns
 
 
 class LineRecorder:
-    def __init__(self, user_files: list[str]):
-        self._files = [os.path.realpath(f) for f in user_files]
-        self._file_idx = {f: i for i, f in enumerate(self._files)}
-        self._code_file: dict = {}  # code object -> file index or -1
+    def __init__(self, user_files: list[str], roots: Roots | None = None, share: LineRecorder | None = None):
+        """user_files: the script first (index 0), then any known beforehand; roots: which
+        other files are the user's, found as their code first runs; share: a recorder whose
+        file table this one uses (the unprofiled steps' log and the profiled one index alike)."""
+        if share is not None:
+            self._files, self._file_idx, self._code_file = share._files, share._file_idx, share._code_file
+            self._roots = share._roots
+        else:
+            self._files = [os.path.realpath(f) for f in user_files]
+            self._file_idx = {f: i for i, f in enumerate(self._files)}
+            self._code_file: dict = {}  # code object -> file index or -1
+            self._roots = roots
         self.events: list[tuple[int, int, int, int, int]] = []  # (t, kind, code_key, file, line)
         self.initial_stack: list[tuple[int, int, int]] = []  # outermost first: (code_key, file, line)
         self._tool = None
@@ -36,7 +46,11 @@ class LineRecorder:
     def _fidx(self, code) -> int:
         f = self._code_file.get(code)
         if f is None:
-            f = self._file_idx.get(os.path.realpath(code.co_filename), -1)
+            path = os.path.realpath(code.co_filename)
+            f = self._file_idx.get(path, -1)
+            if f < 0 and self._roots is not None and self._roots.is_user(path):
+                f = self._file_idx[path] = len(self._files)
+                self._files.append(path)
             self._code_file[code] = f
         return f
 

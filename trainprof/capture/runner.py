@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from ..errors import CaptureError, Interrupted
 from . import rundir
 from .channel import Ranks, close_channel, open_channel, received
+from .roots import default_roots
 
 
 @dataclass
@@ -32,6 +33,8 @@ class CaptureOptions:
     python: str = sys.executable
     # torchrun's options for a distributed run (capture/launch.py); None: one process
     launcher: list[str] | None = None
+    # folders whose code is the user's (roots.py); None: the script's, and any code not installed
+    source_roots: list[str] | None = None
     retried: bool = False  # internal: this is the retry without stacks after a profiler failure
 
 
@@ -44,7 +47,8 @@ def _tail(path: str, n: int = 12) -> str:
 
 
 def _user_files(script: str) -> list[str]:
-    """The user's own code: the script and the .py files beside it (sibling modules)."""
+    """The user's own code known beforehand: the script (first) and the .py files beside it;
+    the recorder adds the rest of the project's as their code first runs (roots.py)."""
     d = os.path.dirname(os.path.abspath(script))
     files = [os.path.abspath(script)]
     try:
@@ -83,6 +87,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "record_shapes": opts.record_shapes,
         "full_run": opts.full_run,
         "user_files": _user_files(script),
+        "source_roots": default_roots(script, opts.source_roots),
         "watch_s": _watch_s(script, opts),
         "msg_path": sock_path,
         "distributed": opts.launcher is not None,

@@ -20,6 +20,7 @@ import time
 
 from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .recorder import LineRecorder
+from .roots import Roots
 from .steady import MIN_WINDOW, Settle, SpikeWatch, Window
 
 _clock = time.perf_counter_ns
@@ -57,14 +58,15 @@ class Capture:
         self.pacer = None  # the optimizer whose steps mark the training step
         self.done = False
         self.trace_path = None
-        self.recorder = LineRecorder(cfg["user_files"])
+        roots = cfg.get("source_roots")
+        self.recorder = LineRecorder(cfg["user_files"], Roots(roots["roots"], roots["anywhere"]) if roots else None)
         # Steps that run the line recorder, still unprofiled: each line's own unprofiled time,
         # against which its profiled time is corrected. The first is not kept: on 3.12 every
         # library code location costs one callback there, once.
         lines_ok = not cfg.get("no_unprofiled_lines")
         self.line_warm = 1 if lines_ok else 0
         self.line_steps = 2 if lines_ok else 0
-        self.unprof_rec = LineRecorder(cfg["user_files"])
+        self.unprof_rec = LineRecorder(cfg["user_files"], share=self.recorder)
         self.cuda = False
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []

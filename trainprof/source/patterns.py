@@ -9,7 +9,8 @@ from .index import CallSite
 # GPU->CPU transfers of a tensor's value.
 SYNC_METHODS = {"item", "tolist", "cpu", "numpy"}
 SYNC_BUILTINS = {"float", "int", "bool"}
-LOGGING_QUALNAMES = ("print", "logging.", "tqdm.", "wandb.log", "mlflow.log")
+# (a record serialized every step -- json.dump of metrics, a pickle -- is logging by its cost)
+LOGGING_QUALNAMES = ("print", "logging.", "tqdm.", "wandb.log", "mlflow.log", "json.dump", "pickle.dump")
 LOGGING_METHODS = {
     "info", "debug", "warning", "log", "add_scalar", "add_scalars", "add_histogram", "add_image",
     "add_text", "add_figure", "set_postfix", "set_description", "set_postfix_str", "write", "flush",

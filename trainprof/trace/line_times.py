@@ -48,3 +48,23 @@ def line_times(lm: LineMap, trace: Trace, st: Steps, unprofiled: dict | None) ->
     ran = frozenset((lm.files[f], line) for sid in {s for _, _, s in spans} if sid >= 0
                     for f, line in lm.stacks[sid])
     return LineTimes(lm, lm.stack_at(trace.ts), spans, by_line, per_step, unprofiled, ran)
+
+
+LOOP_SHARE = 0.9  # a frame on the stack this share of the recorded time holds the training loop
+
+
+def loop_file(lt: LineTimes) -> str | None:
+    """The file of the training loop: the deepest user frame that stays on the stack through
+    (nearly) all of the recorded steps -- the function looping over them. Deeper frames come
+    and go (a forward, a helper); the loop's stays. None where no frame stays."""
+    total = sum(b - a for a, b, _ in lt.spans)
+    if total <= 0:
+        return None
+    held: dict = {}  # (depth, file index) -> time on the stack at that depth
+    for a, b, sid in lt.spans:
+        if sid < 0:
+            continue
+        for depth, (f, _line) in enumerate(lt.map.stacks[sid]):
+            held[(depth, f)] = held.get((depth, f), 0.0) + (b - a)
+    stay = [k for k, t in held.items() if t >= LOOP_SHARE * total]
+    return lt.map.files[max(stay)[1]] if stay else None
