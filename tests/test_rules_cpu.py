@@ -89,4 +89,29 @@ def test_a_static_finding_on_a_branch_not_taken_is_no_cost_of_the_run(tmp_path):
     from trainprof.engine import analyze
 
     run = analyze(str(tmp_path / "branch_not_taken")).run
-    assert run.ran(9) is True and run.ran(11) is False and run.ran(4) is None  # 4: before the loop
+    assert run.ran(9) is True and run.ran(11) is False
+    assert run.ran(4) is True  # before the loop: the capture's coverage saw it run
+
+
+def test_static_findings_only_for_setup_code_that_ran(tmp_path):
+    """A multi-GPU branch at setup that this run does not take: its finding goes to the checked
+    list; a call in a function never called stays (its code may run elsewhere: a Dataset's
+    methods run in the loader's workers)."""
+    a = _analyze(tmp_path, "setup_branch", where=SCRIPTS)
+    assert a["not_run"] == [{"rule": "dataparallel", "path": "setup_branch.py", "line": 10}]
+    assert ("debug-apis", 15) in {(f["rule"], f["line"]) for f in a["findings"]}
+    from trainprof.engine import analyze
+
+    run = analyze(str(tmp_path / "setup_branch")).run
+    assert run.ran(8) is True and run.ran(10) is False and run.ran(15) is None
+    lines = json.loads((tmp_path / "setup_branch" / "lines.json").read_text())
+    assert all(not f.startswith("<") and os.path.isfile(f) for f in lines["files"])
+
+
+@pytest.mark.slow
+def test_cudnn_benchmark_only_where_convolutions_ran_on_the_gpu(tmp_path):
+    # conv_fp32 builds conv layers and never sets benchmark (lint names it: test_lint_examples);
+    # on the CPU no convolution kernel ran, so there is nothing to tune in this run
+    a = _analyze(tmp_path, "conv_fp32")
+    assert "cudnn-benchmark" not in {f["rule"] for f in a["findings"]}
+    assert "cudnn-benchmark" not in {r["rule"] for r in a["skipped"]}  # it ran, and found nothing to tune

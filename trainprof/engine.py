@@ -28,7 +28,7 @@ from .trace import load_trace
 from .trace import measures as M
 from .trace.comm import cross_rank, rank_comm
 from .trace.launches import launches as launch_join
-from .trace.line_times import LineTimes, line_times, loop_file
+from .trace.line_times import LineTimes, covered, line_times, loop_file
 from .trace.lines import build_line_map, unprofiled_line_costs
 from .trace.model import Trace
 from .trace.syncs import sync_waits
@@ -219,7 +219,7 @@ def _line_times(trace: Trace, st: M.Steps, run_dir: str | None, lines_name: str 
     if lm is None:
         return None
     clean = run.get("unprofiled_ms")
-    return line_times(lm, trace, st, unprofiled_line_costs(doc, clean * 1000.0 if clean else None))
+    return line_times(lm, trace, st, unprofiled_line_costs(doc, clean * 1000.0 if clean else None), covered(doc))
 
 
 def _focus(lt: LineTimes | None, script: str | None, index, notes: list[str]):

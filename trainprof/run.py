@@ -19,6 +19,7 @@ from .estimate.calibration import Calibration
 from .estimate.producer import Producer
 from .estimate.timeline import Timeline
 from .source import CallSite, SourceIndex
+from .source.patterns import function_body
 from .trace.comm import CrossRank, RankComm
 from .trace.launches import Launches
 from .trace.line_times import LineTimes
@@ -99,12 +100,24 @@ class Run:
         return iv, sum(b - a for a, b in iv) / max(self.n_steps, 1)
 
     def ran(self, line: int) -> bool | None:
-        """Whether the script's `line` ran in the recorded steps -- the one definition of code
-        that ran in this run. None where that cannot be told: no line log, or a line outside
-        the training loop (it may have run before or after the recorded steps)."""
-        if self.lines is None or self.script is None or self.index is None or not self.index.in_loop(line):
+        """Whether the script's `line` ran in this run -- the one definition of code that ran.
+        A loop line: whether it ran in the recorded steps. Elsewhere, where the capture logged
+        which lines ran (capture/coverage.py): whether it did, unknown inside code left untraced
+        or a function never called in this process (a Dataset's __getitem__ runs in the
+        workers). None where that cannot be told (no line log, an older capture)."""
+        if self.lines is None or self.script is None or self.index is None:
             return None
-        return (self.script, line) in self.lines.ran
+        key, cov = (self.script, line), self.lines.covered
+        if key in self.lines.ran or (cov is not None and key in cov.lines):
+            return True
+        if self.index.in_loop(line):
+            return False
+        if cov is None or any(p == self.script and a <= line <= b for p, a, b in cov.partial):
+            return None
+        body = function_body(self.index, line)
+        if body is not None and not any((self.script, n) in cov.lines for n in range(body[0], body[1] + 1)):
+            return None
+        return False
 
     def relpath(self, path: str | None = None) -> str:
         p = path or self.script or self.trace.path

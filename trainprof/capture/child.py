@@ -87,6 +87,7 @@ def main() -> None:
     cap.send(event="hello", pid=os.getpid(), world=cap.world)
     cap.send(event="phase", phase="starting", step=0, total=cap.total)
     status = 0
+    cap.coverage.start()
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as e:

@@ -43,12 +43,17 @@ class LineRecorder:
         self.active = False
 
     # -- which code is the user's --------------------------------------------------
+    def file_of(self, code) -> int:
+        """The file index of a code object in this recorder's table, or -1: not the user's."""
+        return self._fidx(code)
+
     def _fidx(self, code) -> int:
         f = self._code_file.get(code)
         if f is None:
             path = os.path.realpath(code.co_filename)
             f = self._file_idx.get(path, -1)
-            if f < 0 and self._roots is not None and self._roots.is_user(path):
+            if f < 0 and self._roots is not None and not code.co_filename.startswith("<") \
+                    and self._roots.is_user(path) and os.path.isfile(path):
                 f = self._file_idx[path] = len(self._files)
                 self._files.append(path)
             self._code_file[code] = f

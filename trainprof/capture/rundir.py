@@ -171,6 +171,12 @@ _Event = tuple[int, int, int, int, int]  # (ns, kind, code id, file index, line)
 _Frame = tuple[int, int, int]  # (code id, file index, line)
 
 
+class _Covered(msgspec.Struct):
+    whole: bool  # the whole run to the trace (Python 3.12+), or its setup only
+    lines: list[tuple[int, int]] = []  # (file index, line) that ran
+    partial: list[tuple[int, int, int]] = []  # (file index, first, last line): code left untraced
+
+
 class _Unprofiled(msgspec.Struct):
     steps: int
     initial_stack: list[_Frame]
@@ -186,6 +192,7 @@ class LinesSchema(msgspec.Struct):
     anchors: list[tuple[int, float, float]] = []
     tight_anchors: list[tuple[float, float]] = []
     unprofiled: _Unprofiled | None = None
+    covered: _Covered | None = None
 
 
 def read_run(run_dir: str) -> dict | None:
@@ -199,7 +206,9 @@ def read_lines(run_dir: str, name: str = LINES_JSON) -> dict | None:
     if doc is not None:
         n = len(doc["files"])
         parts = [doc] + ([doc["unprofiled"]] if doc.get("unprofiled") else [])
-        if any(not 0 <= fr[1] < n for p in parts for fr in p.get("initial_stack", []) + [e[2:] for e in p.get("events", [])]):
+        cov = doc.get("covered") or {}
+        if any(not 0 <= fr[1] < n for p in parts for fr in p.get("initial_stack", []) + [e[2:] for e in p.get("events", [])]) \
+                or any(not 0 <= x[0] < n for x in cov.get("lines", []) + cov.get("partial", [])):
             raise TraceError(f"{path}: not a trainprof lines.json (a file index out of range)")
     return doc
 

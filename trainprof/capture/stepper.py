@@ -19,6 +19,7 @@ import sys
 import time
 
 from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
+from .coverage import Coverage
 from .recorder import LineRecorder
 from .roots import Roots
 from .steady import MIN_WINDOW, Settle, SpikeWatch, Window
@@ -67,6 +68,7 @@ class Capture:
         self.line_warm = 1 if lines_ok else 0
         self.line_steps = 2 if lines_ok else 0
         self.unprof_rec = LineRecorder(cfg["user_files"], share=self.recorder)
+        self.coverage = Coverage(self.recorder.file_of)
         self.cuda = False
         self.post_n, self.post_t0 = -1, 0
         self.tight_anchors: list[tuple[int, int]] = []
@@ -157,6 +159,7 @@ class Capture:
 
         k = len(self.boundaries)  # steps completed before this one
         if k == 0:
+            self.coverage.end_setup()
             self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
             self._sync()
             self.boundaries.append(_clock())
@@ -324,7 +327,9 @@ class Capture:
             "loaders": list(self.loaders.values()),
             "memory": memory(torch, self.device) if self.cuda else None,
         }
+        self.coverage.stop()
         lines = self.recorder.to_json()
+        lines["covered"] = self.coverage.to_json()
         lines["anchors"] = self.anchors
         lines["tight_anchors"] = self.tight_anchors
         if self.line_steps and "lines_end" in edges:

@@ -117,3 +117,17 @@ DATA_PARALLEL = {"torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
 def ddp_calls(index) -> list:
     """The calls that wrap a model in DistributedDataParallel (seen through imports and aliases)."""
     return [c for c in index.calls if c.qualname in DDP]
+
+
+def function_body(index, line: int) -> tuple[int, int] | None:
+    """(first, last) line of the body of the innermost function holding `line`; None at module
+    level. The `def` line itself runs when the module does; only the body says the call did."""
+    best = None
+    for fn in index.nodes(cst.FunctionDef):
+        body = fn.body.body
+        if not body:
+            continue
+        a, b = index.line(body[0]), index.end_line(fn)
+        if a <= line <= b and (best is None or a >= best[0]):
+            best = (a, b)
+    return best

@@ -12,6 +12,16 @@ from .measures import Steps
 from .model import Trace
 
 
+@dataclass(frozen=True)
+class Covered:
+    """The lines that ran in the run (capture/coverage.py): the whole run up to the trace, or its
+    setup only; code left untraced (its lines unknown)."""
+
+    whole: bool
+    lines: frozenset  # (path, line)
+    partial: tuple = ()  # (path, first line, last line)
+
+
 @dataclass(frozen=True, eq=False)
 class LineTimes:
     map: LineMap
@@ -21,6 +31,7 @@ class LineTimes:
     per_step: dict  # (path, line) of the innermost user frame -> its µs per recorded step
     unprofiled: dict | None  # (path, line) -> µs per step in the unprofiled steps' line log
     ran: frozenset  # (path, line) of every user frame on the stack at some moment of the window
+    covered: Covered | None = None  # the lines that ran at all (None: an older capture)
 
     def innermost(self, i: int) -> tuple[str, int] | None:
         """(path, line) of the innermost user frame when event i started."""
@@ -31,7 +42,16 @@ class LineTimes:
         return self.map.frame_in(int(self.stack_ids[i]), path, lines)
 
 
-def line_times(lm: LineMap, trace: Trace, st: Steps, unprofiled: dict | None) -> LineTimes:
+def covered(doc: dict) -> Covered | None:
+    """lines.json's coverage, its file indices as paths (those of doc["files"])."""
+    cov, files = doc.get("covered"), doc.get("files") or []
+    if not cov:
+        return None
+    return Covered(bool(cov.get("whole")), frozenset((files[f], ln) for f, ln in cov.get("lines") or []),
+                   tuple((files[f], a, b) for f, a, b in cov.get("partial") or []))
+
+
+def line_times(lm: LineMap, trace: Trace, st: Steps, unprofiled: dict | None, cov: Covered | None = None) -> LineTimes:
     lo, hi = st.window
     t = (lm.times + lm.offset_ns) / 1000.0
     spans = []
@@ -47,7 +67,7 @@ def line_times(lm: LineMap, trace: Trace, st: Steps, unprofiled: dict | None) ->
     per_step = {key: sum(b - a for a, b in iv) / n for key, iv in by_line.items()}
     ran = frozenset((lm.files[f], line) for sid in {s for _, _, s in spans} if sid >= 0
                     for f, line in lm.stacks[sid])
-    return LineTimes(lm, lm.stack_at(trace.ts), spans, by_line, per_step, unprofiled, ran)
+    return LineTimes(lm, lm.stack_at(trace.ts), spans, by_line, per_step, unprofiled, ran, cov)
 
 
 LOOP_SHARE = 0.9  # a frame on the stack this share of the recorded time holds the training loop
