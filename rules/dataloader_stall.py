@@ -37,7 +37,7 @@ from libcst import matchers as m
 
 from trainprof.estimate import Change, Measured, WhatIf
 from trainprof.estimate.producer import Producer
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import Evidence, Finding, Fix, HotLine
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.fix.workers_safe import function_of as _function_of
 from trainprof.fix.workers_safe import why_not_workers
@@ -80,11 +80,13 @@ def detect(run):
     # steps of a bursty loader hold a share of its waits that can be far off)
     train_us = max(unprof_step - 1000 * wait_ms, 0.05 * unprof_step)
     measured = ""
+    batch_us = None  # one batch's time as measured where it is made (to share out among the Dataset's lines)
     if not multi:
         main = (run.info.get("fetches") or {}).get("main") or {}
         if main.get("batches"):
             # Each batch took this on the training thread; W workers make them in parallel with the step.
             made = Producer(1, 1000 * main["wall_ms"] / main["batches"], 1000 * main["cpu_ms"] / main["batches"], cores)
+            batch_us = made.batch_wall_us
             new_workers = min(made.workers_for(train_us), 8 if not made.cpu_bound else spare)
             floor = made.period_us(new_workers)
             measured = f"; a batch takes {made.batch_wall_us / 1000:.3g} ms to make ({_cpu_share(made)} of it on a CPU)"
@@ -96,6 +98,7 @@ def detect(run):
     else:
         w = workers if isinstance(workers, int) and workers > 0 else 1
         if prod is not None:
+            batch_us = prod.batch_wall_us
             if prod.period_us() <= train_us:
                 # the workers keep up: the wait is the batch's hand-over (IPC, the main process's
                 # share), not their pace -- more workers would gain nothing (the breakdown shows it)
@@ -123,9 +126,14 @@ def detect(run):
     else:
         cfg = ", ".join(f"{k}={kw[k]!r}" for k in keys if k in kw and kw[k] is not ...) or (
             "defaults (num_workers=0)" if call else "not found in the script")
+    hot = hot_lines(run, batch_us)
+    if hot:
+        measured += (f"; making a batch, the costliest line is {hot[0].path}:{hot[0].line} "
+                     f"({hot[0].ms:.3g} ms{f' of {batch_us / 1000:.3g}' if batch_us else ''})")
     yield Finding(
         rule=ID,
         title="Training loop waits on the data loader",
+        hot_lines=hot,
         path=run.relpath(),
         line=line,
         severity="medium",
@@ -162,6 +170,23 @@ def _saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady, 
                               f"the recorded steps held {recorded_ms:.3g} ms) taken off the step; {pace}")
     return WhatIf(Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
                   basis=f"loader wait measured on the training thread, replayed away; {pace}", confidence="medium")
+
+
+HOT = 5  # lines shown
+HOT_SHARE = 0.02  # ... each holding at least this share of a batch
+
+
+def hot_lines(run, batch_us: float | None) -> tuple[HotLine, ...]:
+    """The user's lines that make a batch (Dataset, transforms, collate), costliest first, from
+    the batches made again after the trace (capture/loader_lines.py); their times shared out of
+    the batch time measured where batches are made, so that the line recorder's own cost drops out."""
+    costs = run.loader_lines
+    total = sum(costs.values()) if costs else 0.0
+    if not total:
+        return ()
+    scale = batch_us / total if batch_us else 1.0
+    top = sorted(costs.items(), key=lambda kv: -kv[1])[:HOT]
+    return tuple(HotLine(run.relpath(p), ln, us * scale / 1000) for (p, ln), us in top if us >= HOT_SHARE * total)
 
 
 def _cpu_share(p: Producer) -> str:

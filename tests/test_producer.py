@@ -52,3 +52,16 @@ def test_no_fix_goes_below_what_the_loader_delivers():
     loader_fix = Change(remove_cpu=((0.0, 1.0),), floor_us=6_000)
     assert floor_us(loader_fix, 18_000) == 6_000
     assert bounded(20_000, 4_000, floor_us(loader_fix | Change(drop_syncs=frozenset({3})), 18_000)) == 6_000
+
+
+def test_hot_lines_share_out_the_measured_batch_time_costliest_first():
+    from types import SimpleNamespace
+
+    from rules.dataloader_stall import hot_lines
+
+    run = SimpleNamespace(loader_lines={("/p/data.py", 12): 600.0, ("/p/data.py", 13): 300.0, ("/p/aug.py", 4): 90.0,
+                                        ("/p/data.py", 9): 10.0}, relpath=lambda p: p[3:])
+    got = hot_lines(run, 500.0)  # the recorder's own cost doubled the lines' time: the batch took 0.5 ms
+    assert [(h.path, h.line) for h in got] == [("data.py", 12), ("data.py", 13), ("aug.py", 4)]  # 1%: left out
+    assert [round(h.ms, 3) for h in got] == [0.3, 0.15, 0.045]
+    assert hot_lines(SimpleNamespace(loader_lines=None), 500.0) == ()

@@ -76,3 +76,22 @@ def test_the_package_loop_trap_points_into_the_package(tmp_path):
     assert files == [os.path.realpath(script)]
     b = json.loads((tmp_path / "b.json").read_text())
     assert not any("mylib" in f["path"] for f in b["findings"])
+
+
+@pytest.mark.slow
+def test_a_loader_bound_run_names_the_datasets_lines(tmp_path):
+    """The Dataset runs in a worker; the finding names its costly lines (made again in the
+    training process after the trace), costliest first, with their time per batch."""
+    script = os.path.join(SCRIPTS, "dataset_hot.py")
+    hot = {i for i, line in enumerate(open(script), 1) if "# HOT" in line}
+    r = run_cli("analyze", script, "--run-dir", str(tmp_path / "run"), "-q", "--json", str(tmp_path / "a.json"),
+                env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    a = json.loads((tmp_path / "a.json").read_text())
+    f = next(f for f in a["findings"] if f["rule"] == "dataloader-stall")
+    lines = f["hot_lines"]
+    assert lines and {h["line"] for h in lines[:2]} <= hot and lines[0]["path"] == "dataset_hot.py"
+    assert [h["ms"] for h in lines] == sorted((h["ms"] for h in lines), reverse=True)
+    batch = next(e["value"] for e in f["evidence"] if e["label"] == "batch time in a worker")
+    assert sum(h["ms"] for h in lines) <= batch * 1.001  # shares of the measured batch, not the recorder's time
+    assert f"costliest line is {os.path.relpath(script)}:{lines[0]['line']} " in f["message"]

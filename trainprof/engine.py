@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .capture import rundir
+from .capture import loader_lines, rundir
 from .errors import TraceError, TrainprofError
 from .estimate.calibration import calibration, make_warp
 from .estimate.estimates import Combined, estimate_all
@@ -29,7 +29,7 @@ from .trace import measures as M
 from .trace.comm import cross_rank, rank_comm
 from .trace.launches import launches as launch_join
 from .trace.line_times import LineTimes, covered, line_times, loop_file
-from .trace.lines import build_line_map, unprofiled_line_costs
+from .trace.lines import build_line_map, line_costs, unprofiled_line_costs
 from .trace.model import Trace
 from .trace.syncs import sync_waits
 
@@ -240,6 +240,19 @@ def _focus(lt: LineTimes | None, script: str | None, index, notes: list[str]):
     return os.path.abspath(focus), idx
 
 
+def _loader_lines(run_dir: str, notes: list[str]) -> dict | None:
+    """loader_lines.json: (path, line) -> µs per batch (None: none sampled, or a damaged file)."""
+    try:
+        doc = rundir.read_json(os.path.join(run_dir, loader_lines.name(0)))
+        if not doc:
+            return None
+        files, part = doc["files"], doc["batches"]
+        return {k: v for k, v in line_costs(part, [str(f) for f in files]).items() if v > 0}
+    except (TraceError, KeyError, TypeError, ValueError, IndexError) as e:
+        notes.append(f"{loader_lines.name(0)} is damaged, so the loader's lines are not shown ({e})")
+        return None
+
+
 def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     """The script a run ran: a copy carried in the run directory (sample_traces/: it reads the
     same wherever the run is), else where it was run."""
@@ -286,11 +299,12 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
         return lt.frame_in(i, script) if lt is not None and script is not None else None
 
     spans = M.dataloader_spans(trace, st)
+    loader = _loader_lines(run_dir, notes) if run_dir and lines_name == rundir.LINES_JSON else None
     precision, why = rundir.read_precision(run_dir) if run_dir and trace.has_cuda else (None, None)
     if why:
         notes.append(why)
     return Run(precision=precision, trace=trace, steps=st, info=run, script=script, entry=entry, index=index, lines=lt,
-               launches=lk, producer=producer(run, len(spans) / len(st) if len(spans) else 1.0),
+               launches=lk, producer=producer(run, len(spans) / len(st) if len(spans) else 1.0), loader_lines=loader,
                root=os.path.dirname(entry or os.path.abspath(trace_path)),
                syncs=sync_waits(trace, st, line_of), timeline=tl,
                calibration=calibration(tl, unprofiled_us, trace.has_cuda, warp, issue_us), main=main, step_us=step_us,

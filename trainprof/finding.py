@@ -54,6 +54,15 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class HotLine:
+    """A line of the user's code and its time per unit of work (a loader's batch)."""
+
+    path: str
+    line: int
+    ms: float
+
+
+@dataclass(frozen=True)
 class Trial:
     """The fix, run: its measured speedup over interleaved rounds of fresh, unprofiled processes
     (trainprof/fix/trials.py), and the knob values it was best with."""
@@ -89,6 +98,8 @@ class Finding:
     estimate: Estimate | None = None  # the saving as shown, set by the estimate stage
     fix: Fix | None = None
     trial: Trial | None = None  # the fix run and measured (`--trials`), where it was
+    # where the time goes inside the work the finding names (the lines of a Dataset making a batch), costliest first
+    hot_lines: tuple[HotLine, ...] = ()
 
     @property
     def saving_ms(self) -> float:

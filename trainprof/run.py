@@ -57,6 +57,9 @@ class Run:
     # heaviest shapes (precision.json); None: not timed (a CPU run, an older capture)
     precision: dict | None = None
     entry: str | None = None  # the script that ran, where `script` is another file (the loop's)
+    # the user's lines making one of the loader's batches, µs each, timed after the trace
+    # (capture/loader_lines.py); None: not sampled
+    loader_lines: dict | None = None
 
     @property
     def n_steps(self) -> int:

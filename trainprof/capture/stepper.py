@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 
+from . import loader_lines
 from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .coverage import Coverage
 from .recorder import LineRecorder
@@ -377,6 +378,11 @@ class Capture:
                 calibrate(torch, self.prof, self.device, self.run_dir)
             if self.cfg.get("full_run"):
                 return
+            if self.loaders and self.world == 1:
+                # inside the loader: the Dataset's lines, timed making a few batches here
+                import torch
+
+                loader_lines.sample(self.iters, self.recorder, os.path.join(self.run_dir, loader_lines.name(0)), torch)
             if self.cfg.get("watch_s") and self.settle.periodic is None and self.world == 1:
                 # the loop has work every N steps (`if step % N`) that the search did not see twice
                 self.watch, self.watch_t = SpikeWatch(float(self.cfg["watch_s"])), _clock()

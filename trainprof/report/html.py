@@ -8,8 +8,10 @@ import shlex
 
 import jinja2
 
+from ..errors import TrainprofError
 from ..files import write_atomic
 from ..finding import fmt_num
+from ..source.index import read_source
 from . import jsonout
 from .breakdown import LABELS, PARTS
 from .prepare import MAX_FINDINGS, Report
@@ -73,6 +75,20 @@ def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
     return [(n, _clip(lines[n - 1], MAX_LINE), n == line) for n in range(lo, hi + 1)]
 
 
+def _line_text(root: str, rel: str, line: int, texts: dict) -> str:
+    """One line of a .py file of the project (under its root), clipped; '' for anything else."""
+    path = os.path.realpath(os.path.join(root, rel))
+    if path not in texts:
+        texts[path] = None
+        if path.endswith(".py") and path.startswith(os.path.realpath(root) + os.sep):
+            try:
+                texts[path] = read_source(path).splitlines()
+            except (OSError, ValueError, TrainprofError):
+                pass
+    lines = texts[path]
+    return _clip(lines[line - 1].strip(), MAX_LINE) if lines and 0 < line <= len(lines) else ""
+
+
 def render(rep: Report) -> str:
     a = rep.analysis
     doc = jsonout.to_dict(rep)
@@ -87,9 +103,12 @@ def render(rep: Report) -> str:
                       if f["diff"] and a.run_dir else None)
     doc = _clip_all(doc)
     src = a.source.splitlines() if a.source else None
+    texts: dict = {}
     for f in doc["findings"]:
         f["excerpt"] = _excerpt(src, f["line"])
         f["diff"] = _clip_diff(f["diff"])
+        for h in f.get("hot_lines") or []:
+            h["code"] = _line_text(a.run.root, h["path"], h["line"], texts)
     found = {f.rule for f in a.findings}
     fine = [(r, rep.titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)

@@ -64,6 +64,9 @@ def render(rep: Report, console: Console | None = None) -> None:
             con.print(f"\n[bold]{i}. {f.rule}[/] {f.path}:{f.line}")
             con.print(f"   {f.message}", markup=False)
             con.print(f"   [dim]{ev}[/]")
+            if f.hot_lines:
+                con.print("   a batch's time, line by line: "
+                          + "; ".join(f"{h.path}:{h.line} {h.ms:.3g} ms" for h in f.hot_lines), markup=False)
             if f.estimate:
                 con.print(f"   [dim]estimate ({f.estimate.confidence} confidence): {f.estimate.basis}; {f.estimate.after}[/]")
             if f.trial is not None:

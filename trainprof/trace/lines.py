@@ -197,11 +197,15 @@ def unprofiled_line_costs(lines_doc: dict, clean_step_us: float | None = None) -
     part = (lines_doc or {}).get("unprofiled")
     if not part or not part.get("events"):
         return None
+    return line_costs(part, lines_doc["files"], clean_step_us)
+
+
+def line_costs(part: dict, files: list[str], clean_step_us: float | None = None) -> dict[tuple[str, int], float]:
+    """Innermost user line -> µs per step (part["steps"] of them) of a line log's part."""
     events = part["events"]
     stacks, times, ids = _stack_timeline(part.get("initial_stack") or [], events)
     w0, w1 = float(part["start"]), float(part["end"])
     steps = max(part.get("steps") or 1, 1)
-    files = lines_doc["files"]
     init = part.get("initial_stack") or []
     # Segments: the initial stack until the first event, then each stack until the next.
     seg_t = np.concatenate([[-np.inf], times.astype(np.float64)])
