@@ -286,15 +286,3 @@ def test_a_byte_order_mark_and_crlf_lines_print_back(tmp_path):
         assert r.returncode == 0, r.stderr
         assert p.read_bytes() == head + want.replace("\n", nl).encode()
         assert (tmp_path / f"{name}.trainprof.bak").read_bytes() == original
-
-
-def test_write_atomic_writes_through_a_symlink(tmp_path):
-    from trainprof.files import write_atomic
-
-    real = tmp_path / "real.py"
-    real.write_text("a = 1\n")
-    link = tmp_path / "link.py"
-    link.symlink_to(real)
-    write_atomic(str(link), b"a = 2\n")
-    assert link.is_symlink() and real.read_text() == "a = 2\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.py", "real.py"]

@@ -58,10 +58,9 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
                    err=True)
         run_dir = None
     rep = prepare(analysis)
-    if run_dir:
-        jsonout.write(rep, os.path.join(run_dir, rundir.ANALYSIS_JSON))
     html_path = html_path or (os.path.join(run_dir, rundir.REPORT_HTML) if run_dir else None)
-    for write, path in ((jsonout.write, json_path), (html.write, html_path)):
+    run_json = os.path.join(run_dir, rundir.ANALYSIS_JSON) if run_dir else None
+    for write, path in ((jsonout.write, run_json), (jsonout.write, json_path), (html.write, html_path)):
         if path:
             try:
                 write(rep, path)

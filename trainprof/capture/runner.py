@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..errors import CaptureError, Interrupted
+from ..files import write_atomic
 from . import rundir
 from .channel import Ranks, close_channel, open_channel, received
 
@@ -197,8 +198,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                 run = capture(script, args, run_dir, replace(opts, with_stack=False, retried=True), progress)
                 run.setdefault("notes", []).append(
                     f"torch's profiler failed with Python stacks ({error['message']}): captured without them")
-                with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
-                    json.dump(run, f, indent=1)
+                write_atomic(os.path.join(run_dir, rundir.RUN_JSON), json.dumps(run, indent=1).encode())
                 return run
             raise CaptureError(f"torch's profiler failed: {error['message']} (try --no-stack, or another torch)")
         if error.get("kind") == "raised":
@@ -248,8 +248,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     run["unprofiled_ms"] = rundir.steady_unprofiled(run)
     if notes:
         run["notes"] = notes
-    with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
-        json.dump(run, f, indent=1)
+    write_atomic(os.path.join(run_dir, rundir.RUN_JSON), json.dumps(run, indent=1).encode())
     if interrupted:
         raise Interrupted(f"interrupted after the trace was written: the script was stopped; the run "
                           f"is saved (`trainprof report {run_dir}` analyzes it)")

@@ -163,6 +163,8 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
             if rule_of.get(c.id) != f.get("rule"):
                 continue
             p, recorded = resolve(run_dir, a, f["path"])
+            # a linked source is written at its target (as editors do): the writer never follows a link
+            p = os.path.realpath(p)
             hashes[p] = recorded
             params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
             by_file.setdefault(p, {}).setdefault(c.id, {})[int(f["line"])] = params
@@ -239,7 +241,7 @@ def preview(path: str, fix_id: str, line: int, params: dict | None = None,
 def plan_static(script: str, mods: list[Codemod]) -> list[FileFix]:
     if not os.path.isfile(script):
         raise FixError(f"script not found: {script}")
-    return [fix_text(os.path.abspath(script), _read(script), mods, None)]
+    return [fix_text(os.path.realpath(script), _read(script), mods, None)]
 
 
 def backup_path(path: str) -> str:

@@ -1,0 +1,97 @@
+"""A run directory is passed around (a colleague's run, a CI artifact, sample_traces/): opening
+one with `trainprof report`, `apply` or `tensorboard` never writes outside it, reads a private
+file into a report, hangs or exhausts memory. Each test makes one attack of Issue 20 (numbered
+as there) and checks what trainprof does instead.
+"""
+import os
+import shutil
+
+import pytest
+
+from conftest import SAMPLES, run_cli
+
+
+def _run(tmp_path, name="item_sync"):
+    """A copy of a saved GPU run, with no analysis or page yet."""
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(SAMPLES, name), run)
+    for junk in ("analysis.json", "report.html"):
+        (run / junk).unlink(missing_ok=True)
+    return run
+
+
+def _error_line(r, code, *needles):
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert lines and lines[0].startswith("trainprof: error: "), r.stderr
+    assert "Traceback" not in r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+# (1) symlinks followed on write
+
+@pytest.mark.parametrize("planted", ["report.html", "analysis.json"])
+def test_a_linked_output_in_the_run_directory_is_not_followed(tmp_path, planted):
+    run = _run(tmp_path)
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("ssh-ed25519 AAAA the-owner\n")
+    (run / planted).symlink_to(victim)
+    r = run_cli("report", str(run), "-q", cwd=str(tmp_path))
+    _error_line(r, 1, planted, "symbolic link", "not written")
+    assert victim.read_text() == "ssh-ed25519 AAAA the-owner\n"
+    assert (run / planted).is_symlink() and os.readlink(run / planted) == str(victim)
+    assert not [p for p in os.listdir(run) if ".tmp" in p]  # no temporary file left beside it
+
+
+def test_a_fifo_or_folder_where_an_output_goes_is_refused(tmp_path):
+    run = _run(tmp_path)
+    os.mkfifo(run / "report.html")
+    r = run_cli("report", str(run), "-q", cwd=str(tmp_path), timeout=60)
+    _error_line(r, 1, "report.html", "a FIFO", "not written")
+    (run / "report.html").unlink()
+    (run / "report.html").mkdir()
+    _error_line(run_cli("report", str(run), "-q", cwd=str(tmp_path), timeout=60), 1, "a directory")
+
+
+def test_the_writer_refuses_links_even_dangling_ones(tmp_path):
+    from trainprof.files import RefusedPath, write_atomic
+
+    real = tmp_path / "real.py"
+    real.write_text("a = 1\n")
+    for target in (real, tmp_path / "nowhere"):
+        link = tmp_path / "link.py"
+        link.symlink_to(target)
+        with pytest.raises(RefusedPath, match="symbolic link"):
+            write_atomic(str(link), b"a = 2\n")
+        assert link.is_symlink() and real.read_text() == "a = 1\n" and not (tmp_path / "nowhere").exists()
+        link.unlink()
+    write_atomic(str(real), b"a = 3\n", mode=0o640)  # a regular file is replaced, its mode as asked
+    assert real.read_text() == "a = 3\n" and real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["real.py"]
+
+
+def test_lint_output_through_a_link_is_refused(tmp_path):
+    script = tmp_path / "t.py"
+    script.write_text("x = 1\n")
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    (tmp_path / "out.txt").symlink_to(victim)
+    r = run_cli("lint", str(script), "-o", str(tmp_path / "out.txt"), cwd=str(tmp_path))
+    _error_line(r, 1, "symbolic link")
+    assert victim.read_text() == "keep\n"
+
+
+def test_apply_writes_a_linked_source_at_its_target_and_keeps_the_link(tmp_path):
+    """The writer never follows a link; apply resolves a user's linked source itself (as editors
+    write through one) and writes the real file, with its backup beside it."""
+    src = os.path.join(os.path.dirname(__file__), "codemods", "item-sync", "accumulate.in.py")
+    real = tmp_path / "real.py"
+    shutil.copy(src, real)
+    (tmp_path / "link.py").symlink_to("real.py")
+    r = run_cli("apply", "--static", str(tmp_path / "link.py"), "--fix", "item-sync", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    want = open(src.replace(".in.py", ".out.py")).read()
+    assert (tmp_path / "link.py").is_symlink() and real.read_text() == want
+    assert (tmp_path / "real.py.trainprof.bak").read_text() == open(src).read()
