@@ -95,3 +95,46 @@ def test_apply_writes_a_linked_source_at_its_target_and_keeps_the_link(tmp_path)
     want = open(src.replace(".in.py", ".out.py")).read()
     assert (tmp_path / "link.py").is_symlink() and real.read_text() == want
     assert (tmp_path / "real.py.trainprof.bak").read_text() == open(src).read()
+
+
+# (5) non-regular files: checked after resolving links, on the opened file, before reading
+
+def test_a_fifo_named_as_the_trace_fails_within_seconds(tmp_path):
+    run = _run(tmp_path)
+    trace = next(run.glob("*.pt.trace.json.gz"))
+    trace.unlink()
+    os.mkfifo(trace)  # nothing ever writes to it: a read would wait forever
+    r = run_cli("report", str(run), "-q", cwd=str(tmp_path), timeout=30)
+    _error_line(r, 3, trace.name, "a FIFO, not a regular file")
+
+
+@pytest.mark.parametrize("name", ["run.json", "lines.json"])
+def test_a_fifo_as_the_run_json_or_lines_json_does_not_hang(tmp_path, name):
+    run = _run(tmp_path)
+    (run / name).unlink()
+    os.mkfifo(run / name)
+    r = run_cli("report", str(run), "-q", cwd=str(tmp_path), timeout=30)
+    if name == "run.json":
+        _error_line(r, 3, "run.json", "a FIFO")
+    else:  # a damaged lines.json costs only the line attribution, as documented
+        assert r.returncode == 0 and (run / "report.html").is_file(), r.stderr
+
+
+def test_lint_of_a_link_to_dev_zero_is_refused_not_read(tmp_path):
+    (tmp_path / "zero.py").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    r = run_cli("lint", str(tmp_path), cwd=str(tmp_path), timeout=30)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "zero.py: a character device, not a regular file" in r.stderr
+    assert "pipe.py: a FIFO, not a regular file" in r.stderr
+    assert "in 1 file(s)" in r.stdout  # the regular one is linted
+    r = run_cli("lint", str(tmp_path / "zero.py"), cwd=str(tmp_path), timeout=30)
+    assert r.returncode == 1 and "a character device, not a regular file" in r.stderr
+
+
+def test_a_script_that_is_a_fifo_is_refused(tmp_path):
+    run = _run(tmp_path)
+    os.mkfifo(tmp_path / "train.py")
+    r = run_cli("report", str(run), "--script", str(tmp_path / "train.py"), "-q", cwd=str(tmp_path), timeout=30)
+    _error_line(r, 1, "a FIFO, not a regular file")

@@ -20,6 +20,7 @@ import time
 import msgspec
 
 from ..errors import TraceError
+from ..files import read_regular
 
 RUN_JSON = "run.json"
 LINES_JSON = "lines.json"
@@ -28,6 +29,9 @@ TRIALS_JSON = "trials.json"  # the top fixes, run and measured (fix/trials.py)
 PRECISION_JSON = "precision.json"  # bf16/TF32 timed on the run's device, its own shapes (capture/precision.py)
 REPORT_HTML = "report.html"
 OUTPUT_LOG = "output.log"
+# A run directory's JSON files, at most (a lines.json of a long run is a few MB): a larger one
+# is refused before it is read, so a planted one cannot exhaust memory.
+JSON_MAX = 256 << 20
 
 
 def new_run_dir(script: str, logdir: str = "trainprof_runs") -> str:
@@ -52,12 +56,13 @@ def read_json(path: str, schema: type | None = None) -> dict | None:
     wrong shape (damaged, hand-edited, another tool's) is a clear error here, not a
     TypeError deep in an analysis; the document itself is returned as it was."""
     try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read())
+        doc = json.loads(read_regular(path, JSON_MAX))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as e:
-        raise TraceError(f"{path}: unreadable ({e})") from None
+    except OSError as e:
+        raise TraceError(f"{path}: unreadable ({e.strerror or e})") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deeply for the parser
+        raise TraceError(f"{path}: unreadable ({'nested too deeply' if isinstance(e, RecursionError) else e})") from None
     if schema is not None:
         try:
             msgspec.convert(doc, schema, strict=False)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..errors import CaptureError, Interrupted
-from ..files import write_atomic
+from ..files import open_regular, write_atomic
 from . import rundir
 from .channel import Ranks, close_channel, open_channel, received
 
@@ -59,8 +59,12 @@ def _user_files(script: str) -> list[str]:
 
 
 def sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    """Of a regular file (a FIFO is refused, not waited on), read in chunks."""
+    h = hashlib.sha256()
+    with open_regular(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, progress=None) -> dict:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from ..capture import rundir
 from ..errors import TrainprofError
-from ..files import write_atomic
-from ..source.index import ParseError, SourceIndex, index_source
+from ..files import read_regular, write_atomic
+from ..source.index import SOURCE_MAX, ParseError, SourceIndex, index_source
 from .codemod import Codemod, Note, Site
 
 APPLIED_JSON = "applied.json"  # in the run directory: path -> sha256 of what apply wrote
@@ -87,9 +87,8 @@ def latest_run(logdir: str = "trainprof_runs") -> str:
 
 
 def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
+    try:  # as it is: CRLF lines stay CRLF
+        return read_regular(path, SOURCE_MAX).decode("utf-8")
     except OSError as e:
         raise FixError(f"cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError:
@@ -205,8 +204,7 @@ def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
 
 
 def _sha_file(p: str) -> str:
-    with open(p, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    return hashlib.sha256(read_regular(p, SOURCE_MAX)).hexdigest()
 
 
 def locate(path: str, files: dict, script: str | None) -> str | None:

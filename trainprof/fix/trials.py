@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import write_atomic
+from ..source.index import read_source
 from .apply import FixError, all_codemods, fix_text, resolve
 from .verify import VerifyError, losses, step_ms, step_record, timing_env
 
@@ -155,7 +156,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
     except FixError as e:
         raise TrialError(f"cannot try fixes: {e}") from None
     cores = int(run.get("cores") or run.get("cpu_count") or 1)
-    text = open(script, encoding="utf-8").read()
+    text = read_source(script)
     sha = a.get("script_sha256")  # trials of another version of the script do not count
     cands = candidates(run_dir, a, script, text, cores, cuda=bool(run.get("cuda")))
     both = combined_safe(a, run_dir, script, text)

@@ -22,6 +22,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, QualifiedNameSource
 
 from ..errors import TrainprofError
+from ..files import read_regular
 from .loops import Loop, loop_functions, training_loops
 from .tree import Nodes, literal
 
@@ -171,10 +172,13 @@ def parse(path: str, text: str) -> cst.Module:
     raise ParseError(path, line, why)
 
 
+SOURCE_MAX = 16 << 20  # bytes of one source file, at most: no training script is near it
+
+
 def read_source(path: str) -> str:
+    """A source's text: a regular file (a FIFO or /dev/zero is refused, not read), up to SOURCE_MAX."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        return read_regular(path, SOURCE_MAX).decode("utf-8")
     except OSError as e:
         raise TrainprofError(f"cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError:

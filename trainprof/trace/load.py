@@ -23,6 +23,7 @@ import msgspec
 import numpy as np
 
 from ..errors import TraceError
+from ..files import open_regular
 from .decode import _I64, INT_COLUMNS, Piece, TraceFile, columns, decode_piece, whole_decoder
 from .model import Trace
 from .split import NotSplittable, Splitter
@@ -49,8 +50,10 @@ def load_trace(path: str | os.PathLike, progress=None, workers: int | None = Non
 
 
 def _open(path: str):
+    """(size, file): a regular file only -- a FIFO would block the read forever."""
     try:
-        return os.path.getsize(path), open(path, "rb")
+        f = open_regular(path)
+        return os.fstat(f.fileno()).st_size, f
     except FileNotFoundError:
         raise TraceError(f"trace not found: {path}") from None
     except IsADirectoryError:
