@@ -138,3 +138,77 @@ def test_a_script_that_is_a_fifo_is_refused(tmp_path):
     os.mkfifo(tmp_path / "train.py")
     r = run_cli("report", str(run), "--script", str(tmp_path / "train.py"), "-q", cwd=str(tmp_path), timeout=30)
     _error_line(r, 1, "a FIFO, not a regular file")
+
+
+# (4) decompression and reading bounded, whatever the content
+
+MEASURED = """
+import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(r.stderr)
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+"""
+
+
+def _report_measured(run, tmp_path):
+    """(exit code, stderr, peak RSS in MiB) of `trainprof report run`."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    r = subprocess.run([sys.executable, "-c", MEASURED, sys.executable, "-m", "trainprof.cli", "report", str(run), "-q"],
+                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=300)
+    code, mib = map(int, r.stdout.split())
+    return code, r.stderr, mib
+
+
+def _bomb(path, head: bytes, unit: bytes, n: int, tail: bytes):
+    """A .json.gz of head + unit * n + tail, of gzip members: a few MB that inflate to n * len(unit)."""
+    import gzip
+
+    one = gzip.compress(unit, 9)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(head))
+        for _ in range(n):
+            f.write(one)
+        f.write(gzip.compress(tail))
+
+
+BLANKS = b" " * (16 << 20)
+BOMBS = {  # the content -> what the one-line error says
+    "blanks": (b"", BLANKS, 192, b"", "a gzip bomb?"),  # 3 GB of blanks, nothing else
+    "blanks_between_events": (b'{"traceEvents": [{"ph": "X", "ts": 1, "dur": 1},', BLANKS, 192,
+                              b'{"ph": "X", "ts": 2, "dur": 1}]}', "longer than 64 MiB"),
+    "giant_string": (b'{"traceEvents": [{"ph": "X", "name": "', b"a" * (16 << 20), 192, b'"}]}', "longer than 64 MiB"),
+    "empty_events": (b'{"traceEvents": [', b"{}," * (1 << 22), 48, b"{}]}", "by the million"),
+    "deep_nesting": (b'{"traceEvents": [{"ph": "X", "args": {"a": ', b"[" * 100_000 + b"]" * 100_000, 1, b"}}]}",
+                     "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("content", list(BOMBS))
+def test_a_trace_that_would_exhaust_memory_is_refused_within_bounds(tmp_path, content):
+    head, unit, n, tail, said = BOMBS[content]
+    run = _run(tmp_path)
+    trace = next(run.glob("*.pt.trace.json.gz"))
+    _bomb(trace, head, unit, n, tail)
+    assert trace.stat().st_size < 8 << 20
+    code, err, mib = _report_measured(run, tmp_path)
+    assert code == 3 and err.startswith("trainprof: error: ") and said in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert mib < 1536, mib  # the bound the issue sets: 3 GB of blanks once took 5.8 GB
+
+
+def test_a_run_json_past_the_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from trainprof.capture import rundir
+    from trainprof.errors import TraceError
+
+    run = _run(tmp_path)
+    monkeypatch.setattr(rundir, "JSON_MAX", 1000)  # the limit made small: the real one is 256 MiB
+    (run / "run.json").write_bytes(b" " * 1001 + b"{}")
+    with pytest.raises(TraceError, match="over the 0 MiB|MB, over"):
+        rundir.read_run(str(run))
+    (run / "run.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    monkeypatch.setattr(rundir, "JSON_MAX", 256 << 20)
+    with pytest.raises(TraceError, match="nested too deeply"):
+        rundir.read_run(str(run))
