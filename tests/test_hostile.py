@@ -212,3 +212,69 @@ def test_a_run_json_past_the_limit_is_refused_before_it_is_read(tmp_path, monkey
     monkeypatch.setattr(rundir, "JSON_MAX", 256 << 20)
     with pytest.raises(TraceError, match="nested too deeply"):
         rundir.read_run(str(run))
+
+
+# (10) malformed analysis.json and applied.json: input errors naming the field, not exit 70
+
+def _edited_analysis(tmp_path, edit):
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(SAMPLES, "item_sync"), run)  # analysed; its script beside it (root ".")
+    a = json.loads((run / "analysis.json").read_text())
+    k = next(i for i, f in enumerate(a["findings"]) if f["rule"] == "item-sync")
+    a["findings"].insert(0, a["findings"].pop(k))
+    edit(a)
+    (run / "analysis.json").write_text(json.dumps(a))
+    return run
+
+
+def _set(path, value):
+    def edit(a):
+        *up, last = path
+        for k in up:
+            a = a[k]
+        if value is KeyError:
+            del a[last]
+        else:
+            a[last] = value
+    return edit
+
+
+MALFORMED = {  # an edit of analysis.json -> the field the error names
+    "findings_not_a_list": (_set(["findings"], "x"), "$.findings"),
+    "line_not_a_number": (_set(["findings", 0, "line"], "abc"), "$.findings[0].line"),
+    "line_huge": (_set(["findings", 0, "line"], 10 ** 30), "$.findings[0].line"),
+    "path_missing": (_set(["findings", 0, "path"], KeyError), "path"),
+    "rule_a_list": (_set(["findings", 0, "rule"], []), "$.findings[0].rule"),
+    "fix_a_string": (_set(["findings", 0, "fix"], "item-sync"), "$.findings[0].fix"),
+    "params_a_list": (_set(["findings", 0, "fix"], {"id": "item-sync", "params": [1]}), "$.findings[0].fix.params"),
+    "files_a_list": (_set(["files"], []), "$.files"),
+    "hash_a_number": (_set(["files", "item_sync.py"], 5), "$.files[...]"),
+    "root_a_number": (_set(["root"], 5), "$.root"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_analysis_is_an_input_error_naming_the_field(tmp_path, case):
+    edit, field = MALFORMED[case]
+    run = _edited_analysis(tmp_path, edit)
+    before = (run / "item_sync.py").read_bytes()
+    r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
+    _error_line(r, 3, "analysis.json", field)
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert (run / "item_sync.py").read_bytes() == before
+
+
+@pytest.mark.parametrize("text", ["[]", '{"item_sync.py": 5}', "{", "null"])
+def test_a_malformed_applied_json_is_an_input_error(tmp_path, text):
+    run = _edited_analysis(tmp_path, lambda a: None)
+    (run / "applied.json").write_text(text)
+    before = (run / "item_sync.py").read_bytes()
+    _error_line(run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)), 3, "applied.json")
+    assert (run / "item_sync.py").read_bytes() == before
+
+
+def test_a_nul_byte_in_a_finding_path_is_refused(tmp_path):
+    run = _edited_analysis(tmp_path, _set(["findings", 0, "path"], "item_sync.py\0x"))
+    _error_line(run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)), 2, "NUL byte")

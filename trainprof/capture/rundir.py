@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+from typing import Annotated
 
 import msgspec
 
@@ -191,6 +192,35 @@ class LinesSchema(msgspec.Struct):
     anchors: list[tuple[int, float, float]] = []
     tight_anchors: list[tuple[float, float]] = []
     unprofiled: _Unprofiled | None = None
+
+
+# analysis.json as apply, trials and verify read it (written by report/jsonout.py): a
+# hand-edited or damaged one is an input error naming the field, not a crash deep in apply.
+class _Fix(msgspec.Struct):
+    id: str | None = None
+    params: dict[str, object] | None = None
+
+
+class _Finding(msgspec.Struct):
+    rule: str
+    path: str
+    line: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+    fix: _Fix | None = None
+    saving_ms: float | None = None
+
+
+class AnalysisSchema(msgspec.Struct):
+    schema: int | None = None
+    root: str | None = None
+    script: str | None = None
+    script_sha256: str | None = None
+    argv: list[str] = []
+    files: dict[str, str] = {}
+    findings: list[_Finding] = []
+
+
+def read_analysis(run_dir: str) -> dict | None:
+    return read_json(os.path.join(run_dir, ANALYSIS_JSON), AnalysisSchema)
 
 
 def read_run(run_dir: str) -> dict | None:

@@ -146,11 +146,10 @@ def _through(remap, ln: int) -> int:
 
 
 def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
-    path = os.path.join(run_dir, rundir.ANALYSIS_JSON)
-    a = rundir.read_json(path)
+    a = rundir.read_analysis(run_dir)
     if a is None:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
-    applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON)) or {}
+    applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON), dict[str, str]) or {}
     # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
     # hoist-tensor beside host-alloc, looks for its own form at the same lines).
     rule_of = {fid: rid for fid, (rid, _) in all_codemods().items()}
@@ -186,7 +185,9 @@ def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
     """(the file a finding of analysis `a` points at, its sha256 as analysed). Paths are
     relative to the analysis' root (schema 2); a file outside it is refused."""
     files = a.get("files") or {}
-    if "root" not in a:  # schema 1: absolute paths, matched as they were written
+    if "\0" in path or "\0" in (a.get("root") or ""):
+        raise FixError(f"{path!r}: a path with a NUL byte in analysis.json: not rewritten")
+    if a.get("root") is None:  # schema 1: absolute paths, matched as they were written
         p = locate(path, files, a.get("script"))
         if p is None:
             raise FixError(f"{path}: not found (the analysis ran elsewhere?)")
@@ -276,11 +277,11 @@ def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, s
     if run_dir and done:
         path = os.path.join(run_dir, APPLIED_JSON)
         try:
-            applied = rundir.read_json(path) or {}
+            applied = rundir.read_json(path, dict[str, str]) or {}
             applied.update({p: _sha_file(p) for p, _ in done})
             write_atomic(path, json.dumps(applied, indent=1).encode())
-        except OSError as e:
-            err = err or FixError(f"cannot record the fixes in {path}: {e.strerror or e} "
+        except (OSError, TrainprofError) as e:  # TrainprofError: a damaged applied.json
+            err = err or FixError(f"cannot record the fixes in {path}: {getattr(e, 'strerror', None) or e} "
                                   "(a second apply of this analysis will refuse the fixed files)")
     if err:
         if done:  # the one-line error says what did change, and where the originals are

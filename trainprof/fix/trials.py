@@ -147,7 +147,7 @@ def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
 
 def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=None, timeout: float = 300.0) -> dict:
     """Try the top fixes of run_dir's analysis; write and return trials.json's content."""
-    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON))
+    a = rundir.read_analysis(run_dir)
     run = rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON))
     if a is None or run is None:
         raise TrialError(f"{run_dir}: no analysis.json or run.json (run `trainprof analyze` first)")

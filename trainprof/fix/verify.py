@@ -149,7 +149,7 @@ def period_of(run_dir: str, fix_ids) -> int:
 
     from ..capture import rundir
 
-    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
+    a = rundir.read_analysis(run_dir) or {}
     every = [int(f["fix"]["params"]["every"]) for f in a.get("findings") or []
              if (f.get("fix") or {}).get("id") in fix_ids and "every" in ((f.get("fix") or {}).get("params") or {})]
     return math.lcm(*every) if every else 1
@@ -184,7 +184,7 @@ def verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, ti
     from ..capture import rundir
 
     if args is None:
-        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or [] if run_dir else []
+        args = (rundir.read_analysis(run_dir) or {}).get("argv") or [] if run_dir else []
     for path, bak in written:
         orig = os.path.join(os.path.dirname(path), f"_trainprof_original_{os.path.basename(path)}")
         shutil.copyfile(bak, orig)
