@@ -278,3 +278,57 @@ def test_a_malformed_applied_json_is_an_input_error(tmp_path, text):
 def test_a_nul_byte_in_a_finding_path_is_refused(tmp_path):
     run = _edited_analysis(tmp_path, _set(["findings", 0, "path"], "item_sync.py\0x"))
     _error_line(run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)), 2, "NUL byte")
+
+
+# (9) fix parameters checked; what a codemod makes must compile before it is written
+
+def _logging_run(tmp_path, every):
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(SAMPLES, "excessive_logging"), run)
+    a = json.loads((run / "analysis.json").read_text())
+    for f in a["findings"]:
+        if f["rule"] == "excessive-logging":
+            f["fix"]["params"]["every"] = every
+    (run / "analysis.json").write_text(json.dumps(a))
+    return run
+
+
+@pytest.mark.parametrize("every", [0, -5, float("nan"), 2.5, "x", 10 ** 12, None])
+def test_a_bad_every_is_refused_not_written(tmp_path, every):
+    run = _logging_run(tmp_path, every)
+    before = (run / "excessive_logging.py").read_bytes()
+    r = run_cli("apply", str(run), "--fix", "excessive-logging", cwd=str(tmp_path))
+    if every is None:  # no period given: the codemod's own default
+        assert r.returncode == 0 and "if step % 100 == 0:" in (run / "excessive_logging.py").read_text(), r.stderr
+        return
+    _error_line(r, 3, "$.findings[0].fix.params.every")
+    assert (run / "excessive_logging.py").read_bytes() == before
+
+
+def test_an_unknown_fix_parameter_is_refused(tmp_path):
+    import json
+
+    run = _logging_run(tmp_path, 10)
+    a = json.loads((run / "analysis.json").read_text())
+    a["findings"][0]["fix"]["params"]["code"] = "__import__('os').system('id')"
+    (run / "analysis.json").write_text(json.dumps(a))
+    _error_line(run_cli("apply", str(run), "--fix", "excessive-logging", cwd=str(tmp_path)), 3,
+                "unknown field `code`")
+
+
+def test_code_that_would_not_compile_is_never_written(tmp_path):
+    """Whatever a codemod makes (here one that writes a module-level `return`, which libcst
+    prints but Python refuses), apply compiles it first."""
+    import libcst as cst
+
+    from trainprof.fix.apply import FixError, fix_text
+    from trainprof.fix.codemod import Codemod
+
+    def transform(site):
+        return site.module.with_changes(body=[*site.module.body, cst.parse_statement("return 1\n")])
+
+    bad = Codemod("bad", "safe", "adds a return", "none", transform)
+    with pytest.raises(FixError, match=r"t.py:2: the fixed code would not compile \('return' outside function\)"):
+        fix_text("t.py", "x = 1\n", [bad], None)

@@ -196,9 +196,18 @@ class LinesSchema(msgspec.Struct):
 
 # analysis.json as apply, trials and verify read it (written by report/jsonout.py): a
 # hand-edited or damaged one is an input error naming the field, not a crash deep in apply.
+class _Params(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Every parameter a codemod reads (Site.param), with the values it can take: a rule
+    that gives its fix a new parameter declares it here, or apply refuses the analysis."""
+
+    every: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None  # a `step % every` guard
+    workers: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None  # DataLoader num_workers
+    was: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None
+
+
 class _Fix(msgspec.Struct):
     id: str | None = None
-    params: dict[str, object] | None = None
+    params: _Params | None = None
 
 
 class _Finding(msgspec.Struct):
@@ -220,7 +229,16 @@ class AnalysisSchema(msgspec.Struct):
 
 
 def read_analysis(run_dir: str) -> dict | None:
-    return read_json(os.path.join(run_dir, ANALYSIS_JSON), AnalysisSchema)
+    """The fields of analysis.json that apply, trials and verify read, checked and normalized
+    (a line of "3" is 3): a value no codemod could use (an `every` of 0, NaN or -1) is refused here."""
+    path = os.path.join(run_dir, ANALYSIS_JSON)
+    doc = read_json(path)
+    if doc is None:
+        return None
+    try:
+        return msgspec.to_builtins(msgspec.convert(doc, AnalysisSchema, strict=False))
+    except msgspec.ValidationError as e:
+        raise TraceError(f"{path}: not a trainprof {ANALYSIS_JSON} ({e})") from None
 
 
 def read_run(run_dir: str) -> dict | None:

@@ -136,7 +136,20 @@ def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[in
             remap.append(_line_map(cur, new))
             cur = new
     out.after = bom + cur
+    if out.changed:
+        _compiles(path, cur)
     return out
+
+
+def _compiles(path: str, text: str) -> None:
+    """Refuse what a codemod made (from odd parameters, or a bug of ours) unless Python
+    parses and compiles it: nothing that does not run is ever written."""
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        raise FixError(f"{path}:{e.lineno}: the fixed code would not compile ({e.msg}): nothing written") from None
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise FixError(f"{path}: the fixed code would not compile ({type(e).__name__}): nothing written") from None
 
 
 def _through(remap, ln: int) -> int:
