@@ -332,3 +332,48 @@ def test_code_that_would_not_compile_is_never_written(tmp_path):
     bad = Codemod("bad", "safe", "adds a return", "none", transform)
     with pytest.raises(FixError, match=r"t.py:2: the fixed code would not compile \('return' outside function\)"):
         fix_text("t.py", "x = 1\n", [bad], None)
+
+
+# (6) deep nesting: measured from tokens before any parser sees it
+
+DEEP = {
+    "plus": "x = " + " + ".join(["1"] * 30_000) + "\n",  # once: exit 70, RecursionError
+    "not": "x = " + "not " * 20_000 + "y\n",  # once: MemoryError
+    "parens": "x = " + "(" * 10_000 + "1" + ")" * 10_000 + "\n",  # once: libcst's parser segfaulted (exit 139)
+    "calls": "x = f" + "()" * 5_000 + "\n",
+}
+
+
+def test_deeply_nested_sources_are_an_input_error(tmp_path):
+    for name, text in DEEP.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    r = run_cli("lint", str(tmp_path), cwd=str(tmp_path), timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == len(DEEP) and "Traceback" not in r.stderr, r.stderr
+    for name in DEEP:
+        assert any(ln.startswith("trainprof: error: ") and f"/{name}.py:1: cannot parse: nested too deeply" in ln
+                   for ln in lines), \
+            (name, lines)
+
+
+def test_a_deep_script_in_report_and_apply_is_one_line(tmp_path):
+    (tmp_path / "train.py").write_text(DEEP["parens"])
+    run = _run(tmp_path)
+    r = run_cli("report", str(run), "--script", str(tmp_path / "train.py"), "-q", cwd=str(tmp_path), timeout=120)
+    _error_line(r, 1, "train.py:1: cannot parse: nested too deeply")
+    r = run_cli("apply", "--static", str(tmp_path / "train.py"), "--fix", "item-sync", cwd=str(tmp_path), timeout=120)
+    _error_line(r, 2, "nested too deeply")
+    assert (tmp_path / "train.py").read_text() == DEEP["parens"]
+
+
+def test_a_parser_crash_costs_a_one_line_error_not_the_process(monkeypatch):
+    """With the depth limit lifted, the 10,000 brackets reach libcst's parser, which crashes
+    (SIGSEGV) -- in a forked child: this process gets the error and goes on."""
+    from trainprof.source import depth
+    from trainprof.source.index import ParseError, parse
+
+    monkeypatch.setattr(depth, "MAX_NESTING", 10 ** 9)
+    with pytest.raises(ParseError, match=r"the parser crashed on it \(SIG"):
+        parse("t.py", DEEP["parens"])
+    assert parse("t.py", "x = " + "(" * 60 + "1" + ")" * 60 + "\n") is not None  # deep, within bounds: parsed

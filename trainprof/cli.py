@@ -318,7 +318,7 @@ def lint(scripts, fmt, fail_on, select, output):
 
     linted, errors = lint_paths(scripts, _selected(select))
     for e in errors:
-        click.echo(f"trainprof: {e}", err=True)
+        click.echo(f"trainprof: error: {e}", err=True)
     found = [f for lt in linted for f in lt.findings]
     text = render(linted, fmt)
     if output:
