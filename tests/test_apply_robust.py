@@ -37,7 +37,7 @@ def _analysed(tmp_path, edit=None):
     meta["script"] = str(script)
     meta["script_sha256"] = hashlib.sha256(script.read_bytes()).hexdigest()  # as if it ran with the edit
     (run / "run.json").write_text(json.dumps(meta))
-    r = run_cli("report", str(run), "-q", cwd=str(tmp_path))
+    r = run_cli("report", str(run), "--script", str(script), "-q", cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     return run, script
 

@@ -377,3 +377,48 @@ def test_a_parser_crash_costs_a_one_line_error_not_the_process(monkeypatch):
     with pytest.raises(ParseError, match=r"the parser crashed on it \(SIG"):
         parse("t.py", DEEP["parens"])
     assert parse("t.py", "x = " + "(" * 60 + "1" + ")" * 60 + "\n") is not None  # deep, within bounds: parsed
+
+
+# (3) reports read sources only as .py files under the run's folder or --script's
+
+def _run_naming(tmp_path, script_path):
+    import json
+
+    run = _run(tmp_path)
+    (run / "item_sync.py").unlink()  # the copy a sample carries beside its run
+    meta = json.loads((run / "run.json").read_text())
+    meta["script"] = str(script_path)
+    (run / "run.json").write_text(json.dumps(meta))
+    return run
+
+
+def test_a_script_that_run_json_names_elsewhere_is_not_read_into_the_report(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir()
+    lines = open(os.path.join(SAMPLES, "item_sync", "item_sync.py")).read().splitlines(True)
+    lines[23] = lines[23].rstrip("\n") + "  # SECRET-TOKEN-4711\n"  # at a finding's line: its excerpt
+    secret = private / "item_sync.py"
+    secret.write_text("".join(lines))
+    run = _run_naming(tmp_path, secret)
+    r = run_cli("report", str(run), "-q", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    page, doc = (run / "report.html").read_text(), (run / "analysis.json").read_text()
+    assert "SECRET-TOKEN" not in page and "SECRET-TOKEN" not in doc
+    assert f"the script {secret} was not read (outside the run directory and the --script folder)" in doc
+    assert "was not read" in page and "--script PATH" in page
+    # the user names it: then it is read (and the same run shows what it hid)
+    r = run_cli("report", str(run), "--script", str(secret), "-q", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "SECRET-TOKEN-4711" in (run / "report.html").read_text()
+
+
+@pytest.mark.parametrize("where", ["outside", "inside"])
+def test_a_script_that_is_not_a_py_file_is_never_read(tmp_path, where):
+    """A private key beside the run, or a text file inside it: not a .py file, never read."""
+    secret = tmp_path / "id_rsa" if where == "outside" else tmp_path / "run" / "notes.txt"
+    run = _run_naming(tmp_path, secret)
+    secret.write_text("x = 'SECRET-KEY-0815'\n" + open(os.path.join(SAMPLES, "item_sync", "item_sync.py")).read())
+    r = run_cli("report", str(run), "-q", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "SECRET-KEY" not in (run / "report.html").read_text()
+    assert "(not a .py file)" in (run / "analysis.json").read_text()

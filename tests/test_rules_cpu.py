@@ -88,5 +88,5 @@ def test_a_static_finding_on_a_branch_not_taken_is_no_cost_of_the_run(tmp_path):
     assert "debug-apis" not in {f["rule"] for f in a["findings"]}
     from trainprof.engine import analyze
 
-    run = analyze(str(tmp_path / "branch_not_taken")).run
+    run = analyze(str(tmp_path / "branch_not_taken"), script=os.path.join(SCRIPTS, "branch_not_taken.py")).run
     assert run.ran(9) is True and run.ran(11) is False and run.ran(4) is None  # 4: before the loop

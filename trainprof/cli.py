@@ -151,7 +151,7 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
         try:
-            analysis = run_analysis(out, only=only, progress=progress.update)
+            analysis = run_analysis(out, script=script, only=only, progress=progress.update)
         except KeyboardInterrupt:  # the run itself is complete: say how to analyze it later
             raise Interrupted(f"interrupted while analyzing; the run is saved (`trainprof report {out}` "
                               "analyzes it)") from None
@@ -171,15 +171,17 @@ def _trials(analysis, run_dir, budget, only, quiet):
     jsonout.write(prepare(analysis), os.path.join(run_dir, rundir.ANALYSIS_JSON))
     say = (lambda s: click.echo(f"trial: {s}", err=True)) if not quiet else None
     run_trials(run_dir, budget, progress=say)
-    return run_analysis(run_dir, only=only)
+    return run_analysis(run_dir, script=analysis.script, only=only)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
               help="About how long the trials may take (two rounds at least).")
+@click.option("--script", default=None, type=click.Path(dir_okay=False),
+              help="The script the run ran (needed where it lies outside RUN_DIR).")
 @_output_options
-def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet):
+def trials(run_dir, trial_budget, script, select, json_path, html_path, open_html, quiet):
     """Run the top fixes of RUN_DIR's analysis and measure them: patched copies of the script,
     unprofiled, in fresh processes interleaved with the original; knobs swept (num_workers).
     The user's files are never touched; results go to RUN_DIR/trials.json and the report."""
@@ -187,13 +189,15 @@ def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet
 
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         raise TrainprofError(f"{run_dir}: not a run directory (no run.json)")
-    analysis = _trials(run_analysis(run_dir, only=_selected(select)), run_dir, trial_budget, _selected(select), quiet)
+    analysis = _trials(run_analysis(run_dir, script=script, only=_selected(select)), run_dir, trial_budget,
+                       _selected(select), quiet)
     _finish(analysis, run_dir, json_path, html_path, open_html, quiet)
 
 
 @main.command()
 @click.argument("target", type=click.Path())
-@click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script the trace came from.")
+@click.option("--script", default=None, type=click.Path(dir_okay=False),
+              help="The script the trace came from; its folder's .py files may be read (default: only RUN_DIR's).")
 @_output_options
 def report(target, script, select, json_path, html_path, open_html, quiet):
     """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""

@@ -49,6 +49,12 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     not_run: list[Finding] = field(default_factory=list)  # static findings on loop lines that did not run
     trial: dict | None = None  # all the safe fixes together, run and measured (trials.json), where they were
+    # The folders whose .py files the outputs may read (hash, excerpt, preview): the run's own and
+    # --script's. A run directory is passed around: the paths it names are not read outside them.
+    source_roots: tuple[str, ...] = ()
+
+    def may_read(self, path: str) -> bool:
+        return why_not_read(path, self.source_roots) is None
 
     @property
     def info(self) -> dict:
@@ -221,6 +227,22 @@ def _line_times(trace: Trace, st: M.Steps, run_dir: str | None, lines_name: str 
     return line_times(lm, trace, st, unprofiled_line_costs(doc, clean * 1000.0 if clean else None))
 
 
+def why_not_read(path: str, roots) -> str | None:
+    """None where a source may be read for a report: a .py file under one of roots (links
+    resolved); else why not."""
+    if not path.endswith(".py"):
+        return "not a .py file"
+    real = os.path.realpath(path)
+    if not any(os.path.commonpath([real, r]) == r for r in roots):
+        return "outside the run directory and the --script folder"
+    return None
+
+
+def source_roots(run_dir: str | None, script: str | None) -> tuple[str, ...]:
+    return tuple(os.path.realpath(d) for d in (run_dir, os.path.dirname(os.path.abspath(script)) if script else None)
+                 if d)
+
+
 def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     """The script a run ran: a copy carried in the run directory (sample_traces/: it reads the
     same wherever the run is), else where it was run."""
@@ -228,7 +250,7 @@ def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     if not ran:
         return None
     beside = os.path.join(run_dir, os.path.basename(ran)) if run_dir else None
-    if beside and os.path.isfile(beside):
+    if beside and os.path.isfile(beside) and beside.endswith(".py"):
         return beside
     if os.path.isfile(ran):
         return ran
@@ -304,8 +326,15 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     info = (rundir.read_run(run_dir) if run_dir else None) or {}
     notes = list(info.get("notes") or [])  # from the capture (e.g. a retry without stacks)
     info = dict(info, unprofiled_ms=rundir.steady_unprofiled(info)) if info else info
+    roots = source_roots(run_dir or os.path.dirname(os.path.abspath(trace_path)), script)  # a bare trace: its folder
     script = script or _script_of(run_dir, info, notes)
-    index = index_source(script) if script else None
+    # run.json names the script: its path serves the line attribution, but it is read only
+    # where it may be (a run directory is passed around, and run.json is its word)
+    why = why_not_read(script, roots) if script else None
+    if why:
+        notes.append(f"the script {script} was not read ({why}): source lines are shown without code; "
+                     "`--script PATH` reads it")
+    index = index_source(script) if script and not why else None
     if index is not None and info.get("script_sha256"):
         from .capture.runner import sha256
 
@@ -339,7 +368,11 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     else:
         trials = None
     findings.sort(key=lambda f: _rank(f, combined))
+    for p in dict.fromkeys(os.path.abspath(f.path) for f in findings):
+        why = why_not_read(p, roots)
+        if why and os.path.exists(p) and not any(p in n for n in notes):
+            notes.append(f"{p} was not read ({why}): its findings have no excerpt, diff or hash for apply")
     not_checked = {r for r, _ in skipped}
     checked = [r.id for r in rules if (not only or r.id in only) and r.id not in not_checked]
     return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run,
-                    _combined_trial(trials))
+                    _combined_trial(trials), roots)
