@@ -422,3 +422,70 @@ def test_a_script_that_is_not_a_py_file_is_never_read(tmp_path, where):
     assert r.returncode == 0, r.stderr
     assert "SECRET-KEY" not in (run / "report.html").read_text()
     assert "(not a .py file)" in (run / "analysis.json").read_text()
+
+
+# (2) apply writes only under the analysed script's folder, each file with a matching sha256
+
+def _victim(tmp_path):
+    """tmp_path/victim/item_sync.py: someone's file, its text and its hash known (it is public)."""
+    import hashlib
+
+    d = tmp_path / "victim"
+    d.mkdir()
+    shutil.copy(os.path.join(SAMPLES, "item_sync", "item_sync.py"), d)
+    return d / "item_sync.py", hashlib.sha256((d / "item_sync.py").read_bytes()).hexdigest()
+
+
+def test_apply_without_a_project_root_matches_nothing_by_suffix(tmp_path):
+    """The old schema: absolute paths, no hash, matched by suffix against whatever is here."""
+    victim, _ = _victim(tmp_path)
+    before = victim.read_bytes()
+
+    def edit(a):
+        del a["root"]
+        a["files"] = {}
+        for f in a["findings"]:
+            f["path"] = str(victim)
+    run = _edited_analysis(tmp_path, edit)
+    r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
+    _error_line(r, 2, "names no project root")
+    assert victim.read_bytes() == before
+
+
+@pytest.mark.parametrize("files", ["none", "hashed"])
+def test_apply_refuses_a_project_the_analysis_alone_points_at(tmp_path, files):
+    victim, sha = _victim(tmp_path)
+    before = victim.read_bytes()
+
+    def edit(a):
+        a["root"] = "../victim"
+        a["files"] = {"item_sync.py": sha} if files == "hashed" else {}
+    run = _edited_analysis(tmp_path, edit)
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(elsewhere))
+    _error_line(r, 2, f"the analysed project {victim.parent} is outside the run directory and the current folder")
+    assert victim.read_bytes() == before
+    # stated by the user (--root), the project is theirs: then only a recorded, matching hash lets it be written
+    r = run_cli("apply", str(run), "--fix", "item-sync", "--root", str(victim.parent), cwd=str(elsewhere))
+    if files == "none":
+        _error_line(r, 2, "item_sync.py: the analysis recorded no sha256 for it: not rewritten")
+        assert victim.read_bytes() == before
+    else:
+        assert r.returncode == 0 and b"losses.append(loss.detach())" in victim.read_bytes(), r.stderr
+
+
+@pytest.mark.parametrize("how", ["dotdot", "link"])
+def test_apply_refuses_a_file_outside_the_script_folder_by_name(tmp_path, how):
+    victim, sha = _victim(tmp_path)
+    before = victim.read_bytes()
+
+    def edit(a):
+        name = "../victim/item_sync.py" if how == "dotdot" else "linked.py"
+        a["files"][name] = sha
+        a["findings"][0]["path"] = name
+    run = _edited_analysis(tmp_path, edit)
+    (run / "linked.py").symlink_to(victim)
+    r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
+    _error_line(r, 2, "outside the analysed project", "not rewritten")
+    assert victim.read_bytes() == before

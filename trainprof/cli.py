@@ -178,8 +178,7 @@ def _trials(analysis, run_dir, budget, only, quiet):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
               help="About how long the trials may take (two rounds at least).")
-@click.option("--script", default=None, type=click.Path(dir_okay=False),
-              help="The script the run ran (needed where it lies outside RUN_DIR).")
+@click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script (if outside RUN_DIR).")
 @_output_options
 def trials(run_dir, trial_budget, script, select, json_path, html_path, open_html, quiet):
     """Run the top fixes of RUN_DIR's analysis and measure them: patched copies of the script,
@@ -189,8 +188,8 @@ def trials(run_dir, trial_budget, script, select, json_path, html_path, open_htm
 
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         raise TrainprofError(f"{run_dir}: not a run directory (no run.json)")
-    analysis = _trials(run_analysis(run_dir, script=script, only=_selected(select)), run_dir, trial_budget,
-                       _selected(select), quiet)
+    only = _selected(select)
+    analysis = _trials(run_analysis(run_dir, script=script, only=only), run_dir, trial_budget, only, quiet)
     _finish(analysis, run_dir, json_path, html_path, open_html, quiet)
 
 
@@ -233,16 +232,17 @@ def _print_verified(v, estimate):
 @click.option("--all-safe", is_flag=True, help="Every safe fix: results stay bit-identical.")
 @click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
 @click.option("--static", is_flag=True, help="TARGET is a script: fix the patterns wherever they are, without a run.")
+@click.option("--root", "project", default=None, type=click.Path(file_okay=False),
+              help="The project it may rewrite (default: the script's folder, if under RUN_DIR or here).")
 @click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
 @click.option("--args", "script_args", default=None, metavar="'ARGS'",
               help="With --verify: the script's arguments (default: those of the analysed run).")
 @_verify_options
-def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip, steps, rounds, parity_steps,
-          timeout):
+def apply(target, fixes, all_safe, dry_run, static, project, do_verify, script_args, skip, steps, rounds,
+          parity_steps, timeout):
     """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
 
-    Keeps a backup beside each file it writes and refuses a file changed since the
-    analysis. With --verify, measures the fix (see `trainprof verify`).
+    Keeps a backup beside each file, refuses one changed since the analysis; --verify measures the fix.
     """
     import shlex
 
@@ -258,7 +258,7 @@ def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip
         if target and os.path.isfile(target):
             raise A.FixError(f"{target} is a file: give the run directory of its analysis, or use --static")
         run_dir = target or A.latest_run()
-        plan = A.plan_from_analysis(run_dir, mods)
+        plan = A.plan_from_analysis(run_dir, mods, project)
     for ff in plan:
         for fid, n in sorted(ff.notes, key=lambda x: x[1].line):
             where = f"{os.path.relpath(ff.path)}:{n.line}" if n.line else os.path.relpath(ff.path)

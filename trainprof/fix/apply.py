@@ -158,10 +158,13 @@ def _through(remap, ln: int) -> int:
     return ln
 
 
-def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
+def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = None) -> list[FileFix]:
+    """project: the folder the user states apply may write under (--root); by default the
+    analysed script's folder, where it lies under the run directory or the current folder."""
     a = rundir.read_analysis(run_dir)
     if a is None:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
+    _confirm_root(run_dir, a, project)
     applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON), dict[str, str]) or {}
     # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
     # hoist-tensor beside host-alloc, looks for its own form at the same lines).
@@ -174,8 +177,9 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
             if rule_of.get(c.id) != f.get("rule"):
                 continue
             p, recorded = resolve(run_dir, a, f["path"])
-            # a linked source is written at its target (as editors do): the writer never follows a link
-            p = os.path.realpath(p)
+            # a linked source is written at its target (as editors do): the writer never follows a
+            # link; the target too must lie in the project
+            p = _inside_root(run_dir, a, f["path"], os.path.realpath(p))
             hashes[p] = recorded
             params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
             by_file.setdefault(p, {}).setdefault(c.id, {})[int(f["line"])] = params
@@ -187,27 +191,59 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
             out.append(FileFix(p, text, text, [(c.id, Note(0, False, "already applied from this analysis"))
                                                for c in mods if c.id in sites]))
             continue
-        if hashes[p] and hashes[p] != h:
+        if hashes[p] != h:
             raise FixError(f"{os.path.relpath(p)} changed since the analysis: run `trainprof analyze` again "
                            "(the lines it found may have moved)")
         out.append(fix_text(p, text, [c for c in mods if c.id in sites], sites))
     return out
 
 
+def _root(run_dir: str, a: dict) -> str:
+    """The analysed script's folder (analysis.json's root, relative to the run directory)."""
+    if a.get("root") is None:
+        # schema 1 held absolute paths, matched by suffix against whatever checkout was here
+        raise FixError(f"{os.path.join(run_dir, rundir.ANALYSIS_JSON)} names no project root (an old schema): "
+                       f"run `trainprof report {run_dir} --script SCRIPT` to renew it")
+    if "\0" in a["root"]:
+        raise FixError(f"{a['root']!r}: a path with a NUL byte in analysis.json: not rewritten")
+    return os.path.normpath(os.path.join(os.path.abspath(run_dir), a["root"]))
+
+
+def _under(p: str, folder: str) -> bool:
+    return os.path.commonpath([p, folder]) == folder
+
+
+def _confirm_root(run_dir: str, a: dict, project: str | None) -> None:
+    """The analysis names the folder apply writes in: a run directory is passed around, so that
+    folder must be one the user stands in or chose -- under the run directory, the current
+    folder, or --root -- never one a received analysis.json alone points at."""
+    root = os.path.realpath(_root(run_dir, a))
+    ok = [os.path.realpath(project)] if project else [os.path.realpath(run_dir), os.path.realpath(os.getcwd())]
+    if not any(_under(root, d) for d in ok):
+        where = f"--root {project}" if project else "the run directory and the current folder"
+        raise FixError(f"the analysed project {root} is outside {where}: nothing rewritten "
+                       f"(run apply from the project, or pass --root {root} if it is yours)")
+
+
+def _inside_root(run_dir: str, a: dict, path: str, real: str) -> str:
+    root = os.path.realpath(_root(run_dir, a))
+    if not _under(real, root):
+        raise FixError(f"{path}: links to {real}, outside the analysed project ({root}): not rewritten")
+    if not real.endswith(".py"):
+        raise FixError(f"{path}: not a .py file: not rewritten")
+    return real
+
+
 def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
     """(the file a finding of analysis `a` points at, its sha256 as analysed). Paths are
-    relative to the analysis' root (schema 2); a file outside it is refused."""
+    relative to the analysis' root, the analysed script's folder; a file outside it, or one
+    without a recorded sha256, is refused by name."""
     files = a.get("files") or {}
-    if "\0" in path or "\0" in (a.get("root") or ""):
+    if "\0" in path:
         raise FixError(f"{path!r}: a path with a NUL byte in analysis.json: not rewritten")
-    if a.get("root") is None:  # schema 1: absolute paths, matched as they were written
-        p = locate(path, files, a.get("script"))
-        if p is None:
-            raise FixError(f"{path}: not found (the analysis ran elsewhere?)")
-        return p, files.get(p)
-    root = os.path.normpath(os.path.join(os.path.abspath(run_dir), a["root"]))
+    root = _root(run_dir, a)
     p = os.path.normpath(os.path.join(root, path))
-    if os.path.commonpath([p, root]) != root:
+    if not _under(p, root):
         raise FixError(f"{path}: outside the analysed project ({root}): not rewritten")
     if not os.path.isfile(p):
         raise FixError(f"{path}: not found under {root} (the analysis ran elsewhere?)")
@@ -219,18 +255,6 @@ def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
 
 def _sha_file(p: str) -> str:
     return hashlib.sha256(read_regular(p, SOURCE_MAX)).hexdigest()
-
-
-def locate(path: str, files: dict, script: str | None) -> str | None:
-    """Where a schema-1 analysis' finding path is (absolute, or relative to where it ran)."""
-    if os.path.isabs(path) and os.path.isfile(path):
-        return path
-    for k in files:
-        if k == os.path.abspath(path) or k.endswith(os.sep + path):
-            return k
-    if script and os.path.basename(script) == os.path.basename(path) and os.path.isfile(script):
-        return script
-    return os.path.abspath(path) if os.path.isfile(path) else None
 
 
 def preview(path: str, fix_id: str, line: int, params: dict | None = None,
