@@ -489,3 +489,60 @@ def test_apply_refuses_a_file_outside_the_script_folder_by_name(tmp_path, how):
     r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
     _error_line(r, 2, "outside the analysed project", "not rewritten")
     assert victim.read_bytes() == before
+
+
+# (8) an editor's save between apply's read and its rename is never lost
+
+EDITOR = r"""
+import os, sys
+path, text = sys.argv[1], sys.argv[2]
+link = os.link
+
+def saving_link(src, dst, *a, **k):  # apply's new file is complete; an editor saves just now
+    if isinstance(dst, str) and dst.startswith(os.path.basename(path) + ".tmp"):
+        with open(path, "w") as f:
+            f.write(text)
+    return link(src, dst, *a, **k)
+
+os.link = saving_link
+from trainprof.cli import main
+sys.argv = ["trainprof", *sys.argv[3:]]
+main()
+"""
+
+
+def test_an_editor_saving_while_apply_writes_keeps_its_change(tmp_path):
+    import subprocess
+    import sys
+
+    run = _edited_analysis(tmp_path, lambda a: None)
+    script = run / "item_sync.py"
+    saved = script.read_text() + "# the editor's change\n"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    r = subprocess.run([sys.executable, "-c", EDITOR, str(script), saved, "apply", str(run), "--fix", "item-sync"],
+                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=120)
+    _error_line(r, 2, "item_sync.py was saved by another program while apply wrote it", "nothing written")
+    assert script.read_text() == saved
+    assert not list(run.glob("item_sync.py.*")) and not (run / "applied.json").exists()  # no backup, no temp
+
+
+def test_concurrent_applies_write_the_file_once(tmp_path):
+    """Four applies of one analysis at once: one writes, each other one waits for its lock and
+    then finds the file changed (or already applied); one backup, the fix made once."""
+    import subprocess
+    import sys
+
+    run = _edited_analysis(tmp_path, lambda a: None)
+    script = run / "item_sync.py"
+    original = script.read_bytes()
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    procs = [subprocess.Popen([sys.executable, "-m", "trainprof.cli", "apply", str(run), "--fix", "item-sync"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path), env=env)
+             for _ in range(4)]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    wrote = [o for o in outs if o[0] == 0 and "wrote " in o[1]]
+    assert len(wrote) == 1, outs
+    for code, out, err in outs:
+        assert (code, out, err) in wrote or "already applied" in out or "changed while fixing it" in err, (code, out, err)
+    assert script.read_bytes().count(b"losses.append(loss.detach())") == 1
+    assert [p.read_bytes() for p in run.glob("item_sync.py.trainprof.bak*")] == [original]

@@ -21,6 +21,12 @@ class RefusedPath(TrainprofError):
     exit_code = 1
 
 
+class ChangedMeanwhile(TrainprofError):
+    """The file was saved by another program between reading it and replacing it."""
+
+    exit_code = 2
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -30,7 +36,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
+def write_atomic(path: str, data: bytes, mode: int | None = None, unchanged: bytes | None = None) -> None:
     """Write data to a temporary file in path's folder, then rename it over path.
 
     Refuses (RefusedPath) where path is a symbolic link or not a regular file: the folder is
@@ -38,6 +44,9 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     O_EXCL|O_NOFOLLOW, and the rename replaces the directory entry itself, so nothing is ever
     written through a link, even one planted between the check and the rename. (`apply`
     resolves a user's linked source itself, within the project, and writes the real file.)
+
+    unchanged: what path must still hold, checked right before the rename (ChangedMeanwhile
+    otherwise): an editor's save since it was read is never replaced.
 
     A crash at any moment leaves path as it was or as data, never half of it. Where the
     system allows (Linux, O_TMPFILE), the data goes first into an unnamed file that gets its
@@ -57,6 +66,9 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
             finally:
                 os.close(fd)
         _refuse_odd(dfd, name, path)  # once more: planted while the data was written
+        if unchanged is not None and _content(dfd, name) != unchanged:
+            raise ChangedMeanwhile(f"{path} was saved by another program while trainprof wrote it: "
+                                   "left as that program saved it")
         os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
     finally:
         try:
@@ -75,6 +87,15 @@ def _refuse_odd(dfd: int, name: str, path: str) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise RefusedPath(f"{path} is {_kind(st.st_mode)}: not written (trainprof writes only regular files, "
                           "never through a link)")
+
+
+def _content(dfd: int, name: str) -> bytes | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def _fill(fd: int, data: bytes, mode: int | None) -> None:

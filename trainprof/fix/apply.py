@@ -7,7 +7,9 @@ and records what it wrote so that a second apply of the same analysis is a no-op
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import glob
 import hashlib
 import json
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..capture import rundir
 from ..errors import TrainprofError
-from ..files import read_regular, write_atomic
+from ..files import ChangedMeanwhile, read_regular, write_atomic
 from ..source.index import SOURCE_MAX, ParseError, SourceIndex, index_source
 from .codemod import Codemod, Note, Site
 
@@ -295,22 +297,25 @@ def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, s
     writing leaves that file as it was and says which files were already written.
     """
     todo = [ff for ff in fixes if ff.changed]
-    for ff in todo:
-        # the file must still be what was read: a change since would be lost
-        if _read(ff.path) != ff.before:
-            raise FixError(f"{os.path.relpath(ff.path)} changed while fixing it: nothing written")
-        # the rename would replace a read-only file (its folder allows that; so does root):
-        # the user said not to write it
-        if not os.stat(ff.path).st_mode & 0o222 or not os.access(ff.path, os.W_OK):
-            raise FixError(f"{os.path.relpath(ff.path)} is read-only: nothing written")
-    done: list[tuple[str, str]] = []
-    err = None
-    for ff in todo:
-        try:
-            done.append((ff.path, _write_one(ff)))
-        except FixError as e:
-            err = e
-            break
+    with contextlib.ExitStack() as locks:
+        for ff in todo:
+            # another apply of the same file waits here, then finds it changed (below)
+            locks.enter_context(_locked(ff.path))
+            # the file must still be what was read: a change since would be lost
+            if _read(ff.path) != ff.before:
+                raise FixError(f"{os.path.relpath(ff.path)} changed while fixing it: nothing written")
+            # the rename would replace a read-only file (its folder allows that; so does root):
+            # the user said not to write it
+            if not os.stat(ff.path).st_mode & 0o222 or not os.access(ff.path, os.W_OK):
+                raise FixError(f"{os.path.relpath(ff.path)} is read-only: nothing written")
+        done: list[tuple[str, str]] = []
+        err = None
+        for ff in todo:
+            try:
+                done.append((ff.path, _write_one(ff)))
+            except FixError as e:
+                err = e
+                break
     if run_dir and done:
         path = os.path.join(run_dir, APPLIED_JSON)
         try:
@@ -328,6 +333,18 @@ def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, s
     return done
 
 
+@contextlib.contextmanager
+def _locked(path: str):
+    """An exclusive advisory lock on path while apply checks and replaces it (editors take
+    none: for them, the content is checked once more right before the rename)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _write_one(ff: FileFix) -> str:
     """Back the file up, then replace it; its backup's path. OSError -> FixError, file as it was."""
     rel = os.path.relpath(ff.path)
@@ -339,7 +356,11 @@ def _write_one(ff: FileFix) -> str:
         raise FixError(f"cannot write the backup {os.path.relpath(bak)}: {e.strerror or e}: "
                        f"{rel} left as it was") from None
     try:
-        write_atomic(ff.path, ff.after.encode(), mode=mode)
+        write_atomic(ff.path, ff.after.encode(), mode=mode, unchanged=ff.before.encode())
+    except ChangedMeanwhile:
+        os.unlink(bak)  # nothing was replaced: the backup of what it no longer holds would mislead
+        raise FixError(f"{rel} was saved by another program while apply wrote it: left as that program "
+                       "saved it, nothing written to it") from None
     except OSError as e:
         try:  # the file is still the original: its fresh copy would only be clutter
             if _read(ff.path) == ff.before:
