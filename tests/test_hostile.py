@@ -546,3 +546,45 @@ def test_concurrent_applies_write_the_file_once(tmp_path):
         assert (code, out, err) in wrote or "already applied" in out or "changed while fixing it" in err, (code, out, err)
     assert script.read_bytes().count(b"losses.append(loss.detach())") == 1
     assert [p.read_bytes() for p in run.glob("item_sync.py.trainprof.bak*")] == [original]
+
+
+# (11) fixes chain: a second apply of the same analysis makes the fixes the first did not
+
+def test_a_second_fix_applies_to_the_patched_file(tmp_path):
+    import json
+
+    together = _edited_analysis(tmp_path / "one", lambda a: None)
+    assert run_cli("apply", str(together), "--fix", "item-sync,autocast", cwd=str(tmp_path)).returncode == 0
+    run = _edited_analysis(tmp_path / "two", lambda a: None)
+    script = run / "item_sync.py"
+    original = script.read_bytes()
+    r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
+    assert r.returncode == 0 and "wrote " in r.stdout, r.stderr
+    r = run_cli("apply", str(run), "--fix", "autocast", cwd=str(tmp_path))
+    assert r.returncode == 0 and "fixed  autocast" in r.stdout and "already applied" not in r.stdout, r.stdout + r.stderr
+    assert script.read_bytes() == (together / "item_sync.py").read_bytes()  # as both at once
+    entry = json.loads((run / "applied.json").read_text())[str(script)]
+    assert entry["fixes"] == ["autocast", "item-sync"]
+    assert open(entry["backup"], "rb").read() == original  # the file as analysed, for the next one
+    r = run_cli("apply", str(run), "--fix", "autocast,item-sync", cwd=str(tmp_path))
+    assert r.returncode == 0 and r.stdout.count("already applied") == 2 and "nothing to change" in r.stdout
+
+
+def test_a_chained_fix_leaves_a_line_an_earlier_fix_changed(tmp_path):
+    """excessive-logging and item-sync found at the same line (29): the logging guard rewrites
+    it, so item-sync, applied after, leaves it and says why."""
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(SAMPLES, "excessive_logging"), run)
+    assert run_cli("apply", str(run), "--fix", "excessive-logging", cwd=str(tmp_path)).returncode == 0
+    guarded = (run / "excessive_logging.py").read_text()
+    r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "excessive_logging.py:29: an earlier fix changed this line (as analysed): left alone" in r.stdout, r.stdout
+
+
+def test_a_chain_without_the_original_is_refused(tmp_path):
+    run = _edited_analysis(tmp_path, lambda a: None)
+    assert run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)).returncode == 0
+    (run / "item_sync.py.trainprof.bak").unlink()
+    r = run_cli("apply", str(run), "--fix", "autocast", cwd=str(tmp_path))
+    _error_line(r, 2, "its backup of the file as analysed is gone or changed")

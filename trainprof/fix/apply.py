@@ -12,7 +12,6 @@ import difflib
 import fcntl
 import glob
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -20,9 +19,10 @@ from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import ChangedMeanwhile, read_regular, write_atomic
 from ..source.index import SOURCE_MAX, ParseError, SourceIndex, index_source
+from . import applied as A
+from .applied import APPLIED_JSON
 from .codemod import Codemod, Note, Site
 
-APPLIED_JSON = "applied.json"  # in the run directory: path -> sha256 of what apply wrote
 
 
 class FixError(TrainprofError):
@@ -36,6 +36,8 @@ class FileFix:
     after: str
     notes: list[tuple[str, Note]] = field(default_factory=list)  # (codemod id, note)
     used: list[Codemod] = field(default_factory=list)  # codemods that changed something
+    fixes: list[str] = field(default_factory=list)  # fix ids made on the file from the analysis, this one's too
+    first_backup: str | None = None  # the backup holding the file as analysed, from an earlier apply
 
     @property
     def changed(self) -> bool:
@@ -167,7 +169,7 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = 
     if a is None:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
     _confirm_root(run_dir, a, project)
-    applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON), dict[str, str]) or {}
+    applied = A.read(run_dir)
     # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
     # hoist-tensor beside host-alloc, looks for its own form at the same lines).
     rule_of = {fid: rid for fid, (rid, _) in all_codemods().items()}
@@ -189,15 +191,40 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = 
     for p, sites in by_file.items():
         text = _read(p)
         h = _sha_file(p)
-        if applied.get(p) == h:
-            out.append(FileFix(p, text, text, [(c.id, Note(0, False, "already applied from this analysis"))
-                                               for c in mods if c.id in sites]))
+        todo = [c for c in mods if c.id in sites]
+        if p in applied and applied[p].sha256 == h:  # as an earlier apply of this analysis left it
+            out.append(_chain(p, text, applied[p], hashes[p], todo, sites))
             continue
         if hashes[p] != h:
             raise FixError(f"{os.path.relpath(p)} changed since the analysis: run `trainprof analyze` again "
                            "(the lines it found may have moved)")
-        out.append(fix_text(p, text, [c for c in mods if c.id in sites], sites))
+        ff = fix_text(p, text, todo, sites)
+        ff.fixes = [c.id for c in todo]
+        out.append(ff)
     return out
+
+
+def _chain(p: str, text: str, entry: A.Entry, analysed: str, todo: list[Codemod], sites) -> FileFix:
+    """The fixes not yet made on a file an earlier apply of this analysis wrote, at the
+    analysed lines carried across the earlier edit (a line it changed is left, and said so)."""
+    made = set(entry.fixes) if entry.fixes is not None else {c.id for c in todo}
+    notes = [(c.id, Note(0, False, "already applied from this analysis")) for c in todo if c.id in made]
+    rest = [c for c in todo if c.id not in made]
+    if not rest:
+        return FileFix(p, text, text, notes)
+    orig = A.original(entry, analysed)
+    if orig is None:
+        raise FixError(f"{os.path.relpath(p)} was fixed from this analysis before, and its backup of the file as "
+                       "analysed is gone or changed: run `trainprof analyze` again to fix more")
+    moved = {}
+    for c in rest:
+        moved[c.id], lost = A.carried(orig, text, sites[c.id])
+        notes += [(c.id, Note(ln, False, "an earlier fix changed this line (as analysed): left alone"))
+                  for ln in lost]
+    ff = fix_text(p, text, rest, moved)
+    ff.notes = notes + ff.notes
+    ff.fixes, ff.first_backup = sorted(made | {c.id for c in rest}), entry.backup
+    return ff
 
 
 def _root(run_dir: str, a: dict) -> str:
@@ -318,10 +345,10 @@ def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, s
                 break
     if run_dir and done:
         path = os.path.join(run_dir, APPLIED_JSON)
+        by_path = {ff.path: ff for ff in todo}
         try:
-            applied = rundir.read_json(path, dict[str, str]) or {}
-            applied.update({p: _sha_file(p) for p, _ in done})
-            write_atomic(path, json.dumps(applied, indent=1).encode())
+            write_atomic(path, A.record(run_dir, {p: A.Entry(_sha_file(p), by_path[p].fixes,
+                                                             by_path[p].first_backup or b) for p, b in done}))
         except (OSError, TrainprofError) as e:  # TrainprofError: a damaged applied.json
             err = err or FixError(f"cannot record the fixes in {path}: {getattr(e, 'strerror', None) or e} "
                                   "(a second apply of this analysis will refuse the fixed files)")
