@@ -588,3 +588,66 @@ def test_a_chain_without_the_original_is_refused(tmp_path):
     (run / "item_sync.py.trainprof.bak").unlink()
     r = run_cli("apply", str(run), "--fix", "autocast", cwd=str(tmp_path))
     _error_line(r, 2, "its backup of the file as analysed is gone or changed")
+
+
+# (7) escaping children: a daemon the script starts is ended with the run
+
+DAEMON = '''
+import os, sys, time
+import torch
+
+if os.fork() == 0:  # the classic daemon: fork, setsid, fork again; the middle one exits
+    os.setsid()
+    if os.fork() == 0:
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+        while True:
+            time.sleep(1)
+    os._exit(0)
+model = torch.nn.Linear(16, 16)
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+for step in range(40):
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.01)
+    model(torch.randn(4, 16)).pow(2).mean().backward()
+    opt.step()
+    opt.zero_grad()
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("full_run", [False, True])
+def test_a_daemon_the_script_starts_does_not_outlive_analyze(tmp_path, full_run):
+    import time
+
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    pidfile = tmp_path / "daemon.pid"
+    r = run_cli("analyze", str(script), "--run-dir", str(tmp_path / "run"), "--wait", "3", "--settle", "0",
+                "--warmup", "1", "--active", "2", "-q", *(["--full-run"] if full_run else []), "--", str(pidfile),
+                timeout=300)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    end = time.monotonic() + 10  # a bound on the wait, not a timing: it is gone when analyze returns
+    while _alive(pid) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def test_tensorboard_stage_folder_is_reused_not_left_per_launch(tmp_path, monkeypatch):
+    from trainprof.report.tensorboard import logdir_for
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    run = _run(tmp_path)
+    first, second = logdir_for(str(run)), logdir_for(str(run))
+    assert first == second and first.startswith(str(tmp_path / "cache" / "trainprof"))
+    assert os.listdir(first) == ["run"] and os.path.realpath(os.path.join(first, "run")) == str(run)
+    assert logdir_for(str(_run(tmp_path / "other"))) != first  # one per run directory

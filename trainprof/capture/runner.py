@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import CaptureError, Interrupted
 from ..files import open_regular, write_atomic
-from . import rundir
+from . import reaper, rundir
 from .channel import Ranks, close_channel, open_channel, received
 
 
@@ -93,10 +93,11 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "distributed": opts.launcher is not None,
     }
     cfg_path = os.path.join(run_dir, "capture-config.json")
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f)
+    write_atomic(cfg_path, json.dumps(cfg).encode())
     log_path = os.path.join(run_dir, rundir.OUTPUT_LOG)
-    log = None if opts.show_output else open(log_path, "wb")
+    # never through a link planted in a --run-dir given
+    log = None if opts.show_output else os.fdopen(
+        os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666), "wb")
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     # The child imports trainprof from wherever this process did, then takes that
@@ -109,6 +110,8 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     if opts.launcher is not None:  # every rank runs the child; torchrun runs the ranks
         child = [opts.python, "-m", "torch.distributed.run", *opts.launcher, "--no-python", *child]
     t0 = time.monotonic()
+    reaper.become_subreaper()  # a daemon the script starts (double fork, setsid) is adopted here...
+    keep = reaper.children()
     try:
         proc = subprocess.Popen(
             child,
@@ -178,6 +181,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         # child that ended by os._exit (trainprof's own stop, a crash, the user's script) by
         # seconds -- until their watchdog notices -- or for good where they hang.
         _kill_group(proc, ranks.pids)
+        reaper.end_escaped(keep)  # ...and ended with the rest
         try:
             os.unlink(cfg_path)  # read at the child's start; not part of the run directory
         except OSError:
