@@ -121,6 +121,10 @@ def _reanalyze(run: str, select: list[str] | None = None) -> dict | None:
         shutil.copytree(run, copy)
         path = os.path.join(d, "a.json")
         args = ["report", copy, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
+        with open(os.path.join(run, "run.json")) as f:  # report reads the script's folder when named
+            script = json.load(f).get("script")
+        if script and os.path.isfile(script):
+            args += ["--script", script]
         if select:
             args += ["--select", ",".join(select)]
         p = subprocess.run([sys.executable, "-m", "trainprof.cli", *args], capture_output=True, text=True, timeout=600)

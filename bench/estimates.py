@@ -190,6 +190,10 @@ def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
         shutil.copytree(run, copy)
         path = os.path.join(d, "a.json")
         args = ["report", copy, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
+        with open(os.path.join(run, "run.json")) as f:  # the script lies in examples/: report reads it when named
+            script = json.load(f).get("script")
+        if script and os.path.isfile(script):
+            args += ["--script", script]
         if select:
             args += ["--select", ",".join(select)]
         r = _cli(*args)

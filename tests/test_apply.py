@@ -23,7 +23,7 @@ def _run_with_script(tmp_path, name="item_sync"):
     meta["script"] = str(script)
     (run / "run.json").write_text(json.dumps(meta))
     (run / name).with_suffix(".py").unlink(missing_ok=True)  # the copy beside the run: not the one to fix
-    r = run_cli("report", str(run), "-q", cwd=str(tmp_path))
+    r = run_cli("report", str(run), "--script", str(script), "-q", cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     return run, script
 

@@ -72,7 +72,7 @@ def test_every_rank_writes_its_trace_into_the_run(straggler_run):
 
 @pytest.mark.slow
 def test_straggler_is_named_at_its_line(straggler_run):
-    a = analyze(straggler_run)
+    a = analyze(straggler_run, script=EXAMPLE)
     f = next(f for f in a.findings if f.rule == "straggler-rank")
     line = _line_of(EXAMPLE, "time.sleep")
     assert f.line == line and "rank 1" in f.message
@@ -88,7 +88,7 @@ def test_straggler_is_named_at_its_line(straggler_run):
 
 @pytest.mark.slow
 def test_accumulation_without_no_sync_is_measured(straggler_run):
-    a = analyze(straggler_run)
+    a = analyze(straggler_run, script=EXAMPLE)
     f = next(f for f in a.findings if f.rule == "ddp-no-sync")
     assert f.estimate is not None and f.estimate.saving_ms > 0
     ev = {e.label: e.value for e in f.evidence}
@@ -99,7 +99,7 @@ def test_accumulation_without_no_sync_is_measured(straggler_run):
 def test_bucket_copies_are_timed(straggler_run):
     """Without gradient_as_bucket_view=True the reducer copies each bucket back into the
     gradients: on CPU tensors those copies run on the training thread, and are timed there."""
-    f = next(f for f in analyze(straggler_run).findings if f.rule == "ddp-buckets")
+    f = next(f for f in analyze(straggler_run, script=EXAMPLE).findings if f.rule == "ddp-buckets")
     ev = {e.label: e.value for e in f.evidence}
     assert ev["copy back to .grad per step, CPU"] > 0 and ev["copy back to .grad per step, GPU kernels"] == 0
     assert f.estimate is not None and "ms per step here" in f.message
@@ -113,7 +113,7 @@ def test_torchrun_form_and_the_fixed_example(tmp_path):
     assert r.returncode == 0, r.stderr
     run = json.load(open(os.path.join(d, "run.json")))
     assert run["launcher"] == ["--standalone", "--nproc-per-node", "2"] and run["argv"] == ["--steps", "60"]
-    a = analyze(d)
+    a = analyze(d, script=FIXED)  # outside the run directory: read when named
     assert "ddp-no-sync" not in {f.rule for f in a.findings}
     # (No straggler is asserted absent here: on a loaded 2-core host one rank really can run
     # slower. The 2-GPU run without one, test_gpu_run_without_straggler_names_none, checks that.)
@@ -193,7 +193,7 @@ def test_find_unused_is_measured(tmp_path):
     r = run_cli("analyze", "-q", "--nproc-per-node", "2", "--run-dir", d, str(s), "--", "--steps", "60",
                 "--straggle-ms", "0")
     assert r.returncode == 0, r.stderr
-    f = next(f for f in analyze(d).findings if f.rule == "ddp-find-unused")
+    f = next(f for f in analyze(d, script=str(s)).findings if f.rule == "ddp-find-unused")
     ev = {e.label: e.value for e in f.evidence}
     assert ev["graph searches per step"] == 4 and f.line == _line_of(str(s), "find_unused_parameters=True")
     assert f.estimate is not None and f.estimate.speedup < 1.02 and "gains ~0 here" in f.message

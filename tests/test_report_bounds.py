@@ -75,7 +75,7 @@ def hostile_cpu_run(tmp_path_factory):
         assert n > 100
     _rewrite_trace(run, rename)
     out = tmp / "hostile.html"
-    r = run_cli("report", str(run), "-q", "--html", str(out))
+    r = run_cli("report", str(run), "--script", str(script), "-q", "--html", str(out))
     assert r.returncode == 0, r.stderr
     return out
 
@@ -230,7 +230,7 @@ def test_many_findings_and_huge_lines_are_bounded(tmp_path):
     meta["script"] = str(script)
     meta["script_sha256"] = hashlib.sha256(script.read_bytes()).hexdigest()
     (run / "run.json").write_text(json.dumps(meta))
-    a = analyze(str(run))
+    a = analyze(str(run), script=str(script))
     fixable = next(f for f in a.findings if f.fix and f.fix.safety)
     a = dataclasses.replace(a, findings=[fixable] + [dataclasses.replace(f, message=f"{HOSTILE[i % 3]} " + "M" * 100_000)
                                                      for i in range(400) for f in a.findings[:1]])

@@ -88,7 +88,7 @@ def test_a_static_finding_on_a_branch_not_taken_is_no_cost_of_the_run(tmp_path):
     assert "debug-apis" not in {f["rule"] for f in a["findings"]}
     from trainprof.engine import analyze
 
-    run = analyze(str(tmp_path / "branch_not_taken")).run
+    run = analyze(str(tmp_path / "branch_not_taken"), script=os.path.join(SCRIPTS, "branch_not_taken.py")).run
     assert run.ran(9) is True and run.ran(11) is False
     assert run.ran(4) is True  # before the loop: the capture's coverage saw it run
 
@@ -102,7 +102,7 @@ def test_static_findings_only_for_setup_code_that_ran(tmp_path):
     assert ("debug-apis", 15) in {(f["rule"], f["line"]) for f in a["findings"]}
     from trainprof.engine import analyze
 
-    run = analyze(str(tmp_path / "setup_branch")).run
+    run = analyze(str(tmp_path / "setup_branch"), script=os.path.join(SCRIPTS, "setup_branch.py")).run
     assert run.ran(8) is True and run.ran(10) is False and run.ran(15) is None
     lines = json.loads((tmp_path / "setup_branch" / "lines.json").read_text())
     assert all(not f.startswith("<") and os.path.isfile(f) for f in lines["files"])

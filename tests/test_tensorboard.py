@@ -185,3 +185,19 @@ def test_bad_target_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "trainprof.cli", "tensorboard", str(tmp_path)], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "no runs here" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sigkill_leaves_no_server_or_loader_behind():
+    """Issue 20 (7): killed by SIGKILL (no handler runs), `trainprof tensorboard` takes its
+    loader processes with it (parent-death signal) and starts no separate data server."""
+    p, base = _serve(RUN)
+    try:
+        _wait_loaded(base, "dataloader_stall")
+        p.kill()
+        p.wait(timeout=30)
+        end = time.monotonic() + 10  # a bound on the wait: they go with it
+        while _left(p) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert _left(p) == []
+    finally:
+        _gone(p)

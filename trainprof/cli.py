@@ -59,10 +59,9 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
                    err=True)
         run_dir = None
     rep = prepare(analysis)
-    if run_dir:
-        jsonout.write(rep, os.path.join(run_dir, rundir.ANALYSIS_JSON))
     html_path = html_path or (os.path.join(run_dir, rundir.REPORT_HTML) if run_dir else None)
-    for write, path in ((jsonout.write, json_path), (html.write, html_path)):
+    run_json = os.path.join(run_dir, rundir.ANALYSIS_JSON) if run_dir else None
+    for write, path in ((jsonout.write, run_json), (jsonout.write, json_path), (html.write, html_path)):
         if path:
             try:
                 write(rep, path)
@@ -136,7 +135,7 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
         capture(script, list(args), out, opts, progress=progress.update)
         progress.update("analyzing", 0, 0)
         try:
-            analysis = run_analysis(out, only=only, progress=progress.update)
+            analysis = run_analysis(out, script=script, only=only, progress=progress.update)
         except KeyboardInterrupt:  # the run itself is complete: say how to analyze it later
             raise Interrupted(f"interrupted while analyzing; the run is saved (`trainprof report {out}` "
                               "analyzes it)") from None
@@ -156,15 +155,16 @@ def _trials(analysis, run_dir, budget, only, quiet):
     jsonout.write(prepare(analysis), os.path.join(run_dir, rundir.ANALYSIS_JSON))
     say = (lambda s: click.echo(f"trial: {s}", err=True)) if not quiet else None
     run_trials(run_dir, budget, progress=say)
-    return run_analysis(run_dir, only=only)
+    return run_analysis(run_dir, script=analysis.script, only=only)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
               help="About how long the trials may take (two rounds at least).")
+@click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script (if outside RUN_DIR).")
 @output_options
-def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet):
+def trials(run_dir, trial_budget, script, select, json_path, html_path, open_html, quiet):
     """Run the top fixes of RUN_DIR's analysis and measure them: patched copies of the script,
     unprofiled, in fresh processes interleaved with the original; knobs set at run time (num_workers
     swept, TF32, fused optimizers, torch.compile for a launch-bound step).
@@ -173,13 +173,15 @@ def trials(run_dir, trial_budget, select, json_path, html_path, open_html, quiet
 
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         raise TrainprofError(f"{run_dir}: not a run directory (no run.json)")
-    analysis = _trials(run_analysis(run_dir, only=selected(select)), run_dir, trial_budget, selected(select), quiet)
+    only = selected(select)
+    analysis = _trials(run_analysis(run_dir, script=script, only=only), run_dir, trial_budget, only, quiet)
     _finish(analysis, run_dir, json_path, html_path, open_html, quiet)
 
 
 @main.command()
 @click.argument("target", type=click.Path())
-@click.option("--script", default=None, type=click.Path(dir_okay=False), help="The script the trace came from.")
+@click.option("--script", default=None, type=click.Path(dir_okay=False),
+              help="The script the trace came from; its folder's .py files may be read (default: only RUN_DIR's).")
 @output_options
 def report(target, script, select, json_path, html_path, open_html, quiet):
     """Re-analyze a saved run (RUN_DIR) or a bare .pt.trace.json[.gz], running nothing."""
@@ -205,16 +207,17 @@ def _print_verified(v, estimate):
 @click.option("--all-safe", is_flag=True, help="Every safe fix: results stay bit-identical.")
 @click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
 @click.option("--static", is_flag=True, help="TARGET is a script: fix the patterns wherever they are, without a run.")
+@click.option("--root", "project", default=None, type=click.Path(file_okay=False),
+              help="The project it may rewrite (default: the script's folder, if under RUN_DIR or here).")
 @click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
 @click.option("--args", "script_args", default=None, metavar="'ARGS'",
               help="With --verify: the script's arguments (default: those of the analysed run).")
 @verify_options
-def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip, steps, rounds, parity_steps,
-          timeout):
+def apply(target, fixes, all_safe, dry_run, static, project, do_verify, script_args, skip, steps, rounds,
+          parity_steps, timeout):
     """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
 
-    Keeps a backup beside each file it writes and refuses a file changed since the
-    analysis. With --verify, measures the fix (see `trainprof verify`).
+    Keeps a backup beside each file, refuses one changed since the analysis; --verify measures the fix.
     """
     import shlex
 
@@ -230,7 +233,7 @@ def apply(target, fixes, all_safe, dry_run, static, do_verify, script_args, skip
         if target and os.path.isfile(target):
             raise A.FixError(f"{target} is a file: give the run directory of its analysis, or use --static")
         run_dir = target or A.latest_run()
-        plan = A.plan_from_analysis(run_dir, mods)
+        plan = A.plan_from_analysis(run_dir, mods, project)
     for ff in plan:
         for fid, n in sorted(ff.notes, key=lambda x: x[1].line):
             where = f"{os.path.relpath(ff.path)}:{n.line}" if n.line else os.path.relpath(ff.path)
@@ -294,7 +297,7 @@ def lint(scripts, fmt, fail_on, select, output):
 
     linted, errors = lint_paths(scripts, selected(select))
     for e in errors:
-        click.echo(f"trainprof: {e}", err=True)
+        click.echo(f"trainprof: error: {e}", err=True)
     found = [f for lt in linted for f in lt.findings]
     text = render(linted, fmt)
     if output:

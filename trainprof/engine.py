@@ -6,7 +6,6 @@ once what the rules share; analyze() runs every rule over it, then the estimate 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field, replace
 
@@ -15,11 +14,11 @@ import numpy as np
 from .capture import loader_lines, rundir
 from .errors import TraceError, TrainprofError
 from .estimate.calibration import calibration, make_warp
-from .estimate.estimates import Combined, estimate_all
+from .estimate.estimates import Combined, combined_trial, estimate_all, with_trials
 from .estimate.producer import producer
 from .estimate.replay import replay
 from .estimate.timeline import build_timeline
-from .finding import Finding, Trial
+from .finding import Finding
 from .rule import Rule, all_rules
 from .run import Run
 from .source import index_source
@@ -49,6 +48,12 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     not_run: list[Finding] = field(default_factory=list)  # static findings on loop lines that did not run
     trial: dict | None = None  # all the safe fixes together, run and measured (trials.json), where they were
+    # The folders whose .py files the outputs may read (hash, excerpt, preview): the run's own and
+    # --script's. A run directory is passed around: the paths it names are not read outside them.
+    source_roots: tuple[str, ...] = ()
+
+    def may_read(self, path: str) -> bool:
+        return why_not_read(path, self.source_roots) is None
 
     @property
     def info(self) -> dict:
@@ -106,51 +111,6 @@ def _skip_reason(rule: Rule, run: Run) -> str | None:
     if "lines" in rule.needs and run.lines is None:
         return "no line attribution (a bare trace has no line recorder log)"
     return None
-
-
-def _with_trials(findings: list[Finding], trials: dict, root: str) -> list[Finding]:
-    """The findings, those that were tried (trials.json) with their measured trial."""
-    # trials.json names files as analysis.json does: relative to the root, from wherever we run
-    root = os.path.abspath(root)
-    got = {}
-    for t in trials.get("findings") or []:
-        try:  # a run directory is input: a damaged or foreign trials.json is ignored, entry by entry
-            tr = t["trial"]
-            num = _speedups(tr)
-            if num is None:
-                continue
-            params = {str(k): v for k, v in (tr.get("params") or {}).items() if isinstance(v, (int, float, str))}
-            trial = Trial(*num, int(tr["rounds"]), params, str(tr.get("change", ""))[:300],
-                          str(tr.get("parity", ""))[:300], int(tr["steps"]) if tr.get("steps") else None)
-            got[(str(t["rule"]), os.path.normpath(os.path.join(root, str(t["path"]))), int(t["line"]))] = trial
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-    out = []
-    for f in findings:
-        t = got.get((f.rule, os.path.abspath(f.path), f.line))
-        if t is not None:
-            f = replace(f, trial=t)
-        out.append(f)
-    return out
-
-
-def _speedups(tr) -> list[float] | None:
-    """A trial's (speedup, low, high), each a finite positive number, else None (trials.json is input).
-    Raises KeyError/TypeError/ValueError where they are missing or not numbers."""
-    num = [float(tr[k]) for k in ("speedup", "low", "high")]
-    return num if all(math.isfinite(x) and x > 0 for x in num) else None
-
-
-def _combined_trial(trials: dict | None) -> dict | None:
-    """trials.json's combined trial of the safe fixes, its numbers checked (it is input)."""
-    c = (trials or {}).get("combined")
-    try:
-        num = _speedups(c)
-        if num is None:
-            return None
-        return dict(zip(("speedup", "low", "high"), num), rounds=int(c["rounds"]), change=str(c.get("change", ""))[:300])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _rank(f, combined) -> tuple:
@@ -253,6 +213,22 @@ def _loader_lines(run_dir: str, notes: list[str]) -> dict | None:
         return None
 
 
+def why_not_read(path: str, roots) -> str | None:
+    """None where a source may be read for a report: a .py file under one of roots (links
+    resolved); else why not."""
+    if not path.endswith(".py"):
+        return "not a .py file"
+    real = os.path.realpath(path)
+    if not any(os.path.commonpath([real, r]) == r for r in roots):
+        return "outside the run directory and the --script folder"
+    return None
+
+
+def source_roots(run_dir: str | None, script: str | None) -> tuple[str, ...]:
+    return tuple(os.path.realpath(d) for d in (run_dir, os.path.dirname(os.path.abspath(script)) if script else None)
+                 if d)
+
+
 def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     """The script a run ran: a copy carried in the run directory (sample_traces/: it reads the
     same wherever the run is), else where it was run."""
@@ -260,7 +236,7 @@ def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     if not ran:
         return None
     beside = os.path.join(run_dir, os.path.basename(ran)) if run_dir else None
-    if beside and os.path.isfile(beside):
+    if beside and os.path.isfile(beside) and beside.endswith(".py"):
         return beside
     if os.path.isfile(ran):
         return ran
@@ -341,8 +317,15 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     info = (rundir.read_run(run_dir) if run_dir else None) or {}
     notes = list(info.get("notes") or [])  # from the capture (e.g. a retry without stacks)
     info = dict(info, unprofiled_ms=rundir.steady_unprofiled(info)) if info else info
+    roots = source_roots(run_dir or os.path.dirname(os.path.abspath(trace_path)), script)  # a bare trace: its folder
     script = script or _script_of(run_dir, info, notes)
-    index = index_source(script) if script else None
+    # run.json names the script: its path serves the line attribution, but it is read only
+    # where it may be (a run directory is passed around, and run.json is its word)
+    why = why_not_read(script, roots) if script else None
+    if why:
+        notes.append(f"the script {script} was not read ({why}): source lines are shown without code; "
+                     "`--script PATH` reads it")
+    index = index_source(script) if script and not why else None
     if index is not None and info.get("script_sha256"):
         from .capture.runner import sha256
 
@@ -372,11 +355,15 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     findings, combined = estimate_all(run, findings)
     trials = rundir.read_json(os.path.join(run_dir, rundir.TRIALS_JSON)) if run_dir else None
     if isinstance(trials, dict) and trials.get("script_sha256") == info.get("script_sha256"):
-        findings = _with_trials(findings, trials, run.root)
+        findings = with_trials(findings, trials, run.root)
     else:
         trials = None
     findings.sort(key=lambda f: _rank(f, combined))
+    for p in dict.fromkeys(os.path.abspath(f.path) for f in findings):
+        why = why_not_read(p, roots)
+        if why and os.path.exists(p) and not any(p in n for n in notes):
+            notes.append(f"{p} was not read ({why}): its findings have no excerpt, diff or hash for apply")
     not_checked = {r for r, _ in skipped}
     checked = [r.id for r in rules if (not only or r.id in only) and r.id not in not_checked]
     return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run,
-                    _combined_trial(trials))
+                    combined_trial(trials), roots)

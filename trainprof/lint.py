@@ -50,7 +50,7 @@ def expand(paths) -> list[str]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
                                  and not os.path.exists(os.path.join(root, d, "pyvenv.cfg")))
                 out.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".py"))
-        elif os.path.isfile(p):
+        elif os.path.exists(p):  # a FIFO or device too: refused by name when it is read
             out.append(p)
         else:
             raise TrainprofError(f"no such file or directory: {p}")

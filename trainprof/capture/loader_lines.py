@@ -13,6 +13,8 @@ import json
 import os
 import time
 
+from ..errors import TrainprofError
+from ..files import write_atomic
 from .recorder import LineRecorder
 
 BATCHES, BUDGET_S = 3, 5.0  # batches made at most, and the time they may take
@@ -51,8 +53,10 @@ def sample(iters: dict, recorder: LineRecorder, path: str, torch) -> bool:
     # no initial stack: time outside the dataset's and the collate function's frames (this
     # module's loop) belongs to no user line
     part = {"steps": done, "initial_stack": [], "events": doc["events"], "start": start, "end": end}
-    with open(path, "w") as f:
-        json.dump({"files": doc["files"], "batches": part}, f)
+    try:
+        write_atomic(path, json.dumps({"files": doc["files"], "batches": part}).encode())
+    except (OSError, TrainprofError):  # a link or a folder where the file goes (a hostile run directory)
+        return False
     return True
 
 

@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from ..files import write_atomic
+from ..files import RefusedPath, read_regular, write_atomic
 from .rundir import PRECISION_JSON
 
 GEMM_OPS = {"aten::mm": "mm", "aten::addmm": "addmm", "aten::bmm": "bmm", "aten::baddbmm": "baddbmm"}
@@ -163,10 +163,9 @@ def cache_path(device_name: str, torch_version: str) -> str:
 
 def _read_cache(path: str) -> dict:
     try:
-        with open(path, encoding="utf-8") as f:
-            got = json.load(f)
+        got = json.loads(read_regular(path, 64 << 20))  # a regular file only: a FIFO there would hang
         return got if isinstance(got, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 
@@ -197,7 +196,7 @@ def measure(torch, specs: list[dict], device, device_name: str, budget_s: float 
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_atomic(path, json.dumps(cache).encode())  # runs at once each write a whole cache
-        except OSError:
+        except (OSError, RefusedPath):  # RefusedPath: a link where the cache goes, not followed
             pass  # no cache: measured again next time
     return {"device": device_name, "torch": torch.__version__, "shapes": timed, "cached": len(timed) - fresh,
             "ratios": ratios(timed)}

@@ -16,10 +16,12 @@ import json
 import math
 import os
 import time
+from typing import Annotated
 
 import msgspec
 
 from ..errors import TraceError
+from ..files import read_regular
 
 RUN_JSON = "run.json"
 LINES_JSON = "lines.json"
@@ -28,6 +30,9 @@ TRIALS_JSON = "trials.json"  # the top fixes, run and measured (fix/trials.py)
 PRECISION_JSON = "precision.json"  # bf16/TF32 timed on the run's device, its own shapes (capture/precision.py)
 REPORT_HTML = "report.html"
 OUTPUT_LOG = "output.log"
+# A run directory's JSON files, at most (a lines.json of a long run is a few MB): a larger one
+# is refused before it is read, so a planted one cannot exhaust memory.
+JSON_MAX = 256 << 20
 
 
 def new_run_dir(script: str, logdir: str = "trainprof_runs") -> str:
@@ -52,12 +57,13 @@ def read_json(path: str, schema: type | None = None) -> dict | None:
     wrong shape (damaged, hand-edited, another tool's) is a clear error here, not a
     TypeError deep in an analysis; the document itself is returned as it was."""
     try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read())
+        doc = json.loads(read_regular(path, JSON_MAX))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as e:
-        raise TraceError(f"{path}: unreadable ({e})") from None
+    except OSError as e:
+        raise TraceError(f"{path}: unreadable ({e.strerror or e})") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deeply for the parser
+        raise TraceError(f"{path}: unreadable ({'nested too deeply' if isinstance(e, RecursionError) else e})") from None
     if schema is not None:
         try:
             msgspec.convert(doc, schema, strict=False)
@@ -193,6 +199,53 @@ class LinesSchema(msgspec.Struct):
     tight_anchors: list[tuple[float, float]] = []
     unprofiled: _Unprofiled | None = None
     covered: _Covered | None = None
+
+
+# analysis.json as apply, trials and verify read it (written by report/jsonout.py): a
+# hand-edited or damaged one is an input error naming the field, not a crash deep in apply.
+class _Params(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Every parameter a codemod reads (Site.param), with the values it can take: a rule
+    that gives its fix a new parameter declares it here, or apply refuses the analysis."""
+
+    every: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None  # a `step % every` guard
+    workers: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None  # DataLoader num_workers
+    was: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None
+
+
+class _Fix(msgspec.Struct):
+    id: str | None = None
+    params: _Params | None = None
+
+
+class _Finding(msgspec.Struct):
+    rule: str
+    path: str
+    line: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+    fix: _Fix | None = None
+    saving_ms: float | None = None
+
+
+class AnalysisSchema(msgspec.Struct):
+    schema: int | None = None
+    root: str | None = None
+    script: str | None = None
+    script_sha256: str | None = None
+    argv: list[str] = []
+    files: dict[str, str] = {}
+    findings: list[_Finding] = []
+
+
+def read_analysis(run_dir: str) -> dict | None:
+    """The fields of analysis.json that apply, trials and verify read, checked and normalized
+    (a line of "3" is 3): a value no codemod could use (an `every` of 0, NaN or -1) is refused here."""
+    path = os.path.join(run_dir, ANALYSIS_JSON)
+    doc = read_json(path)
+    if doc is None:
+        return None
+    try:
+        return msgspec.to_builtins(msgspec.convert(doc, AnalysisSchema, strict=False))
+    except msgspec.ValidationError as e:
+        raise TraceError(f"{path}: not a trainprof {ANALYSIS_JSON} ({e})") from None
 
 
 def read_run(run_dir: str) -> dict | None:

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, replace
 
 from ..errors import CaptureError, Interrupted
-from . import rundir
+from ..files import open_regular, write_atomic
+from . import reaper, rundir
 from .channel import Ranks, close_channel, open_channel, received
 from .roots import default_roots
 
@@ -62,8 +63,12 @@ def _user_files(script: str) -> list[str]:
 
 
 def sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    """Of a regular file (a FIFO is refused, not waited on), read in chunks."""
+    h = hashlib.sha256()
+    with open_regular(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, progress=None) -> dict:
@@ -93,10 +98,11 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "distributed": opts.launcher is not None,
     }
     cfg_path = os.path.join(run_dir, "capture-config.json")
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f)
+    write_atomic(cfg_path, json.dumps(cfg).encode())
     log_path = os.path.join(run_dir, rundir.OUTPUT_LOG)
-    log = None if opts.show_output else open(log_path, "wb")
+    # never through a link planted in a --run-dir given
+    log = None if opts.show_output else os.fdopen(
+        os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666), "wb")
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     # The child imports trainprof from wherever this process did, then takes that
@@ -109,6 +115,8 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     if opts.launcher is not None:  # every rank runs the child; torchrun runs the ranks
         child = [opts.python, "-m", "torch.distributed.run", *opts.launcher, "--no-python", *child]
     t0 = time.monotonic()
+    reaper.become_subreaper()  # a daemon the script starts (double fork, setsid) is adopted here...
+    keep = reaper.children()
     try:
         proc = subprocess.Popen(
             child,
@@ -178,6 +186,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         # child that ended by os._exit (trainprof's own stop, a crash, the user's script) by
         # seconds -- until their watchdog notices -- or for good where they hang.
         _kill_group(proc, ranks.pids)
+        reaper.end_escaped(keep)  # ...and ended with the rest
         try:
             os.unlink(cfg_path)  # read at the child's start; not part of the run directory
         except OSError:
@@ -202,8 +211,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
                 run = capture(script, args, run_dir, replace(opts, with_stack=False, retried=True), progress)
                 run.setdefault("notes", []).append(
                     f"torch's profiler failed with Python stacks ({error['message']}): captured without them")
-                with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
-                    json.dump(run, f, indent=1)
+                write_atomic(os.path.join(run_dir, rundir.RUN_JSON), json.dumps(run, indent=1).encode())
                 return run
             raise CaptureError(f"torch's profiler failed: {error['message']} (try --no-stack, or another torch)")
         if error.get("kind") == "raised":
@@ -253,8 +261,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     run["unprofiled_ms"] = rundir.steady_unprofiled(run)
     if notes:
         run["notes"] = notes
-    with open(os.path.join(run_dir, rundir.RUN_JSON), "w") as f:
-        json.dump(run, f, indent=1)
+    write_atomic(os.path.join(run_dir, rundir.RUN_JSON), json.dumps(run, indent=1).encode())
     if interrupted:
         raise Interrupted(f"interrupted after the trace was written: the script was stopped; the run "
                           f"is saved (`trainprof report {run_dir}` analyzes it)")

@@ -18,9 +18,10 @@ import socket
 import sys
 import time
 
+from ..files import write_atomic
 from . import loader_lines
-from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .coverage import Coverage
+from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .recorder import LineRecorder
 from .roots import Roots
 from .steady import MIN_WINDOW, Settle, SpikeWatch, Window
@@ -337,8 +338,7 @@ class Capture:
             u = self.unprof_rec.to_json()
             lines["unprofiled"] = {"steps": self.line_steps, "initial_stack": u["initial_stack"],
                                    "events": u["events"], "start": edges["lines_start"], "end": edges["lines_end"]}
-        with open(os.path.join(self.run_dir, info["lines"]), "w") as f:
-            json.dump(lines, f)
+        write_atomic(os.path.join(self.run_dir, info["lines"]), json.dumps(lines).encode())
         self.send(event="done", **info)
         # Time as many steps again after the trace, past the warm-up effects of the
         # first steps (allocator growth, autotuning, lazy init); sync at the edges only.

@@ -4,9 +4,11 @@ measured; a Bound is computed the same way and labelled an upper bound."""
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, replace
 
-from ..finding import Estimate, Finding
+from ..finding import Estimate, Finding, Trial
 from .change import Change
 from .replay import Result, replay
 from .saving import Bound, Measured, WhatIf
@@ -141,3 +143,50 @@ def estimate_all(run, findings: list[Finding]) -> tuple[list[Finding], Combined 
         after = f"after this the step is bound by the slowest rank's own work at ~{new_us / 1000:.3g} ms"
     note = run.calibration.note
     return out, Combined(base_us / 1000, new_us / 1000, base_us / new_us if new_us > 0 else 1.0, after, note, rp.o)
+
+
+# -- measured: trials.json (fix/trials.py) beside the estimates -----------------------
+
+def with_trials(findings: list[Finding], trials: dict, root: str) -> list[Finding]:
+    """The findings, those that were tried (trials.json) with their measured trial."""
+    # trials.json names files as analysis.json does: relative to the root, from wherever we run
+    root = os.path.abspath(root)
+    got = {}
+    for t in trials.get("findings") or []:
+        try:  # a run directory is input: a damaged or foreign trials.json is ignored, entry by entry
+            tr = t["trial"]
+            num = _speedups(tr)
+            if num is None:
+                continue
+            params = {str(k): v for k, v in (tr.get("params") or {}).items() if isinstance(v, (int, float, str))}
+            trial = Trial(*num, int(tr["rounds"]), params, str(tr.get("change", ""))[:300],
+                          str(tr.get("parity", ""))[:300], int(tr["steps"]) if tr.get("steps") else None)
+            got[(str(t["rule"]), os.path.normpath(os.path.join(root, str(t["path"]))), int(t["line"]))] = trial
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    out = []
+    for f in findings:
+        t = got.get((f.rule, os.path.abspath(f.path), f.line))
+        if t is not None:
+            f = replace(f, trial=t)
+        out.append(f)
+    return out
+
+
+def _speedups(tr) -> list[float] | None:
+    """A trial's (speedup, low, high), each a finite positive number, else None (trials.json is input).
+    Raises KeyError/TypeError/ValueError where they are missing or not numbers."""
+    num = [float(tr[k]) for k in ("speedup", "low", "high")]
+    return num if all(math.isfinite(x) and x > 0 for x in num) else None
+
+
+def combined_trial(trials: dict | None) -> dict | None:
+    """trials.json's combined trial of the safe fixes, its numbers checked (it is input)."""
+    c = (trials or {}).get("combined")
+    try:
+        num = _speedups(c)
+        if num is None:
+            return None
+        return dict(zip(("speedup", "low", "high"), num), rounds=int(c["rounds"]), change=str(c.get("change", ""))[:300])
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -7,20 +7,22 @@ and records what it wrote so that a second apply of the same analysis is a no-op
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import glob
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 
 from ..capture import rundir
 from ..errors import TrainprofError
-from ..files import write_atomic
-from ..source.index import ParseError, SourceIndex, index_source
+from ..files import ChangedMeanwhile, read_regular, write_atomic
+from ..source.index import SOURCE_MAX, ParseError, SourceIndex, index_source
+from . import applied as A
+from .applied import APPLIED_JSON
 from .codemod import Codemod, Note, Site
 
-APPLIED_JSON = "applied.json"  # in the run directory: path -> sha256 of what apply wrote
 
 
 class FixError(TrainprofError):
@@ -34,6 +36,8 @@ class FileFix:
     after: str
     notes: list[tuple[str, Note]] = field(default_factory=list)  # (codemod id, note)
     used: list[Codemod] = field(default_factory=list)  # codemods that changed something
+    fixes: list[str] = field(default_factory=list)  # fix ids made on the file from the analysis, this one's too
+    first_backup: str | None = None  # the backup holding the file as analysed, from an earlier apply
 
     @property
     def changed(self) -> bool:
@@ -87,9 +91,8 @@ def latest_run(logdir: str = "trainprof_runs") -> str:
 
 
 def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
+    try:  # as it is: CRLF lines stay CRLF
+        return read_regular(path, SOURCE_MAX).decode("utf-8")
     except OSError as e:
         raise FixError(f"cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError:
@@ -137,7 +140,20 @@ def fix_text(path: str, text: str, mods: list[Codemod], sites: dict[str, dict[in
             remap.append(_line_map(cur, new))
             cur = new
     out.after = bom + cur
+    if out.changed:
+        _compiles(path, cur)
     return out
+
+
+def _compiles(path: str, text: str) -> None:
+    """Refuse what a codemod made (from odd parameters, or a bug of ours) unless Python
+    parses and compiles it: nothing that does not run is ever written."""
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        raise FixError(f"{path}:{e.lineno}: the fixed code would not compile ({e.msg}): nothing written") from None
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise FixError(f"{path}: the fixed code would not compile ({type(e).__name__}): nothing written") from None
 
 
 def _through(remap, ln: int) -> int:
@@ -146,12 +162,14 @@ def _through(remap, ln: int) -> int:
     return ln
 
 
-def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
-    path = os.path.join(run_dir, rundir.ANALYSIS_JSON)
-    a = rundir.read_json(path)
+def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = None) -> list[FileFix]:
+    """project: the folder the user states apply may write under (--root); by default the
+    analysed script's folder, where it lies under the run directory or the current folder."""
+    a = rundir.read_analysis(run_dir)
     if a is None:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
-    applied = rundir.read_json(os.path.join(run_dir, APPLIED_JSON)) or {}
+    _confirm_root(run_dir, a, project)
+    applied = A.read(run_dir)
     # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
     # hoist-tensor beside host-alloc, looks for its own form at the same lines).
     rule_of = {fid: rid for fid, (rid, _) in all_codemods().items()}
@@ -163,6 +181,9 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
             if rule_of.get(c.id) != f.get("rule"):
                 continue
             p, recorded = resolve(run_dir, a, f["path"])
+            # a linked source is written at its target (as editors do): the writer never follows a
+            # link; the target too must lie in the project
+            p = _inside_root(run_dir, a, f["path"], os.path.realpath(p))
             hashes[p] = recorded
             params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
             by_file.setdefault(p, {}).setdefault(c.id, {})[int(f["line"])] = params
@@ -170,29 +191,88 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod]) -> list[FileFix]:
     for p, sites in by_file.items():
         text = _read(p)
         h = _sha_file(p)
-        if applied.get(p) == h:
-            out.append(FileFix(p, text, text, [(c.id, Note(0, False, "already applied from this analysis"))
-                                               for c in mods if c.id in sites]))
+        todo = [c for c in mods if c.id in sites]
+        if p in applied and applied[p].sha256 == h:  # as an earlier apply of this analysis left it
+            out.append(_chain(p, text, applied[p], hashes[p], todo, sites))
             continue
-        if hashes[p] and hashes[p] != h:
+        if hashes[p] != h:
             raise FixError(f"{os.path.relpath(p)} changed since the analysis: run `trainprof analyze` again "
                            "(the lines it found may have moved)")
-        out.append(fix_text(p, text, [c for c in mods if c.id in sites], sites))
+        ff = fix_text(p, text, todo, sites)
+        ff.fixes = [c.id for c in todo]
+        out.append(ff)
     return out
+
+
+def _chain(p: str, text: str, entry: A.Entry, analysed: str, todo: list[Codemod], sites) -> FileFix:
+    """The fixes not yet made on a file an earlier apply of this analysis wrote, at the
+    analysed lines carried across the earlier edit (a line it changed is left, and said so)."""
+    made = set(entry.fixes) if entry.fixes is not None else {c.id for c in todo}
+    notes = [(c.id, Note(0, False, "already applied from this analysis")) for c in todo if c.id in made]
+    rest = [c for c in todo if c.id not in made]
+    if not rest:
+        return FileFix(p, text, text, notes)
+    orig = A.original(entry, analysed)
+    if orig is None:
+        raise FixError(f"{os.path.relpath(p)} was fixed from this analysis before, and its backup of the file as "
+                       "analysed is gone or changed: run `trainprof analyze` again to fix more")
+    moved = {}
+    for c in rest:
+        moved[c.id], lost = A.carried(orig, text, sites[c.id])
+        notes += [(c.id, Note(ln, False, "an earlier fix changed this line (as analysed): left alone"))
+                  for ln in lost]
+    ff = fix_text(p, text, rest, moved)
+    ff.notes = notes + ff.notes
+    ff.fixes, ff.first_backup = sorted(made | {c.id for c in rest}), entry.backup
+    return ff
+
+
+def _root(run_dir: str, a: dict) -> str:
+    """The analysed script's folder (analysis.json's root, relative to the run directory)."""
+    if a.get("root") is None:
+        # schema 1 held absolute paths, matched by suffix against whatever checkout was here
+        raise FixError(f"{os.path.join(run_dir, rundir.ANALYSIS_JSON)} names no project root (an old schema): "
+                       f"run `trainprof report {run_dir} --script SCRIPT` to renew it")
+    if "\0" in a["root"]:
+        raise FixError(f"{a['root']!r}: a path with a NUL byte in analysis.json: not rewritten")
+    return os.path.normpath(os.path.join(os.path.abspath(run_dir), a["root"]))
+
+
+def _under(p: str, folder: str) -> bool:
+    return os.path.commonpath([p, folder]) == folder
+
+
+def _confirm_root(run_dir: str, a: dict, project: str | None) -> None:
+    """The analysis names the folder apply writes in: a run directory is passed around, so that
+    folder must be one the user stands in or chose -- under the run directory, the current
+    folder, or --root -- never one a received analysis.json alone points at."""
+    root = os.path.realpath(_root(run_dir, a))
+    ok = [os.path.realpath(project)] if project else [os.path.realpath(run_dir), os.path.realpath(os.getcwd())]
+    if not any(_under(root, d) for d in ok):
+        where = f"--root {project}" if project else "the run directory and the current folder"
+        raise FixError(f"the analysed project {root} is outside {where}: nothing rewritten "
+                       f"(run apply from the project, or pass --root {root} if it is yours)")
+
+
+def _inside_root(run_dir: str, a: dict, path: str, real: str) -> str:
+    root = os.path.realpath(_root(run_dir, a))
+    if not _under(real, root):
+        raise FixError(f"{path}: links to {real}, outside the analysed project ({root}): not rewritten")
+    if not real.endswith(".py"):
+        raise FixError(f"{path}: not a .py file: not rewritten")
+    return real
 
 
 def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
     """(the file a finding of analysis `a` points at, its sha256 as analysed). Paths are
-    relative to the analysis' root (schema 2); a file outside it is refused."""
+    relative to the analysis' root, the analysed script's folder; a file outside it, or one
+    without a recorded sha256, is refused by name."""
     files = a.get("files") or {}
-    if "root" not in a:  # schema 1: absolute paths, matched as they were written
-        p = locate(path, files, a.get("script"))
-        if p is None:
-            raise FixError(f"{path}: not found (the analysis ran elsewhere?)")
-        return p, files.get(p)
-    root = os.path.normpath(os.path.join(os.path.abspath(run_dir), a["root"]))
+    if "\0" in path:
+        raise FixError(f"{path!r}: a path with a NUL byte in analysis.json: not rewritten")
+    root = _root(run_dir, a)
     p = os.path.normpath(os.path.join(root, path))
-    if os.path.commonpath([p, root]) != root:
+    if not _under(p, root):
         raise FixError(f"{path}: outside the analysed project ({root}): not rewritten")
     if not os.path.isfile(p):
         raise FixError(f"{path}: not found under {root} (the analysis ran elsewhere?)")
@@ -203,20 +283,7 @@ def resolve(run_dir: str, a: dict, path: str) -> tuple[str, str | None]:
 
 
 def _sha_file(p: str) -> str:
-    with open(p, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def locate(path: str, files: dict, script: str | None) -> str | None:
-    """Where a schema-1 analysis' finding path is (absolute, or relative to where it ran)."""
-    if os.path.isabs(path) and os.path.isfile(path):
-        return path
-    for k in files:
-        if k == os.path.abspath(path) or k.endswith(os.sep + path):
-            return k
-    if script and os.path.basename(script) == os.path.basename(path) and os.path.isfile(script):
-        return script
-    return os.path.abspath(path) if os.path.isfile(path) else None
+    return hashlib.sha256(read_regular(p, SOURCE_MAX)).hexdigest()
 
 
 def preview(path: str, fix_id: str, line: int, params: dict | None = None,
@@ -239,7 +306,7 @@ def preview(path: str, fix_id: str, line: int, params: dict | None = None,
 def plan_static(script: str, mods: list[Codemod]) -> list[FileFix]:
     if not os.path.isfile(script):
         raise FixError(f"script not found: {script}")
-    return [fix_text(os.path.abspath(script), _read(script), mods, None)]
+    return [fix_text(os.path.realpath(script), _read(script), mods, None)]
 
 
 def backup_path(path: str) -> str:
@@ -257,30 +324,33 @@ def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, s
     writing leaves that file as it was and says which files were already written.
     """
     todo = [ff for ff in fixes if ff.changed]
-    for ff in todo:
-        # the file must still be what was read: a change since would be lost
-        if _read(ff.path) != ff.before:
-            raise FixError(f"{os.path.relpath(ff.path)} changed while fixing it: nothing written")
-        # the rename would replace a read-only file (its folder allows that; so does root):
-        # the user said not to write it
-        if not os.stat(ff.path).st_mode & 0o222 or not os.access(ff.path, os.W_OK):
-            raise FixError(f"{os.path.relpath(ff.path)} is read-only: nothing written")
-    done: list[tuple[str, str]] = []
-    err = None
-    for ff in todo:
-        try:
-            done.append((ff.path, _write_one(ff)))
-        except FixError as e:
-            err = e
-            break
+    with contextlib.ExitStack() as locks:
+        for ff in todo:
+            # another apply of the same file waits here, then finds it changed (below)
+            locks.enter_context(_locked(ff.path))
+            # the file must still be what was read: a change since would be lost
+            if _read(ff.path) != ff.before:
+                raise FixError(f"{os.path.relpath(ff.path)} changed while fixing it: nothing written")
+            # the rename would replace a read-only file (its folder allows that; so does root):
+            # the user said not to write it
+            if not os.stat(ff.path).st_mode & 0o222 or not os.access(ff.path, os.W_OK):
+                raise FixError(f"{os.path.relpath(ff.path)} is read-only: nothing written")
+        done: list[tuple[str, str]] = []
+        err = None
+        for ff in todo:
+            try:
+                done.append((ff.path, _write_one(ff)))
+            except FixError as e:
+                err = e
+                break
     if run_dir and done:
         path = os.path.join(run_dir, APPLIED_JSON)
+        by_path = {ff.path: ff for ff in todo}
         try:
-            applied = rundir.read_json(path) or {}
-            applied.update({p: _sha_file(p) for p, _ in done})
-            write_atomic(path, json.dumps(applied, indent=1).encode())
-        except OSError as e:
-            err = err or FixError(f"cannot record the fixes in {path}: {e.strerror or e} "
+            write_atomic(path, A.record(run_dir, {p: A.Entry(_sha_file(p), by_path[p].fixes,
+                                                             by_path[p].first_backup or b) for p, b in done}))
+        except (OSError, TrainprofError) as e:  # TrainprofError: a damaged applied.json
+            err = err or FixError(f"cannot record the fixes in {path}: {getattr(e, 'strerror', None) or e} "
                                   "(a second apply of this analysis will refuse the fixed files)")
     if err:
         if done:  # the one-line error says what did change, and where the originals are
@@ -288,6 +358,18 @@ def write(fixes: list[FileFix], run_dir: str | None = None) -> list[tuple[str, s
                 f"{os.path.relpath(p)} (backup: {os.path.relpath(b)})" for p, b in done)
         raise err
     return done
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+    """An exclusive advisory lock on path while apply checks and replaces it (editors take
+    none: for them, the content is checked once more right before the rename)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write_one(ff: FileFix) -> str:
@@ -301,7 +383,11 @@ def _write_one(ff: FileFix) -> str:
         raise FixError(f"cannot write the backup {os.path.relpath(bak)}: {e.strerror or e}: "
                        f"{rel} left as it was") from None
     try:
-        write_atomic(ff.path, ff.after.encode(), mode=mode)
+        write_atomic(ff.path, ff.after.encode(), mode=mode, unchanged=ff.before.encode())
+    except ChangedMeanwhile:
+        os.unlink(bak)  # nothing was replaced: the backup of what it no longer holds would mislead
+        raise FixError(f"{rel} was saved by another program while apply wrote it: left as that program "
+                       "saved it, nothing written to it") from None
     except OSError as e:
         try:  # the file is still the original: its fresh copy would only be clutter
             if _read(ff.path) == ff.before:

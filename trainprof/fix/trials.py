@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import write_atomic
+from ..source.index import read_source
 from .apply import FixError, all_codemods, fix_text, resolve
 from .verify import VerifyError, losses, step_ms, step_record, timing_env
 
@@ -178,7 +179,7 @@ def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
 
 def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=None, timeout: float = 300.0) -> dict:
     """Try the top fixes of run_dir's analysis; write and return trials.json's content."""
-    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON))
+    a = rundir.read_analysis(run_dir)
     run = rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON))
     if a is None or run is None:
         raise TrialError(f"{run_dir}: no analysis.json or run.json (run `trainprof analyze` first)")
@@ -187,7 +188,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
     except FixError as e:
         raise TrialError(f"cannot try fixes: {e}") from None
     cores = int(run.get("cores") or run.get("cpu_count") or 1)
-    text = open(script, encoding="utf-8").read()
+    text = read_source(script)
     sha = a.get("script_sha256")  # trials of another version of the script do not count
     cands = candidates(run_dir, a, script, text, cores, cuda=bool(run.get("cuda")))
     both = combined_safe(a, run_dir, script, text)

@@ -149,7 +149,7 @@ def period_of(run_dir: str, fix_ids) -> int:
 
     from ..capture import rundir
 
-    a = rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}
+    a = rundir.read_analysis(run_dir) or {}
     every = [int(f["fix"]["params"]["every"]) for f in a.get("findings") or []
              if (f.get("fix") or {}).get("id") in fix_ids and "every" in ((f.get("fix") or {}).get("params") or {})]
     return math.lcm(*every) if every else 1
@@ -163,8 +163,16 @@ def estimate_for(run_dir: str, fix_ids) -> str | None:
     from ..estimate.estimates import estimate_all
     from .apply import all_codemods
 
+    from ..capture import rundir
+    from .apply import FixError, resolve
+
     rules = {rid for fid, (rid, _) in all_codemods().items() if fid in fix_ids}
-    a = analyze(run_dir, only=rules)
+    doc = rundir.read_analysis(run_dir) or {}
+    try:  # the script as apply found it (outside RUN_DIR, the analysis would not read it unasked)
+        script = resolve(run_dir, doc, os.path.basename(doc["script"]))[0] if doc.get("script") else None
+    except FixError:
+        script = None
+    a = analyze(run_dir, script=script, only=rules)
     mine = [f for f in a.findings if f.fix is not None and f.fix.id in fix_ids and f.saving is not None]
     if not mine:
         return f"none: no measured finding is fixed by {', '.join(sorted(fix_ids))}"
@@ -184,7 +192,7 @@ def verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, ti
     from ..capture import rundir
 
     if args is None:
-        args = (rundir.read_json(os.path.join(run_dir, rundir.ANALYSIS_JSON)) or {}).get("argv") or [] if run_dir else []
+        args = (rundir.read_analysis(run_dir) or {}).get("argv") or [] if run_dir else []
     for path, bak in written:
         orig = os.path.join(os.path.dirname(path), f"_trainprof_original_{os.path.basename(path)}")
         shutil.copyfile(bak, orig)

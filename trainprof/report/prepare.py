@@ -49,7 +49,7 @@ def file_hashes(a: Analysis) -> dict[str, str]:
     recorded = a.info.get("script_sha256")
     for f in a.findings:
         p = os.path.abspath(f.path)
-        if p in out or not os.path.isfile(p):
+        if p in out or not os.path.isfile(p) or not a.may_read(p):
             continue
         out[p] = recorded if p == script and recorded else sha256(p)
     return out

@@ -11,9 +11,9 @@ opened by a plain `tensorboard` still show the upstream defect.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
-import tempfile
 
 from ..capture import rundir
 from ..errors import TrainprofError
@@ -91,13 +91,25 @@ def logdir_for(target: str | None) -> str:
     if not os.path.isdir(target):
         raise TensorBoardError(f"no such run directory or logdir: {target}")
     if rundir.find_traces(target):
-        stage = tempfile.mkdtemp(prefix="trainprof-tb-")
-        os.symlink(os.path.abspath(target), os.path.join(stage, os.path.basename(os.path.abspath(target))))
-        return stage
+        return _stage(os.path.abspath(target))
     if not any(rundir.find_traces(os.path.join(target, d)) for d in os.listdir(target)
                if os.path.isdir(os.path.join(target, d))):
         raise TensorBoardError(f"{target}: no runs here (run directories hold *.pt.trace.json[.gz])")
     return os.path.abspath(target)
+
+
+def _stage(run: str) -> str:
+    """A folder holding only a link to run: one per run directory, in the user's cache, reused
+    by every launch -- a server killed by SIGKILL leaves nothing new behind."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    stage = os.path.join(base, "trainprof", "tensorboard", hashlib.sha256(run.encode()).hexdigest()[:16])
+    os.makedirs(stage, mode=0o700, exist_ok=True)
+    link = os.path.join(stage, os.path.basename(run))
+    if not (os.path.islink(link) and os.readlink(link) == run):
+        tmp = f"{link}.tmp{os.getpid()}"
+        os.symlink(run, tmp)
+        os.replace(tmp, link)  # over a stale entry, at once
+    return stage
 
 
 def free_port() -> int:
@@ -111,9 +123,14 @@ def launch(target: str | None, port: int | None = None) -> str:
     patch_plugin()
     from tensorboard import default, program
 
+    from ..capture.reaper import kill_children_on_exit
+
     logdir = logdir_for(target)
+    kill_children_on_exit()  # the plugin's loader processes end with this one, even on SIGKILL
     tb = program.TensorBoard(plugins=default.get_plugins())
-    tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port or free_port())])
+    # --load_fast=false: no separate data server process (the profiler plugin reads its traces itself)
+    tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port or free_port()),
+                       "--load_fast", "false"])
     try:
         url = tb.launch()
     except Exception as e:  # a port taken in between, a TensorBoard that will not start

@@ -22,6 +22,8 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, QualifiedNameSource
 
 from ..errors import TrainprofError
+from ..files import read_regular
+from . import depth
 from .loops import Loop, loop_functions, training_loops
 from .tree import Nodes, literal
 
@@ -155,6 +157,14 @@ class ParseError(TrainprofError):
 
 
 def parse(path: str, text: str) -> cst.Module:
+    deep, line = depth.nesting(text)
+    if deep > depth.MAX_NESTING:
+        raise ParseError(path, line, f"nested too deeply (about {deep} levels; trainprof reads up to "
+                                     f"{depth.MAX_NESTING})")
+    if deep > depth.SUSPECT:
+        crash = depth.parser_survives(cst.parse_module, text)
+        if crash:
+            raise ParseError(path, line, f"nested too deeply: the parser crashed on it ({crash})")
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as e:
@@ -171,10 +181,13 @@ def parse(path: str, text: str) -> cst.Module:
     raise ParseError(path, line, why)
 
 
+SOURCE_MAX = 16 << 20  # bytes of one source file, at most: no training script is near it
+
+
 def read_source(path: str) -> str:
+    """A source's text: a regular file (a FIFO or /dev/zero is refused, not read), up to SOURCE_MAX."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        return read_regular(path, SOURCE_MAX).decode("utf-8")
     except OSError as e:
         raise TrainprofError(f"cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError:
@@ -186,6 +199,13 @@ def index_source(path: str, text: str | None = None, module: cst.Module | None =
     that text may be given too)."""
     if text is None:
         text = read_source(path)
+    try:
+        return _index(path, text, module)
+    except (RecursionError, MemoryError):  # a form the depth estimate misjudged: an input error all the same
+        raise ParseError(path, None, "nested too deeply") from None
+
+
+def _index(path: str, text: str, module: cst.Module | None) -> SourceIndex:
     module = module if module is not None else parse(path, text)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     pos = wrapper.resolve(PositionProvider)

@@ -23,14 +23,19 @@ import msgspec
 import numpy as np
 
 from ..errors import TraceError
+from ..files import open_regular
 from .decode import _I64, INT_COLUMNS, Piece, TraceFile, columns, decode_piece, whole_decoder
 from .model import Trace
-from .split import NotSplittable, Splitter
+from .split import NotSplittable, Splitter, TooLarge
 
 CHUNK = 8 << 20  # bytes read (and gunzipped) at a time
 PIECE = 8 << 20  # JSON bytes per piece (a worker holds about 6x that in structs while decoding it)
 PARALLEL_MIN = 256 << 20  # smaller traces decode in this process: workers cost more (memory, start) than they save
 MAX_WORKERS = 8
+# Memory stays bounded whatever a file holds (a run directory is passed around):
+GZ_RATIO = 64  # a .gz may inflate to this many times its size (real traces: 10-15x)...
+GZ_FLOOR = 256 << 20  # ...or to this, whichever is more; past it, a gzip bomb is refused
+WHOLE_MAX = 256 << 20  # JSON decoded whole (the fallback for a file the splitter cannot cut), at most
 
 
 class _Whole(Exception):
@@ -49,8 +54,10 @@ def load_trace(path: str | os.PathLike, progress=None, workers: int | None = Non
 
 
 def _open(path: str):
+    """(size, file): a regular file only -- a FIFO would block the read forever."""
     try:
-        return os.path.getsize(path), open(path, "rb")
+        f = open_regular(path)
+        return os.fstat(f.fileno()).st_size, f
     except FileNotFoundError:
         raise TraceError(f"trace not found: {path}") from None
     except IsADirectoryError:
@@ -117,6 +124,10 @@ def _load_streamed(path: str, progress, workers: int | None) -> Trace:
                 done.append(last)
         except BrokenProcessPool:  # a worker died (killed for memory?): once more, in this process
             return _load_streamed(path, progress, 1)
+        except TooLarge as e:
+            raise TraceError(f"{path}: not read: {e} (memory would grow without bound)") from None
+        except RecursionError:  # msgspec's own depth limit: decoding it whole would meet it too
+            raise TraceError(f"{path}: not a Kineto trace (nested too deeply)") from None
         finally:
             if pool is not None:
                 for fut in pending:
@@ -138,6 +149,8 @@ def _or_whole(call, *args) -> Piece:
 def _stream(f, size: int, gz: bool, progress, path: str):
     """The file's JSON bytes, chunk by chunk (gunzipped if need be)."""
     mb = size / 1e6
+    cap = max(GZ_FLOOR, GZ_RATIO * size)  # JSON bytes a .gz may give
+    out = 0
     try:
         if not gz:
             read = 0
@@ -155,6 +168,10 @@ def _stream(f, size: int, gz: bool, progress, path: str):
             while chunk:
                 fresh = False
                 data = d.decompress(chunk, CHUNK)  # at most CHUNK bytes out at a time: no large temporaries
+                out += len(data)
+                if out > cap:
+                    raise TraceError(f"{path}: a gzip bomb? it inflates past {cap >> 20} MiB, more than "
+                                     f"{GZ_RATIO} times its size (traces inflate 10-15x): not read")
                 if data:
                     yield data
                 chunk = d.unconsumed_tail
@@ -178,9 +195,13 @@ def read_bytes(path: str, progress=None) -> bytes | bytearray:
     with f:
         gz, isize = _sniff(f, size)
         cap = size if not gz else isize if isize > size else 0  # a plausible size: allocate once, fill in place
+        cap = min(cap, WHOLE_MAX)  # the trailer is the file's word, not a fact
         buf = bytearray(cap)
         pos = 0
         for data in _stream(f, size, gz, progress, path):
+            if pos + len(data) > WHOLE_MAX:
+                raise TraceError(f"{path}: not read: over {WHOLE_MAX >> 20} MiB of JSON that is not laid out as "
+                                 "a Kineto trace (no event array to read piece by piece)")
             if pos + len(data) <= cap:
                 buf[pos:pos + len(data)] = data
             else:
@@ -202,6 +223,8 @@ def _load_whole(path: str, progress) -> Trace:
         raise TraceError(f"{path}: empty trace file")
     try:
         doc = whole_decoder.decode(data)
+    except RecursionError:
+        raise TraceError(f"{path}: not a Kineto trace (nested too deeply)") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as e:  # msgspec raises the latter on some bad UTF-8
         doc = _without_lone_surrogates(data) if isinstance(e, msgspec.DecodeError) else None
         if doc is None:

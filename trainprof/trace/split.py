@@ -20,12 +20,19 @@ _KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _BETWEEN = re.compile(rb"\}\s*,\s*(?=\{)")  # between two events
 _END = re.compile(rb"\}\s*\]")  # the last event and the array's end
 HEAD_MAX = 64 << 20  # metadata before the events, at most
+EVENT_MAX = 64 << 20  # one event, or the blanks between two, at most (a real one is under 1 MB)
+DENSE = 16  # JSON bytes per '{' in a full piece, at least (a Kineto event has ~100 a brace)
 WINDOW = 1 << 16  # where the last cut is looked for first, from the buffer's end
 END_TRIES = 8
 
 
 class NotSplittable(Exception):
     """The bytes are not laid out as this reader expects (or not valid): decode the whole."""
+
+
+class TooLarge(Exception):
+    """The bytes would take unbounded memory (one giant event, a run of blanks, a flood of
+    empty events): refused, not decoded whole."""
 
 
 class Splitter:
@@ -57,13 +64,17 @@ class Splitter:
         if self.have < self.piece:
             return []
         m = _last_cut(data)
-        if m is None:
-            return []  # no cut in this chunk: one long event; read on
+        if m is None:  # no cut in this chunk: one long event; read on, up to a point
+            if self.have > self.piece + EVENT_MAX:
+                raise TooLarge(f"an event (or the blanks between two) longer than {EVENT_MAX >> 20} MiB")
+            return []
         last = self.chunks.pop()
         with memoryview(last) as mv:
             piece = b"".join([b"[", *self.chunks, mv[:m.start() + 1], b"]"])
         rest = last[m.end():]
         self.chunks, self.have = [rest], len(rest)
+        if piece.count(b"{") * DENSE > len(piece):  # millions of `{},`: columns many times the JSON's size
+            raise TooLarge(f"events of under {DENSE} bytes each, by the million: not a Kineto trace")
         return [piece]
 
     def finish(self) -> tuple[Piece | None, TraceFile]:
