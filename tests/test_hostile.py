@@ -651,3 +651,21 @@ def test_tensorboard_stage_folder_is_reused_not_left_per_launch(tmp_path, monkey
     assert first == second and first.startswith(str(tmp_path / "cache" / "trainprof"))
     assert os.listdir(first) == ["run"] and os.path.realpath(os.path.join(first, "run")) == str(run)
     assert logdir_for(str(_run(tmp_path / "other"))) != first  # one per run directory
+
+
+def test_a_daemon_the_script_starts_does_not_outlive_verify(tmp_path):
+    """verify (and trials, through the same runner) times the script in processes of its own:
+    a daemon it starts is ended with each run too."""
+    import time
+
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    pidfile = tmp_path / "daemon.pid"
+    r = run_cli("verify", str(script), str(script), str(pidfile), "--skip", "2", "--steps", "3", "--rounds", "1",
+                "--parity-steps", "0", cwd=str(tmp_path), timeout=300)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    end = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not _alive(pid)

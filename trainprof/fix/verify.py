@@ -13,8 +13,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 
+from ..capture import reaper
 from ..errors import TrainprofError
 
 
@@ -61,10 +63,19 @@ class Verified:
 def _run(script: str, args: list[str], env_extra: dict, timeout: float) -> dict:
     env = dict(os.environ, **{k: str(v) for k, v in env_extra.items()})
     cmd = [sys.executable, "-m", "trainprof.capture.steptime", script, *args]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise VerifyError(f"{script}: still running after {timeout:.0f} s (raise --timeout?)") from None
+    reaper.become_subreaper()  # what the script leaves running (a daemon, workers) is ended after it
+    keep = reaper.children()
+    # Output to files, not pipes: a daemon holding a pipe open would keep its reader waiting forever.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        try:
+            p = subprocess.run(cmd, stdout=out, stderr=err, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise VerifyError(f"{script}: still running after {timeout:.0f} s (raise --timeout?)") from None
+        finally:
+            reaper.end_escaped(keep)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
     out = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode or not out:
         tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
