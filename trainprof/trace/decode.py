@@ -152,9 +152,20 @@ def columns(events: list[Event]) -> Piece:
     order = np.lexsort((-dur, ts))
     inv = np.empty(n, np.int64)
     inv[order] = np.arange(n)
-    ids = {k: (col[order], None if pos is None else inv[pos], strs) for k, (col, pos, strs) in ids.items()}
+    ids = {k: (narrow(col[order]), None if pos is None else inv[pos], strs) for k, (col, pos, strs) in ids.items()}
     return Piece(list(names), list(cats), name_id[order], cat_id[order], ts[order], dur[order], ids,
-                 {k: v[order] for k, v in ints.items()}, thread_names)
+                 {k: narrow(v[order]) for k, v in ints.items()}, thread_names)
+
+
+_I32 = np.iinfo(np.int32)
+
+
+def narrow(col: np.ndarray) -> np.ndarray:
+    """An int64 column as int32 where its values fit (ids, correlations, streams mostly do): half
+    the memory of a large trace's columns. Pieces that do not fit stay int64; merging widens."""
+    if len(col) and col.dtype == np.int64 and _I32.min <= int(col.min()) and int(col.max()) <= _I32.max:
+        return col.astype(np.int32)
+    return col
 
 
 def decode_piece(piece: bytes | bytearray) -> Piece:
