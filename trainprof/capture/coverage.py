@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .recorder import use_tool
+
 LINE_BUDGET = 20_000
 
 
@@ -32,13 +34,7 @@ class Coverage:
         self.active = True
         if self.whole:
             mon = sys.monitoring
-            for tool in (5, 4, 3, 2):
-                try:
-                    mon.use_tool_id(tool, "trainprof-coverage")
-                    self._tool = tool
-                    break
-                except ValueError:
-                    continue
+            self._tool = use_tool("trainprof-coverage")
             if self._tool is None:
                 self.active = False
                 return

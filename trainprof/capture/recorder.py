@@ -24,6 +24,18 @@ START, LINE, RETURN = 0, 1, 2
 _clock = time.perf_counter_ns
 
 
+def use_tool(name: str) -> int | None:
+    """A free sys.monitoring tool id (Python 3.12+), taken; None where all are taken. Ids 0 and 1
+    are the debugger's and coverage tools' by convention."""
+    for tool in (5, 4, 3, 2):
+        try:
+            sys.monitoring.use_tool_id(tool, name)
+            return tool
+        except ValueError:
+            continue
+    return None
+
+
 class LineRecorder:
     def __init__(self, user_files: list[str], roots: Roots | None = None, share: LineRecorder | None = None):
         """user_files: the script first (index 0), then any known beforehand; roots: which
@@ -101,13 +113,7 @@ class LineRecorder:
     # -- Python 3.12+ ---------------------------------------------------------------
     def _start_monitoring(self) -> None:
         mon = sys.monitoring
-        for tool in (5, 4, 3, 2):  # ids 0,1 are debugger/coverage by convention
-            try:
-                mon.use_tool_id(tool, "trainprof")
-                self._tool = tool
-                break
-            except ValueError:
-                continue
+        self._tool = use_tool("trainprof")
         if self._tool is None:
             return  # every tool id taken: no line attribution, the analysis says so
         ev = self.events
