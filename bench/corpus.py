@@ -44,7 +44,7 @@ sys.path.insert(0, ROOT)
 from trainprof.fix.trials import combined_safe, patch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from estimates import FIXES, PERIOD  # noqa: E402
+from estimates import FIXES, PERIOD, report_json  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
@@ -111,24 +111,12 @@ def _variants(run_dir: str, a: dict, trials: dict, script: str) -> list[dict]:
 
 
 def _reanalyze(run: str, select: list[str] | None = None) -> dict | None:
-    """The run's analysis by the trainprof of now (`report` on a copy: it rewrites the run's own
-    analysis.json), of the selected rules only where given; None where the run cannot be read
-    (its trace was too large to bring back)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        copy = os.path.join(d, "run")
-        shutil.copytree(run, copy)
-        path = os.path.join(d, "a.json")
-        args = ["report", copy, "-q", "--json", path, "--html", os.path.join(d, "r.html")]
-        with open(os.path.join(run, "run.json")) as f:  # report reads the script's folder when named
-            script = json.load(f).get("script")
-        if script and os.path.isfile(script):
-            args += ["--script", script]
-        if select:
-            args += ["--select", ",".join(select)]
-        p = subprocess.run([sys.executable, "-m", "trainprof.cli", *args], capture_output=True, text=True, timeout=600)
-        return json.load(open(path)) if p.returncode == 0 else None
+    """estimates.report_json, None where the run cannot be read (its trace was too large to
+    bring back)."""
+    try:
+        return report_json(run, select)
+    except (RuntimeError, OSError, ValueError):
+        return None
 
 
 def _from_analysis(a: dict) -> dict:

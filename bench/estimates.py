@@ -181,7 +181,9 @@ def _applied_periods(name: str) -> set[int]:
         return {int(x) for x in re.findall(r"step % (\d+)", f.read())}
 
 
-def _report_json(run: str, select: tuple[str, ...] | None) -> dict:
+def report_json(run: str, select=None) -> dict:
+    """The run's analysis by the trainprof of now, of the selected rules only where given
+    (bench/corpus.py uses it too); RuntimeError where `report` fails."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
@@ -220,8 +222,8 @@ def report(out: str, dest: str) -> None:
         if not os.path.isdir(run) or name not in meas or name + ".fixed" not in meas:
             rows.append(f"| {name} | (not measured) | | | | | | | |")
             continue
-        full = _report_json(run, None)
-        sel = _report_json(run, FIXES[name])
+        full = report_json(run, None)
+        sel = report_json(run, FIXES[name])
         device, torch_v = full.get("device"), full.get("torch")
         before, after = statistics.median(meas[name]), statistics.median(meas[name + ".fixed"])
         rounds = min(len(meas[name]), len(meas[name + ".fixed"]))

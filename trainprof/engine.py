@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .capture import loader_lines, rundir
+from .capture import rundir
 from .errors import TraceError, TrainprofError
 from .estimate.calibration import calibration, make_warp
 from .estimate.estimates import Combined, combined_trial, estimate_all, with_trials
@@ -182,12 +182,16 @@ def _line_times(trace: Trace, st: M.Steps, run_dir: str | None, lines_name: str 
     return line_times(lm, trace, st, unprofiled_line_costs(doc, clean * 1000.0 if clean else None), covered(doc))
 
 
-def _focus(lt: LineTimes | None, script: str | None, index, notes: list[str]):
+def _focus(lt: LineTimes | None, script: str | None, index, notes: list[str], roots: tuple[str, ...]):
     """(the file the rules read, its index): the training loop's file where the line log shows
     the loop running in another file of the project than the script (`fit()` in a package
-    beside it), else the script."""
+    beside it), and it may be read (why_not_read); else the script."""
     focus = loop_file(lt) if lt is not None and script else None
     if not focus or os.path.abspath(focus) == script or not os.path.isfile(focus):
+        return script, index
+    why = why_not_read(focus, roots)
+    if why:
+        notes.append(f"the training loop runs in {focus}, which was not read ({why}): findings point at the script")
         return script, index
     try:
         idx = index_source(focus)
@@ -203,13 +207,13 @@ def _focus(lt: LineTimes | None, script: str | None, index, notes: list[str]):
 def _loader_lines(run_dir: str, notes: list[str]) -> dict | None:
     """loader_lines.json: (path, line) -> µs per batch (None: none sampled, or a damaged file)."""
     try:
-        doc = rundir.read_json(os.path.join(run_dir, loader_lines.name(0)))
+        doc = rundir.read_json(os.path.join(run_dir, rundir.LOADER_LINES_JSON))
         if not doc:
             return None
         files, part = doc["files"], doc["batches"]
         return {k: v for k, v in line_costs(part, [str(f) for f in files]).items() if v > 0}
     except (TraceError, KeyError, TypeError, ValueError, IndexError) as e:
-        notes.append(f"{loader_lines.name(0)} is damaged, so the loader's lines are not shown ({e})")
+        notes.append(f"{rundir.LOADER_LINES_JSON} is damaged, so the loader's lines are not shown ({e})")
         return None
 
 
@@ -245,9 +249,10 @@ def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
 
 
 def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | None, index, lines_name: str | None,
-              notes: list[str], progress=None) -> Run:
+              notes: list[str], progress=None, roots: tuple[str, ...] = ()) -> Run:
     """One rank's Run: its trace, steps, line times, syncs, launches, timeline and calibration,
-    each computed once, in this order, before any rule."""
+    each computed once, in this order, before any rule. roots: the folders whose sources may be
+    read (a loop's file outside them is not)."""
     trace = load_trace(trace_path, progress)
     st = M.steps(trace, run.get("active_steps"))
     if len(st) == 0:
@@ -255,7 +260,7 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     script = os.path.abspath(script) if script else None
     lt = _line_times(trace, st, run_dir, lines_name, run, script, notes)
     entry = script
-    script, index = _focus(lt, script, index, notes)
+    script, index = _focus(lt, script, index, notes, roots)
     lo, hi = st.window
     main = M.on_thread(trace, st) & M.in_window(trace, lo, hi)
     lk = launch_join(trace, st)
@@ -289,7 +294,7 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
                logging_lines=frozenset(P.logging_lines(index)) if index is not None else frozenset())
 
 
-def _with_ranks(run0: Run, run_dir: str, info: dict, script, index, notes: list[str]) -> Run:
+def _with_ranks(run0: Run, run_dir: str, info: dict, script, index, notes: list[str], roots: tuple[str, ...]) -> Run:
     """A distributed run: rank 0's Run with every rank's (in rank order) and who waited for whom."""
     recs = sorted(info.get("ranks") or [], key=lambda r: r["rank"])
     if len(recs) < 2:
@@ -305,7 +310,7 @@ def _with_ranks(run0: Run, run_dir: str, info: dict, script, index, notes: list[
             notes.append(f"rank {rec['rank']}'s trace {rec['trace']} is missing: the cross-rank findings are not made")
             return run0
         own = dict(info, unprofiled_ms=rec.get("unprofiled_ms") or info.get("unprofiled_ms"))
-        r = build_run(path, run_dir, own, script, index, rec.get("lines"), [])
+        r = build_run(path, run_dir, own, script, index, rec.get("lines"), [], roots=roots)
         out.append(replace(r, comm=rank_comm(r.trace, r.steps)))
     return replace(run0, comm=comm0, ranks=tuple(out), cross_rank=cross_rank([r.comm for r in out]))
 
@@ -331,11 +336,12 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
 
         if sha256(script) != info["script_sha256"]:
             notes.append(f"{script} changed since the run: lines may have moved")
-    run = build_run(trace_path, run_dir, info, script, index, rundir.LINES_JSON if run_dir else None, notes, progress)
+    run = build_run(trace_path, run_dir, info, script, index, rundir.LINES_JSON if run_dir else None, notes, progress,
+                    roots)
     if run.lines is None:
         notes.append("no line attribution: findings point at lines found statically")
     if run_dir:
-        run = _with_ranks(run, run_dir, info, script, index, notes)
+        run = _with_ranks(run, run_dir, info, script, index, notes, roots)
     notes.extend(_steady_notes(info))
     findings, skipped = [], []
     rules = all_rules()

@@ -10,7 +10,6 @@ Each line's time per batch goes to loader_lines.json, which the loader finding r
 from __future__ import annotations
 
 import json
-import os
 import time
 
 from ..errors import TrainprofError
@@ -59,10 +58,3 @@ def sample(iters: dict, recorder: LineRecorder, path: str, torch) -> bool:
         return False
     return True
 
-
-def name(rank: int) -> str:
-    return "loader_lines.json" if rank == 0 else f"loader_lines.rank{rank}.json"
-
-
-def exists(run_dir: str) -> bool:
-    return os.path.isfile(os.path.join(run_dir, name(0)))

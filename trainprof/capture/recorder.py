@@ -56,10 +56,8 @@ class LineRecorder:
 
     # -- which code is the user's --------------------------------------------------
     def file_of(self, code) -> int:
-        """The file index of a code object in this recorder's table, or -1: not the user's."""
-        return self._fidx(code)
-
-    def _fidx(self, code) -> int:
+        """The file index of a code object in this recorder's table, or -1: not the user's (a
+        file of the roots is added as its code first runs)."""
         f = self._code_file.get(code)
         if f is None:
             path = os.path.realpath(code.co_filename)
@@ -75,7 +73,7 @@ class LineRecorder:
         frames = []
         fr = sys._getframe(2)
         while fr is not None:
-            fi = self._fidx(fr.f_code)
+            fi = self.file_of(fr.f_code)
             if fi >= 0:
                 frames.append((id(fr.f_code), fi, fr.f_lineno, fr))
             fr = fr.f_back
@@ -117,7 +115,7 @@ class LineRecorder:
         if self._tool is None:
             return  # every tool id taken: no line attribution, the analysis says so
         ev = self.events
-        fidx = self._fidx
+        fidx = self.file_of
         DISABLE = mon.DISABLE
 
         def on_start(code, offset):
@@ -149,7 +147,7 @@ class LineRecorder:
     # -- before 3.12 ----------------------------------------------------------------
     def _start_settrace(self) -> None:
         ev = self.events
-        fidx = self._fidx
+        fidx = self.file_of
 
         def local(frame, event, arg):
             if event == "line":

@@ -27,6 +27,7 @@ RUN_JSON = "run.json"
 LINES_JSON = "lines.json"
 ANALYSIS_JSON = "analysis.json"
 TRIALS_JSON = "trials.json"  # the top fixes, run and measured (fix/trials.py)
+LOADER_LINES_JSON = "loader_lines.json"  # the Dataset's lines making a few batches (capture/loader_lines.py)
 PRECISION_JSON = "precision.json"  # bf16/TF32 timed on the run's device, its own shapes (capture/precision.py)
 REPORT_HTML = "report.html"
 OUTPUT_LOG = "output.log"

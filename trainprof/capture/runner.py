@@ -47,21 +47,6 @@ def _tail(path: str, n: int = 12) -> str:
         return ""
 
 
-def _user_files(script: str) -> list[str]:
-    """The user's own code known beforehand: the script (first) and the .py files beside it;
-    the recorder adds the rest of the project's as their code first runs (roots.py)."""
-    d = os.path.dirname(os.path.abspath(script))
-    files = [os.path.abspath(script)]
-    try:
-        for name in sorted(os.listdir(d)):
-            p = os.path.join(d, name)
-            if name.endswith(".py") and p not in files:
-                files.append(p)
-    except OSError:
-        pass
-    return files
-
-
 def sha256(path: str) -> str:
     """Of a regular file (a FIFO is refused, not waited on), read in chunks."""
     h = hashlib.sha256()
@@ -91,7 +76,8 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
         "with_stack": opts.with_stack,
         "record_shapes": opts.record_shapes,
         "full_run": opts.full_run,
-        "user_files": _user_files(script),
+        # the script first (file 0 of the line log); the rest of the project's code as it runs (roots.py)
+        "user_files": [script],
         "source_roots": default_roots(script, opts.source_roots),
         "watch_s": _watch_s(script, opts),
         "msg_path": sock_path,

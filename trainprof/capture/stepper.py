@@ -19,7 +19,7 @@ import sys
 import time
 
 from ..files import write_atomic
-from . import loader_lines
+from . import loader_lines, rundir
 from .coverage import Coverage
 from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .recorder import LineRecorder
@@ -382,7 +382,7 @@ class Capture:
                 # inside the loader: the Dataset's lines, timed making a few batches here
                 import torch
 
-                loader_lines.sample(self.iters, self.recorder, os.path.join(self.run_dir, loader_lines.name(0)), torch)
+                loader_lines.sample(self.iters, self.recorder, os.path.join(self.run_dir, rundir.LOADER_LINES_JSON), torch)
             if self.cfg.get("watch_s") and self.settle.periodic is None and self.world == 1:
                 # the loop has work every N steps (`if step % N`) that the search did not see twice
                 self.watch, self.watch_t = SpikeWatch(float(self.cfg["watch_s"])), _clock()

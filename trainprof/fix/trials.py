@@ -106,7 +106,9 @@ def _compile() -> Variant:
                    optional=True)
 
 
-KNOB_FIXES = {"launch-bound": ("compile", _compile), "gpu-idle": ("compile", _compile)}
+# run-time knobs for findings whose codemod does not reach the script (or that have none), each tried once
+KNOB_FIXES = {"launch-bound": ("compile", _compile), "gpu-idle": ("compile", _compile),
+              "unfused-optimizer": ("fused", _fused)}
 
 
 def candidates(run_dir: str, a: dict, script: str, text: str, cores: int, top: int = TOP,
@@ -136,9 +138,6 @@ def candidates(run_dir: str, a: dict, script: str, text: str, cores: int, top: i
                     variants = [Variant(fx.get("params") or {}, *got)] if got is not None else []
                     if f["rule"] == "fp32-compute" and cuda:
                         variants.append(_tf32())
-        if f["rule"] == "unfused-optimizer" and cuda and not variants and "fused" not in knobs_tried:
-            fix_id, variants = "fused", [_fused()]
-            knobs_tried.add("fused")
         knob = KNOB_FIXES.get(f["rule"])
         if knob and cuda and not variants and knob[0] not in knobs_tried:
             fix_id, variants = knob[0], [knob[1]()]

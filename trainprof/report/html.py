@@ -75,12 +75,12 @@ def _excerpt(lines: list[str] | None, line: int) -> list[tuple[int, str, bool]]:
     return [(n, _clip(lines[n - 1], MAX_LINE), n == line) for n in range(lo, hi + 1)]
 
 
-def _line_text(root: str, rel: str, line: int, texts: dict) -> str:
-    """One line of a .py file of the project (under its root), clipped; '' for anything else."""
-    path = os.path.realpath(os.path.join(root, rel))
+def _line_text(a, rel: str, line: int, texts: dict) -> str:
+    """One line of a source the report may read (Analysis.may_read), clipped; '' otherwise."""
+    path = os.path.realpath(os.path.join(a.run.root, rel))
     if path not in texts:
         texts[path] = None
-        if path.endswith(".py") and path.startswith(os.path.realpath(root) + os.sep):
+        if a.may_read(path):
             try:
                 texts[path] = read_source(path).splitlines()
             except (OSError, ValueError, TrainprofError):
@@ -108,7 +108,7 @@ def render(rep: Report) -> str:
         f["excerpt"] = _excerpt(src, f["line"])
         f["diff"] = _clip_diff(f["diff"])
         for h in f.get("hot_lines") or []:
-            h["code"] = _line_text(a.run.root, h["path"], h["line"], texts)
+            h["code"] = _line_text(a, h["path"], h["line"], texts)
     found = {f.rule for f in a.findings}
     fine = [(r, rep.titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
