@@ -50,6 +50,7 @@ ROUNDS = int(os.environ.get("ROUNDS", 3))
 SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
 TRIAL_BUDGET = os.environ.get("TRIAL_BUDGET", "60")
 SETTLE = os.environ.get("SETTLE", "60")  # analyze's --settle
+TRIALS = os.environ.get("TRIALS", "1") != "0"  # 0: estimates only (an example's own fix is still timed)
 EXAMPLE_ARGS = ["--steps", "100000"]
 
 
@@ -137,9 +138,9 @@ def run_one(s: dict, out: str) -> dict:
     run = os.path.join(out, "runs", s["name"])
     shutil.rmtree(run, ignore_errors=True)
     t = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", script, "--run-dir", run, "-q", "--settle", SETTLE, "--trials",
-                        "--trial-budget", TRIAL_BUDGET, "--", *args], cwd=cwd, capture_output=True, text=True,
-                       timeout=900)
+    trial = ["--trials", "--trial-budget", TRIAL_BUDGET] if TRIALS else []
+    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", script, "--run-dir", run, "-q", "--settle", SETTLE,
+                        *trial, "--", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
     rec = {"name": s["name"], "analyze_s": round(time.monotonic() - t, 1), "rc": p.returncode}
     if p.returncode:
         rec["error"] = (p.stderr.strip().splitlines() or [""])[0][:300]
@@ -147,7 +148,7 @@ def run_one(s: dict, out: str) -> dict:
     a = json.load(open(os.path.join(run, "analysis.json")))
     trials = json.load(open(os.path.join(run, "trials.json"))) if os.path.exists(os.path.join(run, "trials.json")) else {}
     rec.update(_from_analysis(a), device=a.get("device"), trial_s=trials.get("seconds"), precision=a.get("precision"))
-    variants = _variants(run, a, trials, script)
+    variants = _variants(run, a, trials, script) if TRIALS or not s.get("fixed") else []
     if s.get("fixed"):
         sel = _reanalyze(run, s["select"])
         rec.update(select=s["select"], fixed_pred=(sel.get("estimate") or {}).get("combined_speedup") if sel else None)

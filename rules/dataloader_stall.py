@@ -42,6 +42,7 @@ from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_k
 from trainprof.fix.workers_safe import function_of as _function_of
 from trainprof.fix.workers_safe import why_not_workers
 from trainprof.rule import Rule
+from trainprof.source import frameworks as F
 from trainprof.source.tree import positional
 from trainprof.trace import measures as M
 
@@ -118,6 +119,8 @@ def detect(run):
             binds += (f", and more would not help on {cores} cores: make __getitem__ cheaper" if prod is None or
                       prod.cpu_bound else ": their pace is what the step waits for")
     line = run.script_line(int(spans[0]))
+    if call is not None and F.uses_framework_loop(run.index):
+        line = call.line  # the framework's loop fetches the batches: the fix is at the DataLoader it was given
     if line is None:
         line = run.index.loops[0].line if run.index and run.index.loops else 1
     keys = ("batch_size", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
@@ -152,7 +155,7 @@ def detect(run):
                        unprof_step, train_us),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
         fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True, pin_memory=True", workers=new_workers,
-                    was=workers or 0)
+                    was=workers or 0, pin=tr.has_cuda)
         if not multi or new_workers > (workers or 0)
         else Fix(ID, None, "make __getitem__ cheaper (pre-decode, cache, vectorize collate)"),
     )
@@ -232,8 +235,9 @@ def _cuda_batches(site: Site, loop) -> bool:
     return False
 
 
-def _configure(site: Site, loop, call: cst.Call):
-    """(new call, what changed) or (None, why left alone)."""
+def _configure(site: Site, at, call: cst.Call, cuda: bool):
+    """(new call, what changed) or (None, why left alone); `at`: the node the finding's
+    parameters are read at (the loop's iterable, or the call)."""
     why = why_not_workers(site, call)
     if why:
         return None, f"{why}; left alone"
@@ -246,14 +250,14 @@ def _configure(site: Site, loop, call: cst.Call):
         now = 0 if given is None else int(site.code(given.value), 0)
     except ValueError:
         return None, f"num_workers={site.code(given.value)} is not a literal; left alone"
-    want = site.param(loop.iter, "workers", None)
+    want = site.param(at, "workers", None)
     n, new, did = now, call, []
     if now == 0 or (want is not None and want > now):  # --static keeps a worker count already chosen
         n = want if want is not None else _default_workers()
         new, did = with_kwarg(new, "num_workers", str(n)), [f"num_workers={n}"]
     if n > 0 and kwarg(new, "persistent_workers") is None:  # workers outlive the epoch: no restart cost
         new, did = with_kwarg(new, "persistent_workers", "True"), did + ["persistent_workers=True"]
-    if _cuda_batches(site, loop):
+    if cuda:
         if kwarg(new, "pin_memory") is None:
             new, did = with_kwarg(new, "pin_memory", "True"), did + ["pin_memory=True"]
         elif not is_true(kwarg(new, "pin_memory")):
@@ -280,12 +284,21 @@ def _transform(site: Site) -> cst.Module:
         if call in done:
             continue
         done.add(call)
-        new, what = _configure(site, loop, call)
+        new, what = _configure(site, loop.iter, call, _cuda_batches(site, loop))
         if new is None:
             site.note(call, False, f"DataLoader of the loop at line {site.line(loop)}: {what}")
         else:
             edits[call] = new
             site.note(call, True, f"DataLoader of the loop at line {site.line(loop)}: {what}")
+    # a finding at the DataLoader itself (a framework's loop fetches its batches)
+    for call in site.nodes(cst.Call) if site.lines is not None else ():
+        if call not in done and _is_loader(site, call) and site.wanted(call) and site.line(call) not in covered:
+            done.add(call)
+            covered.add(site.line(call))
+            new, what = _configure(site, call, call, bool(site.param(call, "pin", False)))
+            site.note(call, new is not None, f"DataLoader: {what}")
+            if new is not None:
+                edits[call] = new
     for ln in sorted((site.lines or set()) - covered):
         site.note(ln, False, "no `for ... in loader` training loop starts here; left alone")
     return replace(site.module, edits)

@@ -44,9 +44,10 @@ import numpy as np
 from libcst import matchers as m
 
 from trainprof.estimate import Change, WhatIf
-from trainprof.finding import Evidence, Finding
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import Codemod, Site, replace
 from trainprof.rule import Rule
+from trainprof.source import frameworks as F
 from trainprof.source import patterns as P
 from trainprof.trace import measures as M
 
@@ -128,8 +129,18 @@ def detect(run):
                 periodic=True,
                 confidence="high",
             ),
-            fix=FIX.fix(f"guard with `if step % {every} == 0:`; keep epoch-end logs", every=every),
+            fix=_framework_fix(run.index, call, every)
+            or FIX.fix(f"guard with `if step % {every} == 0:`; keep epoch-end logs", every=every),
         )
+
+
+def _framework_fix(index, call, every: int) -> Fix | None:
+    """A framework's own logging call (`self.log` under Lightning) is paced by its setting."""
+    fw = F.settings(index) if F.uses_framework_loop(index) else None
+    if fw is None or call.receiver != "self":
+        return None
+    return Fix(ID, None, f"call it every {every} steps (`if batch_idx % {every} == 0:`); the logger's writes are "
+                         f"paced by {F.logging_advice(fw, every)}")
 
 
 # -- the codemod ------------------------------------------------------------------------
@@ -355,9 +366,10 @@ def _per_param_loop(index, line: int) -> bool:
 def lint(index):
     """Static: logging calls that run on every step of the training loop."""
     headers, seen = _headers(index), set()
+    paced = F.uses_framework_loop(index)  # the framework writes self.log's values every N steps
     for c in index.calls:
         if not P.is_logging(c) or not index.in_loop(c.line) or id(c.node) in headers or c.line in seen \
-                or P.throttled(index, c.line):
+                or P.throttled(index, c.line) or (paced and c.receiver == "self"):
             continue
         seen.add(c.line)
         per_param = _per_param_loop(index, c.line)

@@ -41,9 +41,10 @@ import libcst as cst
 from libcst import matchers as m
 
 from trainprof.estimate import Change, WhatIf
-from trainprof.finding import Evidence, Finding
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, add_import, kwarg, model_device, replace, torch_name)
 from trainprof.rule import Rule
+from trainprof.source import frameworks as F
 from trainprof.source import patterns as P
 
 ID = "fp32-compute"
@@ -139,6 +140,11 @@ def detect(run):
     # channels_last stays advice: it needs every input's producer changed too, not one statement
     fix = ("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"
            + ("; by hand: model.to(memory_format=torch.channels_last) and channels_last inputs" if conv else ""))
+    fw = F.settings(run.index) if run.index is not None and F.uses_framework_loop(run.index) else None
+    if fw is not None:  # the framework's loop runs the forward: its precision setting is the fix
+        line = fw.call.line
+        fix = f"mixed precision: {F.precision_advice(fw)}" + (
+            "; by hand: channels_last model and inputs" if conv else "")
     yield Finding(
         rule=ID,
         title="fp32 matmuls/convolutions on Tensor-Core hardware",
@@ -159,7 +165,7 @@ def detect(run):
             basis=_basis(run.precision, ratio),
             confidence="medium",
         ),
-        fix=AUTOCAST.fix(fix),
+        fix=AUTOCAST.fix(fix) if fw is None else Fix(ID, None, fix),
     )
 
 

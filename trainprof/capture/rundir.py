@@ -211,6 +211,7 @@ class _Params(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     every: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None  # a `step % every` guard
     workers: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None  # DataLoader num_workers
     was: Annotated[int, msgspec.Meta(ge=0, le=1024)] | None = None
+    pin: bool | None = None  # pin the DataLoader's memory (the batches go to a GPU)
 
 
 class _Fix(msgspec.Struct):

@@ -24,6 +24,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from ..errors import TrainprofError
 from ..files import read_regular
 from . import depth
+from .frameworks import step_hooks
 from .loops import Loop, loop_functions, training_loops
 from .tree import Nodes, literal
 
@@ -55,6 +56,8 @@ class SourceIndex:
     loops: list[Loop]  # training loops: loops whose body steps an optimizer or calls backward
     functions: dict[str, tuple[int, int]]  # function name -> (line, end_line) of its (first) definition
     loop_functions: set[str]  # functions (of this file) called from inside a training loop
+    # `Class.method`s a framework calls every step (frameworks.py), also in functions and loop_functions
+    hooks: set[str] = field(default_factory=set)
     by_line: dict[int, list[CallSite]] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -227,6 +230,9 @@ def _index(path: str, text: str, module: cst.Module | None) -> SourceIndex:
     for node in tree.of((cst.FunctionDef,)):
         ix.functions.setdefault(node.name.value, (ix.line(node), ix.end_line(node)))
     ix.loops = training_loops(ix)
+    hooks = step_hooks(ix)
+    ix.functions.update(hooks)
+    ix.hooks = set(hooks)
     ix.loop_functions = loop_functions(ix)
     for c in calls:
         for ln in range(c.line, c.end_line + 1):

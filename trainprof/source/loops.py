@@ -72,9 +72,11 @@ def training_loops(ix) -> list[Loop]:
 
 
 def loop_functions(ix) -> set[str]:
-    """Functions of this file called, directly or through each other, from a training loop."""
-    found: set[str] = set()
-    frontier = [c for c in ix.calls if any(lp.line <= c.line <= lp.end_line for lp in ix.loops)]
+    """Functions of this file called, directly or through each other, from a training loop or a
+    framework's step hook (ix.hooks: those hooks, which are in the set too)."""
+    found: set[str] = set(ix.hooks)
+    spans = [(lp.line, lp.end_line) for lp in ix.loops] + [ix.functions[h] for h in ix.hooks]
+    frontier = [c for c in ix.calls if any(a <= c.line <= b for a, b in spans)]
     while frontier:
         nxt = []
         for c in frontier:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .frameworks import train_loader
 from .index import CallSite
 
 # GPU->CPU transfers of a tensor's value.
@@ -13,7 +14,7 @@ SYNC_BUILTINS = {"float", "int", "bool"}
 LOGGING_QUALNAMES = ("print", "logging.", "tqdm.", "wandb.log", "mlflow.log", "json.dump", "pickle.dump")
 LOGGING_METHODS = {
     "info", "debug", "warning", "log", "add_scalar", "add_scalars", "add_histogram", "add_image",
-    "add_text", "add_figure", "set_postfix", "set_description", "set_postfix_str", "write", "flush",
+    "add_text", "add_figure", "set_postfix", "set_description", "set_postfix_str", "write", "flush", "log_dict",
 }
 WRITER_HINTS = ("writer", "logger", "log", "tb", "pbar", "bar", "progress", "summary", "run", "wandb")
 FACTORIES = {"tensor", "zeros", "ones", "full", "arange", "linspace", "randn", "rand", "randint",
@@ -27,6 +28,8 @@ def is_logging(call: CallSite) -> bool:
         return True
     if call.method in LOGGING_METHODS and call.receiver:
         r = call.receiver.lower()
+        if r == "self" and call.method == "log":  # a LightningModule's self.log (log_dict: below)
+            return True
         if call.method.startswith("add_") or any(h in r for h in WRITER_HINTS):
             return True
     return False
@@ -38,7 +41,11 @@ def logging_lines(index) -> set[int]:
 
 
 def loader_call(index) -> CallSite | None:
-    """The DataLoader(...) construction in the script, if one is there."""
+    """The DataLoader(...) construction in the script, if one is there (under a framework, the
+    one its `train_dataloader` returns)."""
+    fw = train_loader(index)
+    if fw is not None:
+        return fw
     for c in index.calls:
         if (c.qualname or "").endswith("DataLoader") or (c.qualname is None and c.text.startswith("DataLoader(")):
             return c
