@@ -7,6 +7,9 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --no-
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+python3 -c "
+import importlib.util as u
+print({m: u.find_spec(m) is not None for m in ('lightning', 'transformers', 'accelerate', 'datasets', 'jsonargparse')})"
 if [ "${TESTS:-0}" = 1 ]; then
   (cd /tmp && timeout 240 python3 -m pytest -q -p no:cacheprovider "$OLDPWD/tests/test_precision.py" "$OLDPWD/tests/test_steady.py" \
      "$OLDPWD/tests/test_rules_gpu_samples.py" "$OLDPWD/tests/test_periodic_work.py" "$OLDPWD/tests/test_trial_knobs.py" > $OUT/pytest.log 2>&1); tail -3 $OUT/pytest.log
