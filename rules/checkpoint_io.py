@@ -56,17 +56,19 @@ def detect(run):
             continue  # not run in every recorded step (already guarded), or trivial
         every = next((k for k in EVERY if cost / k < 0.005 * step_us), EVERY[-1])
         syncs = sync_by_line.get(call.line, [])
+        ms, base = run.cpu_ms(intervals), run.base_step_us / 1000  # unprofiled, as the step time
         yield Finding(
             rule=ID,
             title="Checkpoint written every step",
             path=run.relpath(),
             line=call.line,
             severity="medium",
-            message=f"`{call.text[:60]}` runs every step and holds the training thread {cost / 1000:.3g} ms per step "
-                    f"({100 * cost / step_us:.0f}% of the step); save every {every} steps.",
+            message=f"`{call.text[:60]}` runs every step and holds the training thread {ms:.3g} ms per step "
+                    f"({100 * ms / base:.0f}% of the step); save every {every} steps.",
             evidence=(
-                Evidence("time per step at this line", cost / 1000, "ms"),
-                Evidence("share of the step", 100 * cost / step_us, "%"),
+                Evidence("time per step at this line", ms, "ms"),
+                Evidence("share of the step", 100 * ms / base, "%"),
+                Evidence("time per step at this line, profiled", cost / 1000, "ms"),
                 Evidence("syncs per step", len(syncs) / n),
             ),
             saving=WhatIf(

@@ -104,6 +104,7 @@ def detect(run):
         every = _every(cost_us, step_us)
         extra = stalls if line == top_writer else []
         stall_us = sum(b - a for a, b in extra) / n
+        ms, base = run.cpu_ms(intervals), run.base_step_us / 1000  # unprofiled, as the step time
         yield Finding(
             rule=ID,
             title="Logging every step",
@@ -111,13 +112,14 @@ def detect(run):
             line=line,
             severity="medium",
             message=f"`{call.text[:60]}` runs every step and holds the training thread "
-                    f"{cost_us / 1000:.3g} ms per step ({100 * cost_us / step_us:.1f}% of the step"
+                    f"{ms:.3g} ms per step ({100 * ms / base:.1f}% of the step"
                     + (f", {len(syncs) / n:.3g} GPU syncs" if syncs else "")
                     + (f"; the writer thread holds the GIL {stall_us / 1000:.3g} ms more" if stall_us else "")
                     + f"); log every {every} steps.",
             evidence=(
-                Evidence("time per step at this line", cost_us / 1000, "ms"),
-                Evidence("share of the step", 100 * cost_us / step_us, "%"),
+                Evidence("time per step at this line", ms, "ms"),
+                Evidence("share of the step", 100 * ms / base, "%"),
+                Evidence("time per step at this line, profiled", cost_us / 1000, "ms"),
                 Evidence("syncs per step", len(syncs) / n),
             ) + ((Evidence("writer thread's Python time overlapping the step", stall_us / 1000, "ms"),) if extra else ()),
             saving=WhatIf(

@@ -145,6 +145,7 @@ def detect(run):
         # call shrinks by the loop's share of the forward ops.
         back = _backward_share(run, starts, ends, iters)
         header = run.index.line_text(first).strip()
+        ms, base = run.cpu_ms(intervals), run.base_step_us / 1000  # unprofiled, as the step time
         kind = (f"carries `{carried}` from one iteration to the next (a recurrence)" if carried
                 else "has independent iterations (or only sums over them)")
         what = WhatIf(
@@ -163,10 +164,11 @@ def detect(run):
             end_line=rng[-1],
             severity="medium",
             message=f"`{header[:60]}` runs {iters:.0f} iterations per step and holds the training thread "
-                    f"{cost / 1000:.3g} ms per step ({100 * cost / run.step_us:.0f}% of the step, "
+                    f"{ms:.3g} ms per step ({100 * ms / base:.0f}% of the step, "
                     f"{len(launches) / n:.0f} kernel launches); the loop {kind}.",
             evidence=(
-                Evidence("time per step in the loop", cost / 1000, "ms"),
+                Evidence("time per step in the loop", ms, "ms"),
+                Evidence("time per step in the loop, profiled", cost / 1000, "ms"),
                 Evidence("iterations per step", iters),
                 Evidence("kernel launches per step", len(launches) / n),
                 Evidence("recurrence", carried or "none"),
