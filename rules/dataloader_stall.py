@@ -154,8 +154,9 @@ def detect(run):
         saving=_saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady_wait is not None,
                        unprof_step, train_us),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
-        fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True, pin_memory=True", workers=new_workers,
-                    was=workers or 0, pin=tr.has_cuda)
+        fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True"
+                    + (", pin_memory=True" if tr.has_cuda else ""),  # pinned pages serve copies to a GPU only
+                    workers=new_workers, was=workers or 0, pin=tr.has_cuda)
         if not multi or new_workers > (workers or 0)
         else Fix(ID, None, "make __getitem__ cheaper (pre-decode, cache, vectorize collate)"),
     )
@@ -284,7 +285,8 @@ def _transform(site: Site) -> cst.Module:
         if call in done:
             continue
         done.add(call)
-        new, what = _configure(site, loop.iter, call, _cuda_batches(site, loop))
+        pin = site.param(loop.iter, "pin", None)  # the run's word (a GPU ran), else the source's
+        new, what = _configure(site, loop.iter, call, _cuda_batches(site, loop) if pin is None else pin)
         if new is None:
             site.note(call, False, f"DataLoader of the loop at line {site.line(loop)}: {what}")
         else:

@@ -44,6 +44,8 @@ def test_prefetch_trap_found_in_steady_state_and_its_estimate_holds(tmp_path):
     assert top["rule"] == "dataloader-stall", [f["rule"] for f in a["findings"]]
     assert top["speedup"] >= 2.0
     workers = top["fix"]["params"]["workers"]
+    # a CPU run: nothing to pin memory for (pinned pages only serve copies to a GPU)
+    assert "pin_memory" not in top["fix"]["summary"] and not top["fix"]["params"].get("pin")
     trial = top["trial"]
     chosen = trial["params"]["num_workers"]
     assert trial["rounds"] >= 2 and trial["low"] <= trial["speedup"] <= trial["high"]

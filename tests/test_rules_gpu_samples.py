@@ -208,3 +208,38 @@ def test_fused_optimizer_and_vectorized_loop_gain():
     # Measured on the H100: launch_bound_adam 17.8 -> 10.1 ms (1.75x), per_sample_loss 41.7 -> 0.89 ms (47x).
     assert 1.3 < run("launch_bound_adam", only={"unfused-optimizer"}).combined.speedup < 3
     assert run("per_sample_loss", only={"python-loop"}).combined.speedup > 5
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_times_in_messages_are_unprofiled(name):
+    """A line's time in a finding is in the step's own (unprofiled) terms: never more than the
+    unprofiled step it is a share of, and its share is of that step (profiled time: its own evidence)."""
+    a = run(name)
+    base = a.run.base_step_us / 1000
+    for f in a.findings:
+        ev = {e.label: e.value for e in f.evidence}
+        for label in ("time per step at this line", "time per step in the loop", "optimizer step time"):
+            if label in ev:
+                assert ev[label] <= 1.05 * base, (f.rule, f.line, ev[label], base)
+                assert f"{label}, profiled" in ev, (f.rule, ev)
+                if "share of the step" in ev:
+                    assert abs(ev["share of the step"] - 100 * ev[label] / base) < 0.5, (f.rule, f.line, ev)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_what_lint_suspects_and_the_run_found_cheap_is_said(name):
+    """Each line a measured rule's lint flags, where that rule found nothing in the run, is listed
+    as measured and cheap -- not dropped without a word."""
+    from trainprof.engine import all_rules
+
+    a = run(name)
+    found = {f.rule for f in a.findings}
+    cheap = {(r, ln) for r, _, ln, _ in a.cheap}
+    for rule in all_rules():
+        if rule.lint is None or getattr(rule.detect, "static", False) or rule.id in found or \
+                rule.id in {r for r, _ in a.skipped}:
+            continue
+        for f in rule.lint(a.run.index):
+            if a.run.ran(f.line) is not False:
+                assert (rule.id, f.line) in cheap, (rule.id, f.line, a.cheap)
+    assert not {r for r, _ in cheap} & found

@@ -47,6 +47,8 @@ class Analysis:
     checked: list[str]  # rules that ran (found something or not)
     notes: list[str] = field(default_factory=list)
     not_run: list[Finding] = field(default_factory=list)  # static findings on loop lines that did not run
+    # what a rule's lint suspects, measured and found cheap here: (rule, path, line, ms per step, unprofiled)
+    cheap: list[tuple[str, str, int, float]] = field(default_factory=list)
     trial: dict | None = None  # all the safe fixes together, run and measured (trials.json), where they were
     # The folders whose .py files the outputs may read (hash, excerpt, preview): the run's own and
     # --script's. A run directory is passed around: the paths it names are not read outside them.
@@ -97,6 +99,22 @@ def _ran(run: Run, findings: list[Finding]) -> tuple[list[Finding], list[Finding
                and run.ran(f.line) is False)
         (gone if off else keep).append(f)
     return keep, gone
+
+
+def _cheap(run: Run, rule: Rule, found: list[Finding]) -> list[tuple[str, str, int, float]]:
+    """The lines `trainprof lint` flags for a measured rule that found nothing in this run: cheap
+    here, said so rather than dropped without a word (with the lines' own time per step on the
+    training thread, unprofiled)."""
+    if (rule.lint is None or getattr(rule.detect, "static", False) or run.index is None or run.lines is None
+            or any(f.rule == rule.id for f in found)):  # measured somewhere: its finding says where
+        return []
+    out = []
+    for f in rule.lint(run.index):
+        if run.ran(f.line) is False:
+            continue
+        iv = [x for ln in range(f.line, (f.end_line or f.line) + 1) for x in run.line_time(run.script, ln)[0]]
+        out.append((rule.id, run.relpath(), f.line, run.cpu_ms(iv)))
+    return out
 
 
 def _skip_reason(rule: Rule, run: Run) -> str | None:
@@ -343,7 +361,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     if run_dir:
         run = _with_ranks(run, run_dir, info, script, index, notes, roots)
     notes.extend(_steady_notes(info))
-    findings, skipped = [], []
+    findings, skipped, cheap = [], [], []
     rules = all_rules()
     for k, rule in enumerate(rules):
         if progress:
@@ -354,7 +372,9 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         if why:
             skipped.append((rule.id, why))
             continue
-        findings.extend(rule.detect(run))
+        mine = list(rule.detect(run))
+        findings.extend(mine)
+        cheap.extend(_cheap(run, rule, mine))
     findings, not_run = _ran(run, findings)
     if progress:
         progress("estimating", 0, 0)
@@ -371,5 +391,5 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
             notes.append(f"{p} was not read ({why}): its findings have no excerpt, diff or hash for apply")
     not_checked = {r for r, _ in skipped}
     checked = [r.id for r in rules if (not only or r.id in only) and r.id not in not_checked]
-    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run,
+    return Analysis(run, run_dir, trace_path, findings, skipped, combined, checked, notes, not_run, cheap,
                     combined_trial(trials), roots)

@@ -89,6 +89,8 @@ def to_dict(rep: Report) -> dict:
         "findings": [_finding(f, root) for f in rep.findings],
         "skipped": [{"rule": r, "reason": why} for r, why in a.skipped],
         "not_run": [{"rule": f.rule, "path": _rel(f.path, root), "line": f.line} for f in a.not_run],
+        # what lint flags, measured cheap here (unprofiled ms per step)
+        "cheap": [{"rule": r, "path": _rel(p, root), "line": ln, "ms": round(ms, 4)} for r, p, ln, ms in a.cheap],
         "estimate": None if a.combined is None else {
             "combined_speedup": round(a.combined.speedup, 4),
             "step_ms": round(a.combined.base_ms, 4),

@@ -78,5 +78,8 @@ def render(rep: Report, console: Console | None = None) -> None:
     if a.not_run:
         con.print("\n[dim]not run in the recorded steps (no cost here): "
                   + "; ".join(f"{f.rule} at {f.path}:{f.line}" for f in a.not_run) + "[/]")
+    if a.cheap:
+        con.print("\n[dim]suspected by lint, measured and cheap here: "
+                  + "; ".join(f"{r} at {p}:{ln} (the line: {ms:.2g} ms/step)" for r, p, ln, ms in a.cheap) + "[/]")
     if a.skipped:
         con.print("\n[dim]skipped: " + "; ".join(f"{r} ({why})" for r, why in a.skipped) + "[/]")
