@@ -368,6 +368,7 @@ def _per_param_loop(index, line: int) -> bool:
 def lint(index):
     """Static: logging calls that run on every step of the training loop."""
     headers, seen = _headers(index), set()
+    every = index.options.get(ID, {}).get("every", DEFAULT_EVERY)  # [tool.trainprof.excessive-logging]
     paced = F.uses_framework_loop(index)  # the framework writes self.log's values every N steps
     for c in index.calls:
         if not P.is_logging(c) or not index.in_loop(c.line) or id(c.node) in headers or c.line in seen \
@@ -382,9 +383,10 @@ def lint(index):
             message=f"`{c.text[:60]}` runs every step" + (" for every parameter" if per_param else "")
                     + f": formatting and writing it holds the training thread (and syncs on a CUDA tensor) "
                       f"({STATIC}).",
-            fix=FIX.fix(f"guard with `if step % {DEFAULT_EVERY} == 0:`; keep epoch-end logs", every=DEFAULT_EVERY),
+            fix=FIX.fix(f"guard with `if step % {every} == 0:`; keep epoch-end logs", every=every),
         )
 
 
 RULE = Rule(ID, "Logging every step", "logging", detect, __doc__, needs=("trace", "source", "lines"), codemods=(FIX,),
+            options={"every": (int, lambda v: 1 <= v <= 1_000_000, "a whole number of steps, 1 or more")},
             lint=lint, aliases=('histogram-logging',))

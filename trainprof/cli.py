@@ -285,21 +285,29 @@ def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
 
 @main.command()
 @click.argument("scripts", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option("--format", "--output-format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True)
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "never"]), default="medium",
               show_default=True, help="Exit 1 when a finding is at least this severe.")
-@click.option("--select", default=None, metavar="RULE[,RULE]", help="Run only these rules.")
+@click.option("--select", default=None, metavar="RULE[,RULE]",
+              help="Run only these rules (over [tool.trainprof] select in pyproject.toml).")
+@click.option("--ignore", default=None, metavar="RULE[,RULE]", help="Leave these rules out (added to the file's).")
+@click.option("--config", "config", default=None, type=click.Path(dir_okay=False),
+              help="This pyproject.toml's [tool.trainprof] (default: the nearest one above each file).")
+@click.option("--statistics", is_flag=True, help="Count the findings by rule instead of listing them.")
 @click.option("-o", "--output", default=None, help="Write the report here instead of printing it.")
-def lint(scripts, fmt, fail_on, select, output):
+def lint(scripts, fmt, fail_on, select, ignore, config, statistics, output):
     """Static checks of SCRIPTS (files, or folders of *.py): no run, no GPU (for CI).
-    What they find is suspected, not measured; `trainprof analyze` measures it."""
+    What they find is suspected, not measured; `trainprof analyze` measures it. `# noqa` or
+    `# noqa: RULE` on a line leaves its findings out."""
     from .lint import at_least, lint_paths, render
+    from .lint import statistics as stats
 
-    linted, errors = lint_paths(scripts, selected(select))
+    linted, errors = lint_paths(scripts, selected(select), selected(ignore), config)
     for e in errors:
         click.echo(f"trainprof: error: {e}", err=True)
     found = [f for lt in linted for f in lt.findings]
-    text = render(linted, fmt)
+    text = stats(linted) if statistics else render(linted, fmt)
     if output:
         from .files import write_atomic
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .capture import rundir
+from .checked import cheap as cheap_lines
+from .checked import noqa, not_run_split
 from .errors import TraceError, TrainprofError
 from .estimate.calibration import calibration, make_warp
 from .estimate.estimates import Combined, combined_trial, estimate_all, with_trials
@@ -90,31 +92,10 @@ class Analysis:
         return self.run.index.text if self.run.index is not None else None
 
 
-def _ran(run: Run, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
-    """(findings, the static ones at training-loop lines that did not run in the recorded steps:
-    a branch not taken is no cost of this run)."""
-    keep, gone = [], []
-    for f in findings:
-        off = (f.saving is None and run.script is not None and os.path.abspath(f.path) == run.script
-               and run.ran(f.line) is False)
-        (gone if off else keep).append(f)
-    return keep, gone
 
 
-def _cheap(run: Run, rule: Rule, found: list[Finding]) -> list[tuple[str, str, int, float]]:
-    """The lines `trainprof lint` flags for a measured rule that found nothing in this run: cheap
-    here, said so rather than dropped without a word (with the lines' own time per step on the
-    training thread, unprofiled)."""
-    if (rule.lint is None or getattr(rule.detect, "static", False) or run.index is None or run.lines is None
-            or any(f.rule == rule.id for f in found)):  # measured somewhere: its finding says where
-        return []
-    out = []
-    for f in rule.lint(run.index):
-        if run.ran(f.line) is False:
-            continue
-        iv = [x for ln in range(f.line, (f.end_line or f.line) + 1) for x in run.line_time(run.script, ln)[0]]
-        out.append((rule.id, run.relpath(), f.line, run.cpu_ms(iv)))
-    return out
+
+
 
 
 def _skip_reason(rule: Rule, run: Run) -> str | None:
@@ -372,10 +353,10 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
         if why:
             skipped.append((rule.id, why))
             continue
-        mine = list(rule.detect(run))
+        mine = [f for f in rule.detect(run) if not noqa(run, rule, f)]
         findings.extend(mine)
-        cheap.extend(_cheap(run, rule, mine))
-    findings, not_run = _ran(run, findings)
+        cheap.extend(cheap_lines(run, rule, mine))
+    findings, not_run = not_run_split(run, findings)
     if progress:
         progress("estimating", 0, 0)
     findings, combined = estimate_all(run, findings)

@@ -100,6 +100,7 @@ class Finding:
     trial: Trial | None = None  # the fix run and measured (`--trials`), where it was
     # where the time goes inside the work the finding names (the lines of a Dataset making a batch), costliest first
     hot_lines: tuple[HotLine, ...] = ()
+    col: int | None = None  # 1-based column (lint: where the line's code starts, unless the rule says)
 
     @property
     def saving_ms(self) -> float:

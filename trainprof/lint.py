@@ -8,10 +8,11 @@ estimate, and its severity says how often that pattern costs time in practice.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .rule import all_rules
+from .config import find, load, suppressed
 from .errors import TrainprofError
+from .rule import all_rules
 from .finding import Finding
 from .source import index_source
 
@@ -24,17 +25,26 @@ class Linted:
     findings: list[Finding]
 
 
-def lint_file(path: str, only: set[str] | None = None) -> Linted:
+def lint_file(path: str, only: set[str] | None = None, options: dict | None = None) -> Linted:
+    """The static findings of path: the rules in only (None: all), each with its options
+    ([tool.trainprof.<id>]); a finding on a line with a `# noqa` for its rule is left out."""
     index = index_source(path)
+    index.options = options or {}
     found: list[Finding] = []
     for rule in all_rules():
-        if rule.lint is None or (only and rule.id not in only):
+        if rule.lint is None or (only is not None and rule.id not in only):
             continue
-        found.extend(rule.lint(index))
+        found.extend(f for f in rule.lint(index) if not suppressed(index.line_text(f.line), rule))
     rel = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
-    found = [f if f.path == rel else _with_path(f, rel) for f in found]
+    found = [replace(f, path=rel, col=f.col or _col(index, f.line)) for f in found]
     found.sort(key=lambda f: (f.line, -SEVERITIES.index(f.severity), f.rule))
     return Linted(path, found)
+
+
+def _col(index, line: int) -> int:
+    """Where the line's code starts (1-based), as a linter shows a statement's column."""
+    text = index.lines[line - 1] if 0 < line <= len(index.lines) else ""
+    return len(text) - len(text.lstrip()) + 1
 
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "build", "dist"}
@@ -57,21 +67,25 @@ def expand(paths) -> list[str]:
     return out
 
 
-def lint_paths(paths, only: set[str] | None = None) -> tuple[list[Linted], list[str]]:
-    """Lint every file; a file that does not parse is an error line, not the end of the run."""
+def lint_paths(paths, select: set[str] | None = None, ignore: set[str] | None = None,
+               config: str | None = None) -> tuple[list[Linted], list[str]]:
+    """Lint every file, each with its project's configuration (the nearest pyproject.toml with
+    [tool.trainprof], or the file `config` names), the command line's select and ignore over it;
+    a file that does not parse is an error line, not the end of the run."""
     linted, errors = [], []
+    cache: dict = {}
     for f in expand(paths):
         try:
-            linted.append(lint_file(f, only))
+            where = config or find(f)
+            if where not in cache:
+                cache[where] = load(where)
+            cfg = cache[where]
+            linted.append(lint_file(f, cfg.rules(select, ignore), cfg.options))
         except TrainprofError as e:
+            if config:  # one configuration for all: a bad one stops the run
+                raise
             errors.append(str(e))
     return linted, errors
-
-
-def _with_path(f: Finding, path: str) -> Finding:
-    from dataclasses import replace
-
-    return replace(f, path=path)
 
 
 def at_least(findings: list[Finding], severity: str) -> list[Finding]:
@@ -89,8 +103,17 @@ def render(linted: list[Linted], fmt: str) -> str:
 
         return json.dumps(to_sarif(linted, all_rules()), indent=1) + "\n"
     if fmt == "json":
-        return json.dumps([{"rule": f.rule, "severity": f.severity, "path": f.path, "line": f.line,
+        return json.dumps([{"rule": f.rule, "severity": f.severity, "path": f.path, "line": f.line, "column": f.col,
                             "message": f.message, "fix": f.fix.summary if f.fix else None} for f in found],
                           indent=1) + "\n"
-    text = "".join(f"{f.path}:{f.line}: {f.rule} [{f.severity}] {f.message}\n" for f in found)
+    text = "".join(f"{f.path}:{f.line}:{f.col or 1}: {f.rule} [{f.severity}] {f.message}\n" for f in found)
     return text + f"{len(found)} finding(s) in {len(linted)} file(s) (static: suspected, not measured)\n"
+
+
+def statistics(linted: list[Linted]) -> str:
+    """Findings counted by rule, most first (ruff's --statistics)."""
+    from collections import Counter
+
+    n = Counter(f.rule for lt in linted for f in lt.findings)
+    width = max((len(str(c)) for c in n.values()), default=1)
+    return "".join(f"{c:>{width}}\t{r}\n" for r, c in sorted(n.items(), key=lambda kv: (-kv[1], kv[0])))

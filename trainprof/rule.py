@@ -8,7 +8,7 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .finding import Finding
@@ -33,6 +33,9 @@ class Rule:
     lint: Callable[[SourceIndex], Iterable[Finding]] | None = None
     # Narrower ids this rule covers (`--select` and `trainprof rules` take them too)
     aliases: tuple[str, ...] = ()
+    # What [tool.trainprof.<id>] may set (config.py): option -> (type, check, what it must be);
+    # the lint reads the values as index.options.get(id, {})
+    options: dict = field(default_factory=dict)
 
     @property
     def fix_safety(self) -> str | None:

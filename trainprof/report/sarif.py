@@ -32,7 +32,8 @@ def to_sarif(linted, rules) -> dict:
                 "message": {"text": f.message},
                 "locations": [{"physicalLocation": {
                     "artifactLocation": {"uri": f.path.replace("\\", "/")},
-                    "region": {"startLine": f.line, **({"endLine": f.end_line} if f.end_line else {})},
+                    "region": {"startLine": f.line, **({"startColumn": f.col} if f.col else {}),
+                               **({"endLine": f.end_line} if f.end_line else {})},
                 }}],
                 "properties": {"severity": f.severity, **({"fix": f.fix.summary} if f.fix else {})},
             })

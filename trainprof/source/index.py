@@ -58,6 +58,7 @@ class SourceIndex:
     loop_functions: set[str]  # functions (of this file) called from inside a training loop
     # `Class.method`s a framework calls every step (frameworks.py), also in functions and loop_functions
     hooks: set[str] = field(default_factory=set)
+    options: dict = field(default_factory=dict)  # rule id -> its [tool.trainprof.<id>] options (lint)
     by_line: dict[int, list[CallSite]] = field(default_factory=dict)
 
     def __post_init__(self):
