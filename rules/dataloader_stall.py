@@ -332,7 +332,8 @@ def loader_loops(index) -> list:
     """(training loop's node, the DataLoader(...) cst.Call it takes batches from, the batch
     target) for each training loop fed by a DataLoader built in this file: iterated (directly,
     through enumerate/iter/tqdm) or read with `batch = next(it)`, through names bound to it (in
-    the loop's function, at module level, or passed in by every caller of the function)."""
+    the loop's function, at module level, `self.x`, passed in by every caller of the function)
+    or a function of the file that returns it."""
     out = []
     for loop in (lp.node for lp in index.loops):
         sources = [(loop.iter, loop.target)] if isinstance(loop, cst.For) else []
@@ -346,7 +347,7 @@ def loader_loops(index) -> list:
                     if q.endswith("enumerate") and isinstance(target, cst.Tuple) and len(target.elements) == 2:
                         target = target.elements[1].value
                     it = args[0] if args[0].star else args[0].value  # through `*xs`, no DataLoader is known
-                it = V.binding(index, it) if isinstance(it, cst.Name) else it
+                it = V.value_of(index, it)  # a name, self.x, a function returning it
             if _lint_loader(index, it):
                 out.append((loop, it, target))
     return out

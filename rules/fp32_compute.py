@@ -323,9 +323,9 @@ def lint(index):
     models = V.models(index)
     calls = V.model_calls(index, models)
     heavy = [c for c in index.calls if _HEAVY.match(c.qualname or "")]
-    if not heavy and not calls:
-        return  # no model to speak of (or one this file cannot see)
     conv = _convnet(index, heavy)
+    if not heavy and not calls and not conv:
+        return  # no model to speak of (or one this file cannot see)
     if not _says(index, _LOW):
         yield Finding(
             rule=ID, title="fp32 matmuls/convolutions on Tensor-Core hardware", path=index.path,
@@ -338,7 +338,7 @@ def lint(index):
         )
     elif conv and not _says(index, re.compile(r"^channels_last$")):
         first = next((c.line for c in heavy if P.is_conv_layer(c.qualname)), index.loops[0].line)
-        line = models[calls[0].node.func.value] if calls else first  # where the model is built: .to() goes there
+        line = models[V.dotted(calls[0].node.func)] if calls else first  # where the model is built: .to() goes there
         yield Finding(
             rule=ID, title="Convolutions in NCHW under reduced precision", path=index.path, line=line, severity="low",
             message="the convnet trains in reduced precision but nothing sets channels_last: cuDNN's Tensor-Core "

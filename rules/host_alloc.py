@@ -365,7 +365,8 @@ def lint(index):
             continue
         seen.add(f.node)
         invariant = _literal_args(index, f.node)
-        data = not invariant and f.qualname.rsplit(".", 1)[-1] in _FROM_DATA
+        leaf = f.qualname.rsplit(".", 1)[-1]
+        data = not invariant and (leaf in _FROM_DATA or leaf.endswith("Tensor"))  # torch.LongTensor(labels)
         where = "" if h.same else f" (at line {h.copy.line})"
         yield Finding(
             rule=ID, title="Tensor built on the host and copied every step", path=index.path, line=f.line,

@@ -91,7 +91,7 @@ def lint(index):
         return
     calls = V.model_calls(index, models)
     yield Finding(
-        rule=ID, title=TITLE, path=index.path, line=models[calls[0].node.func.value] if calls else index.loops[0].line,
+        rule=ID, title=TITLE, path=index.path, line=models[V.dotted(calls[0].node.func)] if calls else index.loops[0].line,
         severity="info",
         message="nothing in this script calls `torch.compile` (or TorchScript / CUDA graphs). Compiling helps "
                 "launch-bound steps (many small kernels, the GPU waiting on Python) and gains nothing where the "

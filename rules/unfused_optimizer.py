@@ -367,7 +367,7 @@ def _unfused(index, c) -> bool:
     before it is built (fused=True would run the whole update in one kernel)."""
     owners = V.param_owners(index, c.node)
     return bool(_OPTIM.match(c.qualname or "")) and not {"fused", "foreach", "differentiable"} & set(c.keywords) \
-        and not any(a.star for a in c.node.args) and bool(owners) and all(V.moved_before(index, o, c.line) for o in owners)
+        and not any(a.star for a in c.node.args) and bool(owners) and all(V.moved_before(index, o, c.node) for o in owners)
 
 
 def lint(index):

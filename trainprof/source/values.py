@@ -20,6 +20,7 @@ _MODEL_FACTORIES = ("torchvision.models.", "timm.create_model", "timm.models.")
 # Factories whose result follows the device of their tensor arguments: not known to be on the host.
 _FOLLOWS = {"stack", "cat", "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like",
             "randint_like"}
+_LEGACY = {f"torch.{t}Tensor" for t in ("", "Float", "Double", "Half", "Long", "Int", "Short", "Byte", "Bool")}
 _DEPTH = 4
 
 
@@ -50,12 +51,21 @@ def torchvision_model(index, call: cst.Call) -> bool:
     return (index.qualname(f) or "").startswith("torchvision.models")
 
 
+def dotted(node) -> str | None:
+    """`x` or `self.x` (an attribute of a name): what the detectors follow as a variable."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+        return f"{node.value.value}.{node.attr.value}"
+    return None
+
+
 def _assigns(index) -> list[tuple[str, cst.Assign]]:
     out = []
     for a in index.nodes(cst.Assign):
-        t = a.targets[0].target if len(a.targets) == 1 else None
-        if isinstance(t, cst.Name):
-            out.append((t.value, a))
+        t = dotted(a.targets[0].target) if len(a.targets) == 1 else None
+        if t is not None:
+            out.append((t, a))
     return out
 
 
@@ -66,9 +76,9 @@ def param_owners(index, call: cst.Call) -> list[str]:
                call.args[0].value if call.args and call.args[0].keyword is None else None)
     out: list[str] = []
     for n in index.walk(arg) if arg is not None else ():
-        if isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name) \
-                and n.func.attr.value in ("parameters", "named_parameters") and n.func.value.value not in out:
-            out.append(n.func.value.value)
+        if isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and dotted(n.func.value) \
+                and n.func.attr.value in ("parameters", "named_parameters") and dotted(n.func.value) not in out:
+            out.append(dotted(n.func.value))
     return out
 
 
@@ -81,18 +91,22 @@ def optimized(index) -> list[str]:
     return out
 
 
-def moved_before(index, name: str, line: int) -> bool:
-    """Whether `name` is moved to a device (not literally the CPU) before line: `name.to(dev)`,
-    `name.cuda()`, or `name = ....to(dev)`."""
+def moved_before(index, name: str, at: cst.CSTNode) -> bool:
+    """Whether `name` is moved to a device (not literally the CPU) before node `at`: `name.to(dev)`,
+    `name.cuda()`, `name = ....to(dev)`, or (a parameter) passed in so by every caller."""
+    line = index.line(at)
     for c in index.calls:
         if c.line >= line or not moves_to_device(index, c):
             continue
         if c.receiver == name:
             return True
         a = next((x for x in index.ancestors(c.node) if isinstance(x, cst.Assign)), None)
-        if a is not None and any(isinstance(t.target, cst.Name) and t.target.value == name for t in a.targets):
+        if a is not None and any(dotted(t.target) == name for t in a.targets):
             return True
-    return False
+    read = next((n for n in index.walk(at) if isinstance(n, cst.Name) and n.value == name), None)
+    value = binding(index, read) if read is not None else None
+    return value is not None and any(moves_to_device(index, c) for c in index.calls if any(
+        x is value for x in [c.node, *index.ancestors(c.node)]))
 
 
 def models(index) -> dict[str, int]:
@@ -114,8 +128,7 @@ def models(index) -> dict[str, int]:
 
 def model_calls(index, names) -> list[CallSite]:
     """Calls of a model by its name (`model(x)`, `net(x).squeeze()`) that run every step, in line order."""
-    return [c for c in index.calls if isinstance(c.node.func, cst.Name) and c.node.func.value in names
-            and every_step(index, c.line)]
+    return [c for c in index.calls if dotted(c.node.func) in names and every_step(index, c.line)]
 
 
 def gpu_named(index) -> bool:
@@ -140,13 +153,17 @@ def _function(index, node) -> cst.FunctionDef | None:
     return next((a for a in index.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
 
 
-def binding(index, name: cst.Name, depth: int = 0) -> cst.BaseExpression | None:
+def binding(index, name: cst.Name | cst.Attribute, depth: int = 0) -> cst.BaseExpression | None:
     """What `name` holds where it is read: in its function (else the module), the nearest
     assignment before the read, or its one value if it is assigned only after (in a loop); for
-    a parameter, what every call of its function in this file passes. None where that is not
-    one value."""
+    a parameter, what every call of its function in this file passes; for `self.x`, its one
+    value in the class. None where that is not one value."""
     if depth > _DEPTH:
         return None
+    if isinstance(name, cst.Attribute):
+        key, cls = dotted(name), next((a for a in index.ancestors(name) if isinstance(a, cst.ClassDef)), None)
+        vals = [a.value for n, a in _assigns(index) if n == key and cls is not None and any(x is cls for x in index.ancestors(a))]
+        return _one(index, vals) if vals and key.startswith("self.") else None
     fn = _function(index, name)
     for scope in (fn, None) if fn is not None else (None,):
         binds = [a for n, a in _assigns(index) if n == name.value and _function(index, a) is scope
@@ -160,6 +177,30 @@ def binding(index, name: cst.Name, depth: int = 0) -> cst.BaseExpression | None:
         if name.value in params:
             return _passed(index, scope, params.index(name.value), name.value, depth)
     return None
+
+
+def value_of(index, expr, depth: int = 0):
+    """What an expression is, as far as this file says: a name's or `self.x`'s binding, the one
+    value a function of this file returns (`get_loader(ds)`, `self.make_loader()`); the
+    expression itself otherwise, None where a name cannot be followed."""
+    while depth <= _DEPTH:
+        depth += 1
+        if dotted(expr) is not None and (isinstance(expr, cst.Name) or dotted(expr).startswith("self.")):
+            expr = binding(index, expr, depth)
+        elif isinstance(expr, cst.Call) and (fn := _own_function(index, expr.func)) is not None:
+            rets = [r.value for r in index.walk(fn.body) if isinstance(r, cst.Return) and r.value is not None]
+            expr = _one(index, rets) if rets else None
+        else:
+            return expr
+    return None
+
+
+def _own_function(index, func) -> cst.FunctionDef | None:
+    """The function of this file a call names: `f(...)`, or `self.m(...)` (a method of its class)."""
+    name = func.value if isinstance(func, cst.Name) else func.attr.value if dotted(func) and dotted(func).startswith(
+        "self.") else None
+    fns = [f for f in index.nodes(cst.FunctionDef) if f.name.value == name]
+    return fns[-1] if name is not None and fns else None
 
 
 def _one(index, vals: list):
@@ -228,9 +269,11 @@ def host_factory(index, expr, site_of: dict, depth: int = 0) -> tuple[CallSite |
     while depth <= _DEPTH:
         if isinstance(expr, cst.Call):
             c = site_of.get(expr)
-            if c is not None and P.is_factory(c):
-                leaf = c.qualname.rsplit(".", 1)[-1]
-                host = leaf not in _FOLLOWS and c.keywords.get("device", "cpu") in ("cpu", None)
+            if c is not None and (P.is_factory(c) or c.qualname in _LEGACY):
+                if c.qualname.rsplit(".", 1)[-1] in _FOLLOWS:  # stack, cat, zeros_like: where their tensors are
+                    expr, depth = (c.args[0] if c.args else None), depth + 1
+                    continue
+                host = c.keywords.get("device", "cpu") in ("cpu", None)
                 return (c if host else None), pinned or c.keywords.get("pin_memory") is True
             if not isinstance(expr.func, cst.Attribute):
                 return None, pinned
