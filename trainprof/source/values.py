@@ -345,7 +345,8 @@ def _device_test(index, test) -> str | None:
 _NOT_TENSOR_METHODS = {"item", "tolist", "size", "dim", "numel", "data_ptr", "element_size", "stride", "is_contiguous",
                        "numpy", "cpu", "get_device", "nelement"}
 _NOT_TENSOR_FUNCS = {"device", "no_grad", "enable_grad", "inference_mode", "autocast", "manual_seed", "save", "load",
-                     "compile", "is_tensor", "numel", "get_default_dtype", "set_grad_enabled"}
+                     "compile", "is_tensor", "numel", "get_default_dtype", "set_grad_enabled", "get_num_threads",
+                     "is_grad_enabled", "initial_seed", "seed", "is_floating_point", "is_complex"}
 
 
 def tensor_names(index) -> set[str]:
