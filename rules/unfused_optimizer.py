@@ -388,13 +388,9 @@ def lint(index):
                                   "or fused=True for Adam/AdamW/SGD") if slow else FUSED.fix(),
             )
         elif _keeps_zeros(c) and index.in_loop(c.line):
-            yield Finding(
-                rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
-                severity="low",
-                message=f"`{c.text[:60]}` fills every gradient with zeros each step instead of dropping it "
-                        f"({STATIC}).",
-                fix=ZERO_GRAD.fix(),
-            )
+            yield Finding(rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
+                          severity="low", message=f"`{c.text[:60]}` fills every gradient with zeros each step instead "
+                                                  f"of dropping it ({STATIC}).", fix=ZERO_GRAD.fix())
 
 
 RULE = Rule(ID, "Optimizer updates one tensor at a time", "compute", detect, __doc__, needs=("trace",),
