@@ -238,10 +238,11 @@ class HostCopy:
 
 
 def moves_to_device(index, c: CallSite) -> bool:
-    """`.cuda(...)`, or `.to(...)` with a device that is not literally the CPU (not a dtype)."""
-    if not c.receiver or c.method not in ("to", "cuda"):
+    """`.cuda(...)`, `.type_as(t)` (t's device), or `.to(...)` with a device that is not literally
+    the CPU (not a dtype)."""
+    if not c.receiver or c.method not in ("to", "cuda", "type_as"):
         return False
-    if c.method == "cuda":
+    if c.method in ("cuda", "type_as"):
         return True
     pos = [a for a in c.node.args if a.keyword is None]
     if pos and pos[0].star:

@@ -12,3 +12,16 @@ for step in range(100):
     loss.backward()
     opt.step()
     opt.zero_grad()
+
+
+def training_step(model, batch):  # a hand-rolled step: batches already on the GPU
+    imgs, _ = batch
+    z = torch.randn(imgs.shape[0], 8)  # expect: host-alloc
+    z = z.type_as(imgs)
+    valid = torch.ones(imgs.size(0), 4, device=imgs.device)  # ok: built where the batch is
+    return model(z) * valid
+
+
+for batch in [(torch.randn(16, 8, device="cuda"), None)] * 10:
+    training_step(model, batch).sum().backward()
+    opt.step()
