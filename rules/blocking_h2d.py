@@ -4,6 +4,9 @@
 Finds host->device copies in the training loop that make the CPU wait: copies
 from pageable (not pinned) memory, and copies followed by a stream sync because
 `non_blocking` was not set. Measures copies per step, bytes, and CPU time blocked.
+`trainprof lint` suspects copies of a DataLoader's batches (however the loop gets
+them: iterated, `next(it)`, a loader passed into the training function) and of
+tensors built on the host, each step, without `non_blocking=True` or unpinned.
 
 ## Why it is slow
 A copy without `non_blocking=True` waits for the GPU to finish all work queued
@@ -42,6 +45,7 @@ from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, before, inside, is_true, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
+from trainprof.source import values as V
 from trainprof.source.tree import constant, positional
 from trainprof.trace import measures as M
 
@@ -293,24 +297,28 @@ def _unpinned(call: cst.Call, kw: dict) -> bool:
     args = positional(call)
     if len(args) > _PIN_POSITION:
         return m.matches(args[_PIN_POSITION], m.Arg(value=m.Name("False"), star=""))
+    if "pin_memory" not in kw and any(a.star for a in call.args):
+        return False  # `**kwargs` may pin: unknown
     return kw.get("pin_memory", False) is False
 
 
 def lint(index):
-    """Static: batches of a DataLoader copied to the device from pageable memory, or with
-    a blocking copy."""
+    """Static: batches of a DataLoader, or tensors built on the host, copied to the device from
+    pageable memory or with a blocking copy, every step."""
     site_of = {c.node: c for c in index.calls}
+    seen = set()
     for loop, dl, target in loader_loops(index):
         body = [n for stmt in loop.body.body for n in index.walk(stmt)]  # in source order
         batch = _ids(index, target)
-        for a in body:  # x, y = batch / x = batch["x"]
+        for a in body:  # x, y = batch / x = batch["x"] / [t.to(dev) for t in batch]
             if isinstance(a, cst.Assign) and isinstance(a.value, (cst.Name, cst.Subscript, cst.Attribute, cst.Tuple)):
                 vals = [e.value if isinstance(e, cst.Element) else e for e in a.value.elements] \
                     if isinstance(a.value, cst.Tuple) else [a.value]
                 if vals and all(isinstance(v, (cst.Name, cst.Subscript, cst.Attribute)) and _root(v) in batch for v in vals):
                     batch |= {n for t in a.targets for n in _ids(index, t.target)}
+            elif isinstance(a, cst.CompFor) and _root(a.iter) in batch:
+                batch |= _ids(index, a.target)
         pinned = not _unpinned(dl, site_of[dl].keywords)  # not a literal: unknown, not flagged
-        seen = set()
         for node in body:
             c = site_of.get(node)
             if c is None or not P.is_to_device(c) or _root(node.func.value) not in batch \
@@ -328,6 +336,20 @@ def lint(index):
                         f"{' and '.join(missing)}: the CPU waits for the copy ({STATIC}).",
                 fix=FIX.fix(),
             )
+    # tensors built on the host (a copy in the factory's own expression is host-alloc's)
+    for h in V.host_copies(index):
+        c = h.copy
+        if h.same or (h.pinned and h.non_blocking) or c.line in seen:
+            continue
+        seen.add(c.line)
+        yield Finding(
+            rule=ID, title="Blocking host->device copy", path=index.path, line=c.line, severity="low",
+            message=f"`{c.text[:60]}` copies a tensor built on the host (line {h.factory.line}) to the device every "
+                    "step " + ("from pageable memory: non_blocking=True does nothing without .pin_memory()"
+                               if h.non_blocking else "with a blocking copy: the CPU waits for the GPU and the copy")
+                    + f" ({STATIC}).",
+            fix=FIX.fix("build it on the device, or in the DataLoader (pin_memory=True) and copy it non_blocking"),
+        )
 
 
 RULE = Rule(ID, "Blocking host->device copy", "copy", detect, __doc__, needs=("trace", "cuda"), codemods=(FIX,),

@@ -2,8 +2,8 @@
 
 ## What it does
 Finds scripts that build convolution layers (`nn.Conv1d/2d/3d`,
-`nn.ConvTranspose1d/2d/3d`, their `Lazy` forms) and never set
-`torch.backends.cudnn.benchmark`, and points at the first convolution built.
+`nn.ConvTranspose1d/2d/3d`, their `Lazy` forms, or a torchvision model) and
+never set `torch.backends.cudnn.benchmark`, and points at the first one built.
 
 ## Why it is slow
 With `benchmark = False` (the default) cuDNN chooses each convolution's algorithm
@@ -45,6 +45,7 @@ import libcst as cst
 from trainprof.finding import Finding
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
+from trainprof.source import values as V
 from trainprof.trace import measures as M
 
 ID = "cudnn-benchmark"
@@ -85,14 +86,16 @@ def _sets_choice(index) -> bool:
 
 
 def lint(index):
-    """Static: convolution layers built, cudnn.benchmark never set."""
-    first = next((c for c in index.calls if P.is_conv_layer(c.qualname)), None)
+    """Static: convolution layers (or a torchvision convnet) built, cudnn.benchmark never set."""
+    first = next((c for c in index.calls if P.is_conv_layer(c.qualname)), None) or next(
+        (c for c in index.calls if V.torchvision_model(index, c.node)), None)  # its own layers first
     if first is None or _sets_choice(index):
         return
-    name = first.qualname.rsplit(".", 1)[-1]
+    name = f"nn.{first.qualname.rsplit('.', 1)[-1]}` layers" if P.is_conv_layer(first.qualname) else \
+        "a torchvision convnet`"
     yield Finding(
         rule=ID, title=TITLE, path=index.path, line=first.line, end_line=first.end_line, severity="low",
-        message=f"the script builds `nn.{name}` layers and never sets `torch.backends.cudnn.benchmark`: cuDNN "
+        message=f"the script builds `{name} and never sets `torch.backends.cudnn.benchmark`: cuDNN "
                 "picks convolution algorithms by heuristic instead of timing them. Setting it True once "
                 "before training may help with fixed input shapes; the gain is often small (measure it).",
     )

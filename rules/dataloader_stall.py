@@ -43,6 +43,7 @@ from trainprof.fix.workers_safe import function_of as _function_of
 from trainprof.fix.workers_safe import why_not_workers
 from trainprof.rule import Rule
 from trainprof.source import frameworks as F
+from trainprof.source import values as V
 from trainprof.source.tree import positional
 from trainprof.trace import measures as M
 
@@ -328,30 +329,27 @@ def _lint_loader(index, node) -> bool:
 
 
 def loader_loops(index) -> list:
-    """(training loop's cst.For, the DataLoader(...) cst.Call it iterates, the loop's batch
-    target) for each training loop fed by a DataLoader built in this file (directly, through
-    enumerate/iter/tqdm, or through a name bound once to it in the loop's function, else at
-    module level)."""
+    """(training loop's node, the DataLoader(...) cst.Call it takes batches from, the batch
+    target) for each training loop fed by a DataLoader built in this file: iterated (directly,
+    through enumerate/iter/tqdm) or read with `batch = next(it)`, through names bound to it (in
+    the loop's function, at module level, `self.x`, passed in by every caller of the function)
+    or a function of the file that returns it."""
     out = []
     for loop in (lp.node for lp in index.loops):
-        if not isinstance(loop, cst.For):
-            continue
-        it, target = loop.iter, loop.target
-        while isinstance(it, cst.Call) and (args := positional(it)) and (
-                (q := index.qualname(it) or "") in _WRAPS or q.startswith("tqdm.")):
-            if q.endswith("enumerate") and isinstance(target, cst.Tuple) and len(target.elements) == 2:
-                target = target.elements[1].value
-            it = args[0] if args[0].star else args[0].value  # through `*xs`, no DataLoader is known
-        call = it if _lint_loader(index, it) else None
-        if call is None and isinstance(it, cst.Name):
-            binds = [a.value for a in index.nodes(cst.Assign) if len(a.targets) == 1
-                     and m.matches(a.targets[0].target, m.Name(it.value)) and _lint_loader(index, a.value)]
-            fn = _function_of(index, loop)
-            pick = [b for b in binds if _function_of(index, b) is fn] or \
-                   [b for b in binds if _function_of(index, b) is None]
-            call = pick[0] if len(pick) == 1 else None
-        if call is not None:
-            out.append((loop, call, target))
+        sources = [(loop.iter, loop.target)] if isinstance(loop, cst.For) else []
+        sources += [(a.value.args[0].value, a.targets[0].target) for a in index.walk(loop.body)
+                    if isinstance(a, cst.Assign) and len(a.targets) == 1 and isinstance(a.value, cst.Call)
+                    and index.qualname(a.value) == "next" and a.value.args]
+        for it, target in sources:
+            for _ in range(3):  # loader -> iter(loader) -> a name for it
+                while isinstance(it, cst.Call) and (args := positional(it)) and (
+                        (q := index.qualname(it) or "") in _WRAPS or q.startswith("tqdm.")):
+                    if q.endswith("enumerate") and isinstance(target, cst.Tuple) and len(target.elements) == 2:
+                        target = target.elements[1].value
+                    it = args[0] if args[0].star else args[0].value  # through `*xs`, no DataLoader is known
+                it = V.value_of(index, it)  # a name, self.x, a function returning it
+            if _lint_loader(index, it):
+                out.append((loop, it, target))
     return out
 
 

@@ -4,6 +4,9 @@
 Finds the GPU time spent in fp32 GEMM, convolution and attention kernels (kernels
 that run on the FP32 units -- `sgemm`, `..._ffma_...`, `fmha_..._f32` -- rather than
 on Tensor Cores), and the line of the script that launches most of it.
+`trainprof lint` suspects it from the source: a model trained on a GPU with no
+bf16/fp16/TF32 anywhere (at its forward in the loop), or a convnet in reduced
+precision that never sets `channels_last` (where the model is built).
 
 ## Why it is slow
 On an H100 an fp32 matmul runs at ~50 TFLOP/s on the CUDA cores; the same matmul in
@@ -46,6 +49,7 @@ from trainprof.fix.codemod import (Codemod, Site, add_import, kwarg, model_devic
 from trainprof.rule import Rule
 from trainprof.source import frameworks as F
 from trainprof.source import patterns as P
+from trainprof.source import values as V
 
 ID = "fp32-compute"
 # Kernels by what bf16 autocast (and channels_last for convnets) does to them: fp32
@@ -288,47 +292,61 @@ AUTOCAST = Codemod(
 )
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
-# What says a script already trains in reduced precision (or lets fp32 matmuls use TF32)
-_LOW = re.compile(r"autocast|bfloat16|float16|\bhalf\b|allow_tf32|set_float32_matmul_precision|GradScaler|\bfp16\b|bf16")
+# What says a script already trains in reduced precision (or lets fp32 matmuls use TF32),
+# matched against its code's names and strings (not comments or docstrings)
+_LOW = re.compile(r"autocast|bfloat16|float16|^half$|allow_tf32|set_float32_matmul_precision|GradScaler|fp16|bf16")
 _HEAVY = re.compile(r"^torch\.(nn\.(Linear|Conv[123]d|ConvTranspose[123]d|Transformer\w*|MultiheadAttention|LSTM|GRU|RNN|"
                     r"Bilinear)|nn\.functional\.(linear|conv[123]d|scaled_dot_product_attention)|"
                     r"(matmul|mm|bmm|einsum|addmm|baddbmm))$")
 
 
-def _models(index) -> set[str]:
-    """Names assigned from an expression that builds a torch.nn module (or a module class of this file)."""
-    classes = P.module_classes(index)
-    out = set()
-    for a in index.nodes(cst.Assign):
-        target = a.targets[0].target
-        if isinstance(target, cst.Name) and any(
-                isinstance(c, cst.Call) and ((index.qualname(c) or "").startswith("torch.nn.")
-                                             or (isinstance(c.func, cst.Name) and c.func.value in classes))
-                for c in index.walk(a.value)):
-            out.add(target.value)
-    return out
+def _says(index, pattern) -> bool:
+    """Whether a name, attribute or string of the code (docstrings aside) matches."""
+    for n in index.nodes((cst.Name, cst.Attribute, cst.SimpleString)):
+        if isinstance(n, cst.SimpleString):
+            if not isinstance(index.parent(n), cst.Expr) and pattern.search(str(index.literal(n))):
+                return True
+        elif pattern.search(n.value if isinstance(n, cst.Name) else n.attr.value):
+            return True
+    return False
+
+
+def _convnet(index, heavy) -> bool:
+    return any(P.is_conv_layer(c.qualname) for c in heavy) or any(V.torchvision_model(index, c.node) for c in index.calls)
 
 
 def lint(index):
-    """Static: a CUDA training script with matmul/conv layers and no bf16/fp16/TF32 anywhere."""
-    if not index.loops or _LOW.search(index.text) or not re.search(r"""\bcuda\b""", index.text):
+    """Static: a model trained on a GPU with no bf16/fp16/TF32 anywhere, at its forward in the
+    training loop; a convnet in reduced precision without channels_last, where it is built."""
+    if not index.loops or not V.gpu_named(index):
         return
+    models = V.models(index)
+    calls = V.model_calls(index, models)
     heavy = [c for c in index.calls if _HEAVY.match(c.qualname or "")]
-    if not heavy:
-        return
-    conv = any(P.is_conv_layer(c.qualname) for c in heavy)
-    models = _models(index)
-    loop = index.loops[0]
-    line = next((c.line for c in index.calls if loop.line < c.line <= loop.end_line and c.method is None
-                 and c.receiver is None and c.text.split("(", 1)[0] in models), loop.line)
-    yield Finding(
-        rule=ID, title="fp32 matmuls/convolutions on Tensor-Core hardware", path=index.path, line=line, severity="low",
-        message="the model's matmuls" + ("/convolutions" if conv else "") + " run in fp32: nothing here enables bf16 "
-                "autocast, fp16 or TF32, and on a Tensor-Core GPU fp32 runs them several times slower"
-                + (" (convnets: channels_last too)" if conv else "") + " (static: suspected; `trainprof analyze` "
-                "measures their share of GPU time).",
-        fix=AUTOCAST.fix("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"),
-    )
+    conv = _convnet(index, heavy)
+    if not heavy and not calls and not conv:
+        return  # no model to speak of (or one this file cannot see)
+    if not _says(index, _LOW):
+        yield Finding(
+            rule=ID, title="fp32 matmuls/convolutions on Tensor-Core hardware", path=index.path,
+            line=calls[0].line if calls else index.loops[0].line, severity="low",
+            message="the model's matmuls" + ("/convolutions" if conv else "") + " run in fp32: nothing here enables "
+                    "bf16 autocast, fp16 or TF32, and on a Tensor-Core GPU fp32 runs them several times slower"
+                    + (" (convnets: channels_last too)" if conv else "") + " (static: suspected; `trainprof analyze` "
+                    "measures their share of GPU time).",
+            fix=AUTOCAST.fix("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"),
+        )
+    elif conv and not _says(index, re.compile(r"^channels_last$")):
+        first = next((c.line for c in heavy if P.is_conv_layer(c.qualname)), index.loops[0].line)
+        line = models[V.dotted(calls[0].node.func)] if calls else first  # where the model is built: .to() goes there
+        yield Finding(
+            rule=ID, title="Convolutions in NCHW under reduced precision", path=index.path, line=line, severity="low",
+            message="the convnet trains in reduced precision but nothing sets channels_last: cuDNN's Tensor-Core "
+                    "convolutions want NHWC, so activations are transposed around each one (static: suspected; "
+                    "`trainprof analyze` measures the transposes).",
+            fix=Fix(ID, None, "model.to(memory_format=torch.channels_last) and inputs "
+                              ".contiguous(memory_format=torch.channels_last)"),
+        )
 
 
 RULE = Rule(ID, "fp32 matmuls/convolutions on Tensor-Core hardware", "compute", detect, __doc__,

@@ -5,6 +5,8 @@ Finds lines in the training loop that construct a tensor on the CPU and send it
 to the GPU in the same expression, measures what that line costs per step (CPU
 construction, the copy, the sync the copy forces), and says whether the tensor is
 loop-invariant (its arguments are literals), so it could be built once.
+`trainprof lint` also follows a name: `t = torch.from_numpy(a)` ... `t.cuda()`
+(at the construction; a pinned, asynchronous copy of host data is left alone).
 
 ## Why it is slow
 The tensor is built by the CPU, copied through a staging buffer, and -- without
@@ -37,11 +39,11 @@ import libcst as cst
 from libcst import matchers as m
 
 from trainprof.estimate import Change, WhatIf
-from trainprof.finding import Evidence, Finding
+from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, before, inside, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
-from trainprof.source.tree import constant
 from trainprof.source import patterns as P
+from trainprof.source import values as V
 from trainprof.trace import measures as M
 
 ID = "host-alloc"
@@ -350,42 +352,32 @@ HOIST = Codemod(
 
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
-_DATA = {"from_numpy", "stack", "cat", "zeros_like", "ones_like"}  # batches or device-following: not constants
-
-
-def _factory_under(node, site_of):
-    """The torch factory call that `node` (the receiver of a .to()/.cuda()) is built from:
-    `torch.zeros(n)`, `torch.arange(n).float()`, `torch.tensor(v)[None]`."""
-    while isinstance(node, (cst.Call, cst.Attribute, cst.Subscript)):
-        c = site_of.get(node) if isinstance(node, cst.Call) else None
-        if c is not None and P.is_factory(c):
-            return c if c.qualname.rsplit(".", 1)[-1] not in _DATA else None
-        node = node.func if isinstance(node, cst.Call) else node.value
-    return None
+_FROM_DATA = {"from_numpy", "as_tensor", "tensor"}  # with arguments that are not literals: host data
 
 
 def lint(index):
-    """Static: a tensor built on the host and copied to the device on every step."""
-    site_of = {c.node: c for c in index.calls}
+    """Static: a tensor built on the host every step and copied to the device unpinned, in one
+    expression or through a name (`t = torch.from_numpy(a)` ... `t.cuda()`)."""
     seen = set()
-    for c in index.calls:
-        a = c.node.args[0] if c.node.args else None  # .to("cpu"), .to(0): a lone literal first
-        v = index.literal(a.value) if a is not None and not (a.keyword or a.star) and constant(a.value) else ...
-        if not P.is_to_device(c) or not index.in_loop(c.line) or P.throttled(index, c.line) \
-                or (c.method == "to" and v is not ... and not str(v).startswith("cuda")):
-            continue
-        f = _factory_under(c.node.func.value, site_of)
-        if f is None or f.keywords.get("device", "cpu") not in ("cpu", None) or f.node in seen:
+    for h in V.host_copies(index):
+        f = h.factory
+        if not h.per_step or h.pinned or f.node in seen:
             continue
         seen.add(f.node)
         invariant = _literal_args(index, f.node)
+        leaf = f.qualname.rsplit(".", 1)[-1]
+        data = not invariant and (leaf in _FROM_DATA or leaf.endswith("Tensor"))  # torch.LongTensor(labels)
+        where = "" if h.same else f" (at line {h.copy.line})"
         yield Finding(
             rule=ID, title="Tensor built on the host and copied every step", path=index.path, line=f.line,
             severity="low",
-            message=f"`{f.text[:60]}` is built on the CPU and copied to the device every step"
-                    + (" (its arguments are literals: loop-invariant)" if invariant else "")
+            message=f"`{f.text[:60]}` is built on the CPU and copied to the device{where} every step"
+                    + (" from pageable memory: convert the data in the Dataset/DataLoader (workers, pin_memory=True) "
+                       "or pin it and copy with non_blocking=True" if data else
+                       " (its arguments are literals: loop-invariant)" if invariant else "")
                     + " (static: suspected, not measured; `trainprof analyze` measures it).",
-            fix=FIX.fix("build it on the device (device=...)" + (
+            fix=Fix(ID, None, "build it in the DataLoader with pin_memory=True, copy with non_blocking=True") if data
+            else FIX.fix("build it on the device (device=...)" + (
                 "; it is loop-invariant: `hoist-tensor` (unsafe) builds it once before the loop" if invariant else "")),
         )
 

@@ -2,7 +2,9 @@
 
 ## What it does
 Finds the lines of the training loop where the CPU thread stops and waits for the
-GPU, and measures how long it waits there per step.
+GPU, and measures how long it waits there per step. `trainprof lint` suspects
+the reads that run every step (not those in an `if step % N == 0:` block, nor in
+helpers called only from one).
 
 ## Why it is slow
 CUDA runs asynchronously: the CPU queues kernels and runs ahead. Reading a value
@@ -47,6 +49,7 @@ from trainprof.finding import Evidence, Finding
 from trainprof.fix.codemod import Codemod, Site, inside, replace
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
+from trainprof.source import values as V
 
 ID = "item-sync"
 
@@ -93,13 +96,32 @@ def detect(run):
         )
 
 
+_ARRAYS = {"numpy.array", "numpy.asarray"}
+
+
+def _to_host(index, c) -> bool:
+    """`t.to("cpu")`, `t.to(device="cpu")`, `t.to(torch.device("cpu"))`: a device->host copy."""
+    if c.method != "to" or not c.receiver:
+        return False
+    dev = c.args[0] if c.args else next((a.value for a in c.node.args if a.keyword and a.keyword.value == "device"), None)
+    if isinstance(dev, cst.Call) and index.qualname(dev) == "torch.device" and dev.args:
+        dev = dev.args[0].value
+    return index.literal(dev) == "cpu" if dev is not None else False
+
+
 def lint(index):
     """Static: a value read back from a tensor, every step, in the training loop."""
+    tensors = V.tensor_names(index)
     for c in index.calls:
-        if not index.in_loop(c.line) or not P.is_sync(c) or P.throttled(index, c.line):
+        if not index.in_loop(c.line) or P.throttled(index, c.line):
             continue
-        if c.qualname in P.SYNC_BUILTINS and not (c.args and isinstance(c.args[0], cst.Call)):
-            continue  # float(x): x may well be a Python number; only float(t.sum()) and the like
+        arg = c.args[0] if len(c.args) == 1 else None
+        if c.qualname in P.SYNC_BUILTINS | _ARRAYS:  # float(x): only of a tensor's value (float(t.sum()), float(loss))
+            if not (isinstance(arg, cst.Call) and c.qualname in P.SYNC_BUILTINS
+                    or isinstance(arg, cst.Name) and arg.value in tensors):
+                continue
+        elif not (P.is_sync(c) or _to_host(index, c)):
+            continue
         yield Finding(
             rule=ID, title="GPU->CPU sync in the training loop", path=index.path, line=c.line, severity="medium",
             message=f"`{c.text[:60]}` runs every step: if the tensor is on the GPU, the CPU waits for the GPU "

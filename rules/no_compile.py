@@ -1,9 +1,10 @@
 """A training script that never compiles its model: no `torch.compile`, TorchScript or CUDA graphs.
 
 ## What it does
-Notes, once, at the training loop's header, that the script builds a model and
-trains it eagerly: nothing calls `torch.compile`, `torch.jit.script`/`trace`, or
-captures CUDA graphs (`torch.cuda.graph`, `CUDAGraph`, `make_graphed_callables`).
+Notes, once, where the model is built (the first model the training loop calls;
+the loop's header when the file builds none it can see), that the script trains it
+eagerly: nothing calls `torch.compile`, `torch.jit.script`/`trace`, or captures
+CUDA graphs (`torch.cuda.graph`, `CUDAGraph`, `make_graphed_callables`).
 
 ## Why it is slow
 In eager mode every operation is a separate kernel launch, dispatched by Python.
@@ -43,6 +44,7 @@ import libcst as cst
 from trainprof.finding import Finding
 from trainprof.rule import Rule, static_detect
 from trainprof.source import patterns as P
+from trainprof.source import values as V
 
 ID = "no-compile"
 TITLE = "Model trained without compiling"
@@ -82,11 +84,15 @@ def _builds_module(index) -> bool:
 
 
 def lint(index):
-    """Static: a training loop and a model, and nothing that compiles."""
-    if not index.loops or not _builds_module(index) or _compiles(index):
+    """Static: a training loop and a model, and nothing that compiles; at the line that builds
+    the model the loop calls first (torch.compile wraps it there)."""
+    models = V.models(index)
+    if not index.loops or not (_builds_module(index) or models) or _compiles(index):
         return
+    calls = V.model_calls(index, models)
     yield Finding(
-        rule=ID, title=TITLE, path=index.path, line=index.loops[0].line, severity="info",
+        rule=ID, title=TITLE, path=index.path, line=models[V.dotted(calls[0].node.func)] if calls else index.loops[0].line,
+        severity="info",
         message="nothing in this script calls `torch.compile` (or TorchScript / CUDA graphs). Compiling helps "
                 "launch-bound steps (many small kernels, the GPU waiting on Python) and gains nothing where the "
                 "GPU is the bottleneck; `trainprof analyze` tells which: `gpu-idle` / `python-loop` findings "

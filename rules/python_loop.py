@@ -221,9 +221,9 @@ def lint(index):
         if not (1 <= len(args) <= 3 and _dim(args[0] if len(args) == 1 else args[1])):
             continue
         body = [site_of[id(n)] for n in index.walk(loop.body) if id(n) in site_of]
-        if not any(_tensor_op(c) for c in body):
-            continue
         line = index.line(loop)
+        if not any(_tensor_op(c) for c in body) or P.throttled(index, line):
+            continue  # (a loop in a block or helper that runs every N steps: not the step's cost)
         header = index.line_text(line)
         carried = _recurrent(index, loop)
         yield Finding(

@@ -6,6 +6,8 @@ kernels it launches; flags a step that launches several kernels per parameter
 with no multi-tensor (`foreach`) or fused kernel among them. Also flags
 `zero_grad(set_to_none=False)` in the training loop, with the time it spends
 filling every gradient with zeros (its profiler spans and fill kernels).
+`trainprof lint` also notes (info) Adam/AdamW/SGD built without `fused=` over
+parameters already moved to a GPU.
 
 ## Why it is slow
 A per-parameter Adam launches ~5-10 tiny kernels for every parameter tensor; a
@@ -49,6 +51,7 @@ from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, add_import, is_true, kwarg, model_device, replace, torch_name,
                                    with_kwarg, without_kwarg)
 from trainprof.rule import Rule
+from trainprof.source import values as V
 from trainprof.trace import measures as M
 
 ID = "unfused-optimizer"
@@ -359,28 +362,35 @@ ZERO_GRAD = Codemod(
 STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
 
 
+def _unfused(index, c) -> bool:
+    """torch.optim.Adam/AdamW/SGD left to choose its kernels, over parameters moved to a GPU
+    before it is built (fused=True would run the whole update in one kernel)."""
+    owners = V.param_owners(index, c.node)
+    return bool(_OPTIM.match(c.qualname or "")) and not {"fused", "foreach", "differentiable"} & set(c.keywords) \
+        and not any(a.star for a in c.node.args) and bool(owners) and all(V.moved_before(index, o, c.node) for o in owners)
+
+
 def lint(index):
-    """Static: an optimizer told not to use its multi-tensor kernels; gradients zero-filled
-    instead of dropped."""
+    """Static: an optimizer told not to use its multi-tensor kernels, or one that could be fused
+    on a GPU; gradients zero-filled instead of dropped."""
+    gpu = V.gpu_named(index)
     for c in index.calls:
-        q = c.qualname or ""
-        if q.startswith("torch.optim.") and c.keywords.get("foreach") is False:
+        slow = (c.qualname or "").startswith("torch.optim.") and c.keywords.get("foreach") is False
+        if slow or (gpu and _unfused(index, c)):
             yield Finding(
                 rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
-                end_line=c.end_line, severity="medium",
-                message=f"`{c.text[:60]}`: foreach=False updates each parameter with its own kernels, "
-                        f"several launches per parameter every step ({STATIC}).",
+                end_line=c.end_line, severity="medium" if slow else "info",
+                message=f"`{c.text[:60]}`: " + ("foreach=False updates each parameter with its own kernels, several "
+                        "launches per parameter every step" if slow else "without fused=True the update of GPU parameters "
+                        "is several multi-tensor kernels a step; fused=True does it in one (gains most on small, "
+                        "launch-bound steps)") + f" ({STATIC}).",
                 fix=Fix(ID, None, "drop foreach=False (multi-tensor kernels are the default on CUDA), "
-                                  "or fused=True for Adam/AdamW/SGD"),
+                                  "or fused=True for Adam/AdamW/SGD") if slow else FUSED.fix(),
             )
         elif _keeps_zeros(c) and index.in_loop(c.line):
-            yield Finding(
-                rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
-                severity="low",
-                message=f"`{c.text[:60]}` fills every gradient with zeros each step instead of dropping it "
-                        f"({STATIC}).",
-                fix=ZERO_GRAD.fix(),
-            )
+            yield Finding(rule=ID, title="Optimizer updates one tensor at a time", path=index.path, line=c.line,
+                          severity="low", message=f"`{c.text[:60]}` fills every gradient with zeros each step instead "
+                                                  f"of dropping it ({STATIC}).", fix=ZERO_GRAD.fix())
 
 
 RULE = Rule(ID, "Optimizer updates one tensor at a time", "compute", detect, __doc__, needs=("trace",),

@@ -51,12 +51,12 @@ def _rewrite_trace(run, change) -> str:
 
 @pytest.fixture(scope="module")
 def hostile_cpu_run(tmp_path_factory):
-    """A real CPU run of a script with hostile comments around its loop; then every op and
+    """A real CPU run of a script with hostile comments above its model (no-compile's line); then every op and
     Python-function name in its trace, and each thread's name, replaced by hostile text."""
     tmp = tmp_path_factory.mktemp("hostile")
     lines = open(os.path.join(SCRIPTS, "two_items.py")).read().splitlines(True)
-    loop = next(i for i, ln in enumerate(lines) if ln.startswith("for "))
-    lines[loop:loop] = ["# </pre></code></section><script>alert('comment')</script>\n",
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("model = "))
+    lines[at:at] = ["# </pre></code></section><script>alert('comment')</script>\n",
                         "# {{ 7*7 }} {% if 1 %}x{% endif %} ${7*7} <!--\n", "# " + "B" * 100_000 + "\n"]
     script = tmp / "hostile.py"
     script.write_text("".join(lines))

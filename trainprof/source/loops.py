@@ -2,8 +2,9 @@
 
 A training loop is a loop whose body calls `.backward()` or `.step()` -- directly, or
 through a function of the same file (by name) that does -- unless it runs epochs: it holds
-a loop that does both, or it does neither outside the loops it holds. A function called from
-a training loop runs every step.
+a loop that does both, or it does neither outside the loops it holds (a loop it holds: one in
+its body, or in a function of the file it calls, as `for epoch ...: train(...)`). A function
+called from a training loop runs every step.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def _step_calls(ix, body: cst.CSTNode, fns: dict, skip=frozenset(), seen: tuple 
     return found
 
 
+def _held(ix, body: cst.CSTNode, fns: dict) -> list:
+    """The nodes under body, and under the functions of the file it calls (by name, transitively)."""
+    out, seen, stack = [], set(), [body]
+    while stack:
+        for n in ix.walk(stack.pop()):
+            out.append(n)
+            f = n.func if isinstance(n, cst.Call) else None
+            if isinstance(f, cst.Name) and f.value in fns and f.value not in seen:
+                seen.add(f.value)
+                stack.append(fns[f.value].body)
+    return out
+
+
 def training_loops(ix) -> list[Loop]:
     """The script's training loops, in line order: loops that call backward() or step(), less
     the epoch loops around them -- one that holds a loop doing both, or whose own calls are all
@@ -61,7 +75,7 @@ def training_loops(ix) -> list[Loop]:
     cands = {n for n, c in calls.items() if c}
     out = []
     for node in cands:
-        inner = {m for m in ix.walk(node.body) if m is not node and m in cands}
+        inner = {m for m in _held(ix, node.body, fns) if m is not node and m in cands}
         if inner and (any(len(calls[m]) == len(STEP_METHODS) for m in inner)
                       or not _step_calls(ix, node.body, fns, skip=inner)):
             continue  # an epoch loop

@@ -75,14 +75,23 @@ def modulo(index, node: cst.If) -> cst.BinaryOperation | None:
                  if isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.Modulo)), None)
 
 
-def throttled(index, line: int) -> bool:
+def throttled(index, line: int, _seen: tuple = ()) -> bool:
     """Whether `line` runs only every N steps: inside an `if` whose test takes a modulo
-    (`if step % 100 == 0:`), within the training loop."""
+    (`if step % 100 == 0:`), or in a function of this file that the training loop calls only
+    from such blocks (an evaluation or sampling helper)."""
     for node in index.nodes(cst.If):
         body = _statements(node.body)
         if body and index.line(body[0]) <= line <= index.end_line(body[-1]) and modulo(index, node) is not None:
             return True
-    return False
+    if any(lp.line <= line <= lp.end_line for lp in index.loops):
+        return False
+    fns = [f for f in index.nodes(cst.FunctionDef) if index.line(f) < line <= index.end_line(f)]
+    name = fns[-1].name.value if fns else None  # the innermost (nodes come in source order)
+    if name not in index.loop_functions or name in _seen:
+        return False
+    sites = [c for c in index.calls if isinstance(c.node.func, cst.Name) and c.node.func.value == name
+             and index.in_loop(c.line)]
+    return bool(sites) and all(throttled(index, c.line, _seen + (name,)) for c in sites)
 
 
 def periodic_blocks(index) -> list[int]:

@@ -5,7 +5,7 @@ ds = TensorDataset(torch.randn(64, 4), torch.randn(64, 1))
 loader = DataLoader(ds, batch_size=8, pin_memory=True)
 model = torch.nn.Linear(4, 1).cuda()
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
-data = [torch.randn(8, 4) for _ in range(10)]
+data = [torch.randn(8, 4).pin_memory() for _ in range(10)]
 for epoch in range(2):
     for x, y in loader:
         x = x.to("cuda", non_blocking=True)  # ok: non_blocking from pinned memory (the fix)
@@ -17,7 +17,7 @@ for epoch in range(2):
         opt.zero_grad()
     for x, _ in loader:  # not a training loop
         print(x.to("cuda").sum())  # ok: not a training loop
-for x in data:  # not a DataLoader: host-alloc's or nobody's
-    loss = model(x.cuda()).pow(2).mean()  # ok: a list's items, not a DataLoader's batch
+for x in data:
+    loss = model(x.cuda(non_blocking=True)).pow(2).mean()  # ok: pinned on the host, copied asynchronously
     loss.backward()
     opt.step()

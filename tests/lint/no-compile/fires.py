@@ -15,10 +15,10 @@ class Net(Block):
     pass
 
 
-model = Net()
+model = Net()  # expect: no-compile
 opt = T.optim.SGD(model.parameters(), lr=0.1)
-for epoch in range(3):  # ok: the epoch loop; the step loop is reported
-    for step in range(100):  # expect: no-compile
+for epoch in range(3):  # ok: reported where the model is built, not at a loop
+    for step in range(100):  # ok: the model's line, not the loop's
         loss = model(T.randn(8, 4)).pow(2).mean()
         loss.backward()
         opt.step()
