@@ -160,7 +160,7 @@ def test_screenshots_of_the_tables_and_the_timeline(gpu_page, browser, artifacts
         assert b.js(f"document.querySelectorAll('{sel} tr').length") == rows + 1, sel  # a heading row
         # each table fits its column: long kernel names are cut with an ellipsis, not overflowing
         assert b.js(f"document.querySelector('{sel}').scrollWidth <= document.querySelector('{sel}').clientWidth + 1")
-    assert b.js("document.querySelector('#line-table td:nth-child(4)').textContent") == "x = data[step % len(data)].to(device)"
+    assert b.js("document.querySelector('#line-table td:nth-child(5)').textContent") == "x = data[step % len(data)].to(device)"
     shots = {}
     for sel, name in (("#lines", "lines"), ("#ops", "ops"), ("#timeline-section", "timeline")):
         path = os.path.join(artifacts, f"report_{name}_{WIDTH}px.png")
@@ -297,3 +297,30 @@ def test_a_command_is_copied_whole(gpu_page, browser):
     b.js("document.querySelector('[data-copy=apply-2]').click()")
     assert b.wait_for("document.querySelector('[data-copy=apply-2]').textContent !== 'copy'", 5)
     assert b.js("getSelection().toString()") == cmd  # selected (and copied where the browser lets it)
+
+
+@needs_chromium
+def test_keys_zoom_the_focused_timeline_and_each_timeline_zooms_alone(browser, tmp_path):
+    """ddp_accum's page has two timelines (the step, and every rank's): keys act on the focused
+    one only."""
+    b = browser
+    _open(b, _report("ddp_accum", tmp_path))
+    assert b.js("!document.getElementById('rank-timeline-zoom').hidden")
+    b.js("document.getElementById('rank-timeline').scrollIntoView({block: 'center'});"
+         "document.getElementById('rank-timeline').focus()")
+
+    def key(k, code=None, vk=0):
+        before = _view(b, "rank-timeline")
+        b.call("Input.dispatchKeyEvent", session=True, type="keyDown", key=k, code=code or k,
+               windowsVirtualKeyCode=vk, **({"text": k} if len(k) == 1 else {}))
+        b.call("Input.dispatchKeyEvent", session=True, type="keyUp", key=k, code=code or k, windowsVirtualKeyCode=vk)
+        return _settle(b, before, "rank-timeline")
+
+    key("+", "Equal", 187)
+    v = key("+", "Equal", 187)
+    assert (v["a"], v["b"]) == (pytest.approx(0.375), pytest.approx(0.625))  # twice 2x, about the middle
+    v = key("ArrowRight", vk=39)
+    assert (v["a"], v["b"]) == (pytest.approx(0.4375), pytest.approx(0.6875))
+    assert (_view(b)["a"], _view(b)["b"]) == (0.0, 1.0)  # the step's timeline stayed as it was
+    v = key("0", "Digit0", 48)
+    assert (v["a"], v["b"]) == (0.0, 1.0)

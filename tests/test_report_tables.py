@@ -105,8 +105,9 @@ def test_the_page_shows_lines_with_their_code_and_the_top_ops(page):
     run, text = page
     lines = _table(text, "line-table")
     assert len(lines) == 10
-    assert lines[0][0] == "host_alloc.py:19" and lines[0][3] == "x = data[step % len(data)].to(device)"
-    assert lines[0][4] == "#1" and lines[0][2].endswith("%")  # the finding at that line, linked
+    assert lines[0][0] == "host_alloc.py:19" and lines[0][4] == "x = data[step % len(data)].to(device)"
+    assert lines[0][5] == "#1" and lines[0][2].endswith("%")  # the finding at that line, linked
+    assert float(lines[0][1]) < float(lines[0][3])  # unprofiled, then as the profiler recorded it
     gpu, cpu = _table(text, "ops-gpu"), _table(text, "ops-cpu")
     assert len(gpu) == len(cpu) == 15 and gpu[0][:2] == ["copy", "Memcpy HtoD (Pageable -> Device)"]
     doc = json.loads((run / "analysis.json").read_text())
