@@ -33,9 +33,42 @@ def test_self_time_is_less_the_events_directly_inside():
 
     tr = _trace([("P", "cpu_op", 0, 100, 1), ("C", "cpu_op", 10, 20, 1), ("G", "cuda_runtime", 12, 8, 1),
                  ("C", "cpu_op", 40, 20, 1), ("Q", "cpu_op", 5, 45, 2),  # another thread: not inside P
-                 ("R", "cpu_op", 95, 10, 1)])  # overruns P's end: only its part inside counts
+                 ("R", "cpu_op", 95, 10, 1),  # overruns P's end: only its part inside counts
+                 ("I", "cpu_op", 40, 0, 1), ("J", "cpu_op", 100, 0, 1)])  # instants: inside C, after P
     own = self_times(tr, np.arange(len(tr)))
-    assert own.tolist() == [100 - 20 - 20 - 5, 20 - 8, 8, 20, 45, 10]
+    assert own.tolist() == [100 - 20 - 20 - 5, 20 - 8, 8, 20, 45, 10, 0, 0]
+
+
+def _stack_self_times(tr, idx):
+    """The same by the plain stack walk, one event at a time (what self_times vectorizes)."""
+    perm = np.lexsort((-tr.dur[idx], tr.ts[idx], tr.tid[idx], tr.pid[idx]))
+    order = idx[perm]
+    ts, end, thread = tr.ts[order].tolist(), tr.end[order].tolist(), list(zip(tr.pid[order], tr.tid[order]))
+    inner, stack = [0.0] * len(order), []
+    for k in range(len(order)):
+        if k and thread[k] != thread[k - 1]:
+            stack.clear()
+        while stack and end[stack[-1]] <= ts[k]:
+            stack.pop()
+        if stack:
+            inner[stack[-1]] += min(end[k], end[stack[-1]]) - ts[k]
+        stack.append(k)
+    out = np.empty(len(order))
+    out[perm] = np.maximum(tr.dur[order] - np.array(inner), 0.0)
+    return out
+
+
+@pytest.mark.parametrize("run", ["per_sample_loss", "ddp_accum", "dataloader_stall"])
+def test_self_times_agree_with_a_stack_walk_on_real_traces(run):
+    from trainprof.report.tables import self_times
+    from trainprof.trace import load_trace
+    from trainprof.trace.model import CPU_OP, CUDA_DRIVER, CUDA_RUNTIME
+
+    d = os.path.join(SAMPLES, run)
+    tr = load_trace(os.path.join(d, next(f for f in sorted(os.listdir(d)) if ".pt.trace.json" in f)))
+    idx = np.flatnonzero(tr.cat_mask(CPU_OP, CUDA_RUNTIME, CUDA_DRIVER))
+    assert len(idx) > 5000
+    np.testing.assert_allclose(self_times(tr, idx), _stack_self_times(tr, idx), atol=1e-6)
 
 
 @pytest.fixture(scope="module")

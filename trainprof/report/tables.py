@@ -40,28 +40,45 @@ def line_rows(run: Run, n: int = MAX_ROWS) -> list[dict]:
 
 
 def self_times(tr, idx: np.ndarray) -> np.ndarray:
-    """Each event's duration less that of the events of idx directly inside it on its thread."""
+    """Each event's duration less that of the events of idx directly inside it on its thread
+    (a child that outlasts its parent counts up to the parent's end)."""
     if not len(idx):
         return np.zeros(0)
     perm = np.lexsort((-tr.dur[idx], tr.ts[idx], tr.tid[idx], tr.pid[idx]))  # by thread, then time, outer first
     order = idx[perm]
-    ts, end, dur = tr.ts[order].tolist(), tr.end[order].tolist(), tr.dur[order].tolist()
-    thread = (tr.pid[order] * 1_000_003 + tr.tid[order]).tolist()
-    inner = [0.0] * len(order)
-    stack: list[int] = []  # positions of the open events, innermost last
-    for k in range(len(order)):
-        if k and thread[k] != thread[k - 1]:
-            stack.clear()
-        while stack and end[stack[-1]] <= ts[k]:
-            stack.pop()
-        if stack:
-            p = stack[-1]
-            inner[p] += min(end[k], end[p]) - ts[k]
-        stack.append(k)
-    own = np.maximum(np.asarray(dur) - np.asarray(inner), 0.0)
+    ts, end = tr.ts[order], np.maximum(tr.end[order], tr.ts[order])
+    pid, tid = tr.pid[order], tr.tid[order]
+    cuts = np.flatnonzero((pid[1:] != pid[:-1]) | (tid[1:] != tid[:-1])) + 1
+    parent = np.full(len(order), -1)
+    for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(order)].tolist()):  # each thread
+        p = _parents(ts[a:b], end[a:b])
+        parent[a:b] = np.where(p >= 0, p + a, -1)
+    has = np.flatnonzero(parent >= 0)
+    inside = np.maximum(np.minimum(end[has], end[parent[has]]) - ts[has], 0.0)
+    inner = np.bincount(parent[has], weights=inside, minlength=len(order))
     out = np.empty(len(order))
-    out[perm] = own  # back in idx's order
+    out[perm] = np.maximum(tr.dur[order] - inner, 0.0)  # back in idx's order
     return out
+
+
+def _parents(ts: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Each event's innermost enclosing event (-1: none), for one thread's events sorted by start,
+    outer first. Its depth is the number of earlier events still open when it starts; its parent,
+    the last earlier event one level up (vectorized: a trace has millions of ops)."""
+    k = np.arange(len(ts))
+    ended = np.searchsorted(np.sort(end), ts, side="right")
+    if (end == ts).any():  # instants sort last among equal starts: those from k on are not earlier
+        zero = np.r_[0, np.cumsum(end == ts)]
+        ended -= zero[np.searchsorted(ts, ts, side="right")] - zero[k]
+    depth = k - ended
+    parent = np.full(len(ts), -1)
+    by_depth = np.argsort(depth, kind="stable")  # by depth, then position
+    bounds = np.searchsorted(depth[by_depth], np.arange(depth.max() + 2))
+    for d in range(1, depth.max() + 1):
+        up, here = by_depth[bounds[d - 1]:bounds[d]], by_depth[bounds[d]:bounds[d + 1]]
+        j = np.searchsorted(up, here) - 1
+        parent[here] = np.where(j >= 0, up[np.maximum(j, 0)], -1)
+    return parent
 
 
 def _top(run: Run, idx: np.ndarray, us: np.ndarray, n: int) -> list[dict]:
@@ -69,16 +86,16 @@ def _top(run: Run, idx: np.ndarray, us: np.ndarray, n: int) -> list[dict]:
     tr, steps = run.trace, max(run.n_steps, 1)
     if not len(idx):
         return []
-    names, inv = np.unique(tr.name_id[idx], return_inverse=True)
-    total = np.bincount(inv, weights=us, minlength=len(names))
-    count = np.bincount(inv, minlength=len(names))
-    first = np.full(len(names), len(idx))
-    np.minimum.at(first, inv, np.arange(len(idx)))
+    ids = tr.name_id[idx]
+    total = np.bincount(ids, weights=us, minlength=len(tr.names))
+    count = np.bincount(ids, minlength=len(tr.names))
     rows = []
-    for j in np.argsort(-total, kind="stable")[:n].tolist():
-        rows.append({"name": tr.names[int(names[j])], "kind": KINDS.get(tr.cat(int(idx[first[j]])), "op"),
+    seen = np.flatnonzero(count)
+    for j in seen[np.argsort(-total[seen], kind="stable")][:n].tolist():
+        first = int(idx[np.argmax(ids == j)])  # its kind: its first event's category
+        rows.append({"name": tr.names[j], "kind": KINDS.get(tr.cat(first), "op"),
                      "ms": float(total[j]) / steps / 1000, "count": float(count[j]) / steps,
-                     "avg_us": float(total[j]) / max(int(count[j]), 1)})
+                     "avg_us": float(total[j]) / int(count[j])})
     return rows
 
 
