@@ -81,6 +81,24 @@ class Browser:
         with open(path, "wb") as f:
             f.write(base64.b64decode(data))
 
+    def screenshot_of(self, selector: str, path: str, pad: int = 8) -> dict:
+        """A picture of the page's part from `selector`'s element (its box, `pad` px around),
+        wherever it lies on the page; returns that box (CSS px, page coordinates)."""
+        box = self.js("(() => { const r = document.querySelector(%s).getBoundingClientRect();"
+                      " return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height}; })()"
+                      % json.dumps(selector))
+        clip = {"x": max(0, box["x"] - pad), "y": max(0, box["y"] - pad), "width": box["width"] + 2 * pad,
+                "height": box["height"] + 2 * pad, "scale": 1}
+        data = self.call("Page.captureScreenshot", session=True, format="png", clip=clip,
+                         captureBeyondViewport=True)["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+        return box
+
+    def mouse(self, kind: str, x: float, y: float, **params) -> None:
+        """Real input at viewport (x, y): mouseMoved, mousePressed, mouseReleased, mouseWheel."""
+        self.call("Input.dispatchMouseEvent", session=True, type=kind, x=x, y=y, **params)
+
     def close(self) -> None:
         try:
             self.call("Browser.close")

@@ -1,8 +1,12 @@
 """report.html: one self-contained page (inline CSS, no network), rendered with
-jinja2 and autoescape from templates/report.html.j2."""
+jinja2 and autoescape from templates/report.html.j2. Its one script (templates/report.js:
+the timeline's zoom, a command's copy button) runs by its hash in the page's content security
+policy, which blocks any other."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shlex
 
@@ -41,6 +45,23 @@ def _env() -> jinja2.Environment:
     env.filters["x"] = lambda v: f"{v:.2f}x" if v < 10 else f"{v:.3g}x"  # 1.04x, 3.81x, 177x
     env.filters["clip"] = _clip
     return env
+
+
+def _script() -> tuple[str, str]:
+    """report.js as the page holds it, and its CSP source ('sha256-...' of those exact bytes)."""
+    with open(os.path.join(_templates_dir(), "report.js"), encoding="utf-8") as f:
+        text = f.read()
+    if "</script" in text.lower() or not text.isascii():  # it must end where the page's tag does, byte for byte
+        raise ValueError("templates/report.js: not ASCII, or holds '</script'")
+    return text, "sha256-" + base64.b64encode(hashlib.sha256(text.encode("ascii")).digest()).decode("ascii")
+
+
+def apply_command(run_dir: str, f: dict, n: int) -> str:
+    """The command that makes finding number n's fix, at every finding of its rule that the fix
+    can rewrite. `--fix` takes the codemod's id, which names this fix and no other of the rule
+    (`host-alloc` is a fix id too, so it would never pick `hoist-tensor`). The one place the page
+    words it: picking one finding (`--fix N`, `--fix rule@line`) changes only this."""
+    return f"trainprof apply {shlex.quote(os.path.abspath(run_dir))} --fix {shlex.quote(f['fix']['id'])}"
 
 
 def _clip(text: str, n: int = MAX_TEXT) -> str:
@@ -97,11 +118,10 @@ def render(rep: Report) -> str:
     parts = [{"key": k, "label": LABELS[k], "ms": b["parts"][k], "share": b["parts"][k] / total} for k in PARTS]
     hidden = max(0, len(doc["findings"]) - MAX_FINDINGS)
     doc["findings"] = doc["findings"][:MAX_FINDINGS]
-    for f, src_f in zip(doc["findings"], rep.findings):
+    for n, (f, src_f) in enumerate(zip(doc["findings"], rep.findings), 1):
         f["diff"] = src_f.fix.diff if src_f.fix is not None else None
-        f["apply"] = (f"trainprof apply {shlex.quote(a.run_dir)} --fix {src_f.fix.id}"
-                      if f["diff"] and a.run_dir else None)
-    doc = _clip_all(doc)
+        f["apply"] = apply_command(a.run_dir, f, n) if f["diff"] and a.run_dir else None
+    doc = _clip_all(doc, skip=("diff", "apply"))  # a command clipped would be another command
     src = a.source.splitlines() if a.source else None
     texts: dict = {}
     for f in doc["findings"]:
@@ -109,12 +129,25 @@ def render(rep: Report) -> str:
         f["diff"] = _clip_diff(f["diff"])
         for h in f.get("hot_lines") or []:
             h["code"] = _line_text(a, h["path"], h["line"], texts)
+    _cross_refs(doc["findings"])
+    for r in doc["lines"]:
+        r["code"] = _line_text(a, r["path"], r["line"], texts)
+        r["findings"] = [n for n, f in enumerate(doc["findings"], 1) if (f["path"], f["line"]) == (r["path"], r["line"])]
+    script, script_hash = _script()
     found = {f.rule for f in a.findings}
     fine = [(r, rep.titles.get(r, r)) for r in a.checked if r not in found]
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
     return _env().get_template("report.html.j2").render(a=doc, steady=rep.steady, parts=parts, logdir=logdir, view=rep.view, fine=fine,
                                                         run_dir=a.run_dir, labels=LABELS, hidden_findings=hidden,
-                                                        heading=a.script or a.trace_path)
+                                                        heading=a.script or a.trace_path, script=script,
+                                                        script_hash=script_hash)
+
+
+def _cross_refs(findings: list[dict]) -> None:
+    """Each finding with a command: the other findings (by number) with that same command."""
+    for n, f in enumerate(findings, 1):
+        if f.get("apply"):
+            f["also"] = [k for k, g in enumerate(findings, 1) if k != n and g.get("apply") == f["apply"]]
 
 
 def write(rep: Report, path: str) -> None:

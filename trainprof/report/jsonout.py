@@ -61,6 +61,10 @@ def _steady(st: dict | None) -> dict | None:
     return {k: round(st[k], 4) if isinstance(st.get(k), float) else st.get(k) for k in keys}
 
 
+def _rounded(row: dict) -> dict:
+    return {k: round(float(v), 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
 def to_dict(rep: Report) -> dict:
     """The document. Paths are relative to `root` (the script's folder), and `root` and `trace`
     to the run directory where they lie in it: a run that carries its script reads the same
@@ -100,6 +104,9 @@ def to_dict(rep: Report) -> dict:
         },
         "trial": a.trial,
         "ranks": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rep.ranks],
+        # the costliest lines (unprofiled ms per step) and ops (profiled), each a top N
+        "lines": [dict(_rounded(r), path=_rel(r["path"], root)) for r in rep.lines],
+        "ops": {k: [_rounded(r) for r in (rep.ops or {}).get(k, [])] for k in ("gpu", "cpu")},
         "notes": a.notes,
         "files": {_rel(p, root): h for p, h in rep.files.items()},
     }

@@ -1,6 +1,6 @@
 """What the outputs show of an analysis, computed once before any of them renders: where
-the step's time goes, one step laid out for drawing, the per-rank table, the hash of every
-file a finding points at, and each fixable finding's diff preview. The renderers
+the step's time goes, one step laid out for drawing, the per-rank table, the costliest lines
+and ops, the hash of every file a finding points at, and each fixable finding's diff preview. The renderers
 (terminal.py, jsonout.py, html.py) only render a Report."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ..finding import Finding
 from ..rule import all_rules
 from .breakdown import breakdown
 from .step_view import step_view
+from .tables import line_rows, op_rows
 
 MAX_FINDINGS = 100  # findings the HTML page shows (and previews), the costliest; it counts the others
 
@@ -27,6 +28,8 @@ class Report:
     ranks: list[dict]  # a distributed run: each rank's communication per step
     titles: dict[str, str]  # rule id -> title
     steady: str | None = None  # the search for steady state, in a sentence (None: no search made)
+    lines: tuple = ()  # the user's costliest lines per step (tables.line_rows)
+    ops: dict | None = None  # the costliest GPU and CPU ops per step (tables.op_rows)
 
 
 def _rank_rows(run) -> list[dict]:
@@ -97,4 +100,5 @@ def prepare(a: Analysis) -> Report:
     files = file_hashes(a)
     findings = _previews(a, files)
     return Report(a, findings, files, breakdown(a.run), step_view(a.run, findings), _rank_rows(a.run),
-                  {r.id: r.title for r in all_rules()}, steady_text(a.info.get("steady")))
+                  {r.id: r.title for r in all_rules()}, steady_text(a.info.get("steady")),
+                  tuple(line_rows(a.run)), op_rows(a.run))

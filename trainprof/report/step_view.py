@@ -1,7 +1,7 @@
 """One representative recorded step, laid out for drawing: the training thread by what
 it does, each GPU stream's busy time, and the spans of the findings' lines.
 
-Positions are fractions of the step (0..1), merged below a pixel's worth so that a
+Positions are fractions of the step (0..1), merged below 1/RESOLUTION of it so that a
 step of 100k kernels still draws as a few thousand rectangles. What the page holds is
 bounded whatever the trace: at most MAX_STREAMS GPU lanes (the busiest; the view counts
 the others) and MAX_LANE_SEGMENTS rectangles a lane (beyond, wider gaps merge).
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from ..run import Run
 
 CPU_KINDS = PARTS[:-1]  # drawn over "other CPU", last on top
-RESOLUTION = 1500  # rectangles narrower than 1/RESOLUTION of the step merge with their neighbours
+# parts closer than 1/RESOLUTION of the step merge into one rectangle: fine enough that the
+# page's zoom (report.js, down to 1/512 of the step) still shows kernels apart
+RESOLUTION = 12000
 MAX_MARKED = 6  # findings marked under the timeline
 MAX_STREAMS = 8  # GPU streams drawn, the busiest: a trace of hundreds of streams keeps the page small
 MAX_RANKS = 8  # ranks drawn in a distributed run, in rank order
