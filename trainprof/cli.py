@@ -8,45 +8,19 @@ import sys
 import click
 
 from . import __version__
+from .cli_group import Group, note_ours, script_args
 from .cli_options import output_options, selected, verify_options
-from .errors import TrainprofError
+from .errors import TrainprofError, UsageError
 
 
-def _fail(e: TrainprofError) -> None:
-    click.echo(f"trainprof: error: {e.message}", err=True)
-    if e.detail:
-        click.echo(e.detail.rstrip(), err=True)
-    sys.exit(e.exit_code)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except TrainprofError as e:
-            _fail(e)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except BrokenPipeError:  # `trainprof rules | head`: the reader left; nothing to say
-            try:
-                sys.stdout = open(os.devnull, "w")
-            finally:
-                sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("trainprof: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # a bug of ours: one line, the traceback on request
-            if os.environ.get("TRAINPROF_DEBUG"):
-                raise
-            click.echo(f"trainprof: internal error: {type(e).__name__}: {e} "
-                       "(set TRAINPROF_DEBUG=1 for the traceback)", err=True)
-            sys.exit(70)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trainprof")
 def main():
-    """Find what slows your PyTorch training, measured on your own run."""
+    """Find what slows your PyTorch training, measured on your own run.
+
+    Exit codes: 0 done; 1 usage or input (the command line, a file refused; `lint`: findings at
+    --fail-on); 2 the script's run failed; 3 a trace or run directory unreadable; 130 Ctrl-C;
+    70 a bug of ours."""
 
 
 def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
@@ -77,17 +51,19 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
         click.launch(os.path.abspath(html_path))
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.argument("script", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--wait", default=5, show_default=True,
+@click.option("--wait", default=5, show_default=True, type=click.IntRange(min=1),
               help="Unprofiled steps timed before profiling, at least (steady state may take more).")
-@click.option("--settle", default=60.0, show_default=True, metavar="SECONDS",
+@click.option("--settle", default=60.0, show_default=True, metavar="SECONDS", type=click.FloatRange(min=0),
               help="How long to look for steady state before profiling (windows of steps that agree, "
                    "a DataLoader's queue drained); 0: take the --wait steps as they come.")
-@click.option("--warmup", default=2, show_default=True, help="Profiler warm-up steps (discarded).")
-@click.option("--active", default=3, show_default=True, help="Steps recorded.")
-@click.option("--timeout", default=300.0, show_default=True, help="Seconds before giving up on the script.")
+@click.option("--warmup", default=2, show_default=True, type=click.IntRange(min=0),
+              help="Profiler warm-up steps (discarded).")
+@click.option("--active", default=3, show_default=True, type=click.IntRange(min=1), help="Steps recorded.")
+@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds before giving up on the script.")
 @click.option("--step-marker", type=click.Choice(["optimizer", "backward"]), default="optimizer", show_default=True,
               help="What ends a training step.")
 @click.option("--logdir", default="trainprof_runs", show_default=True, help="Where run directories go.")
@@ -95,20 +71,27 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
 @click.option("--no-stack", is_flag=True, help="Record without Python stacks (less overhead, coarser attribution).")
 @click.option("--full-run", is_flag=True, help="Let the script finish instead of stopping after the trace.")
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
-@click.option("--nproc-per-node", "nproc", type=int, default=None,
+@click.option("--nproc-per-node", "nproc", type=click.IntRange(min=1), default=None,
               help="Run SCRIPT on N ranks through torchrun (one trace per rank).")
 @click.option("--source-root", "source_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
               help="A folder whose code is yours (repeatable): lines are followed there only. Default: the "
                    "script's folder and any imported code outside site-packages and the standard library.")
 @click.option("--trials", "do_trials", is_flag=True,
               help="Then run the top fixes (patched copies, unprofiled, interleaved with the original) and measure them.")
-@click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
+@click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS", type=click.FloatRange(min=0),
               help="About how long the trials may take (two rounds at least).")
 @output_options
 def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
             full_run, show_output, nproc, source_roots, do_trials, trial_budget, select, json_path, html_path, open_html,
             quiet):
-    """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
+    """Run SCRIPT [ARGS] under the profiler for a few steps and report what slows it.
+
+    trainprof's options go before SCRIPT; everything after SCRIPT is the script's (as with
+    `python -m cProfile`; a `--` right after SCRIPT is dropped), and a note says so where the
+    script gets one of trainprof's option names:
+
+    \b
+        trainprof analyze --trials --run-dir out train.py --lr 3e-4
 
     The script runs unmodified in a child process; trainprof stops it once the
     trace is written. A distributed run: `--nproc-per-node N SCRIPT`, or
@@ -116,15 +99,18 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
     """
     from .capture import CaptureOptions, capture, launch, rundir
     from .engine import analyze as run_analysis
-    from .errors import CaptureError, Interrupted
+    from .errors import Interrupted
     from .report.progress import Progress
 
     only = selected(select)
-    spec = launch.parse(script, list(args), nproc)
+    spec = launch.parse(script, script_args(args), nproc)
     if spec is not None:
         script, args = spec.script, spec.args
+    else:
+        args = script_args(args)
     if not os.path.isfile(script):
-        raise CaptureError(f"script not found: {script}")
+        raise UsageError(f"script not found: {script}")
+    note_ours(args, "SCRIPT")
     out = run_dir or rundir.new_run_dir(script, logdir)
     os.makedirs(out, exist_ok=True)
     opts = CaptureOptions(wait=wait, warmup=warmup, active=active, settle=settle, timeout=timeout, step_marker=step_marker,
@@ -269,17 +255,25 @@ def apply(target, fixes, all_safe, dry_run, static, project, do_verify, script_a
             _print_verified(v, estimate)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.argument("original", type=click.Path(dir_okay=False))
 @click.argument("patched", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @verify_options
 def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
-    """Time ORIGINAL against PATCHED [-- ARGS], unprofiled, in interleaved rounds, and
-    check that their first losses match bit for bit."""
+    """Time ORIGINAL against PATCHED [ARGS], unprofiled, in interleaved rounds, and
+    check that their first losses match bit for bit.
+
+    trainprof's options go before ORIGINAL; everything after PATCHED is the scripts' (a `--`
+    right after it is dropped)."""
     from .fix.verify import verify as run_verify
 
-    v = run_verify(original, patched, list(args), skip, steps, rounds, parity_steps, timeout)
+    args = script_args(args)
+    for s in (original, patched):
+        if not os.path.isfile(s):
+            raise UsageError(f"script not found: {s}")
+    note_ours(args, "PATCHED")
+    v = run_verify(original, patched, args, skip, steps, rounds, parity_steps, timeout)
     _print_verified(v, None)
 
 
@@ -361,7 +355,7 @@ def rules_cmd(rule_id):
                 click.echo(f"\n## Fix `{c.id}` ({c.safety})\n{c.summary}\n"
                            f"{'Check' if c.safety == 'unsafe' else 'Why safe'}: {c.check}")
             return
-        raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
+        raise UsageError(f"no rule {rule_id!r} (trainprof rules lists them)")
     for r in rules:
         click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}"
                    + (f"  (covers {', '.join(r.aliases)})" if r.aliases else ""))

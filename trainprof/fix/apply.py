@@ -26,7 +26,8 @@ from .codemod import Codemod, Note, Site
 
 
 class FixError(TrainprofError):
-    exit_code = 2
+    """apply refuses (a file changed since the analysis, one that does not parse, a fix that
+    would not compile...): an input error, exit 1; nothing written."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ _DATA = ("enumerate(DataLoader)#", "enumerate(DataPipe)#")
 
 
 class TensorBoardError(TrainprofError):
-    exit_code = 2
+    """No runs there, the plugin not installed, TensorBoard not starting: exit 1 (errors.py)."""
 
 
 def _plugin():
