@@ -47,6 +47,9 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
             click.echo(f"\nrun directory: {run_dir}")
         if html_path:
             click.echo(f"report: {html_path}")
+        if run_dir and any(f.fix is not None and f.fix.safety for f in analysis.findings):
+            click.echo(f"apply a fix: trainprof apply {run_dir} --fix N  (N: the finding's number; "
+                       "--dry-run shows the diff first)")
     if open_html and html_path:
         click.launch(os.path.abspath(html_path))
 
@@ -188,38 +191,55 @@ def _print_verified(v, estimate):
 
 @main.command()
 @click.argument("target", required=False)
-@click.option("--fix", "fixes", default=None, metavar="ID[,ID]",
-              help="Fixes to apply, by fix id or rule id (`trainprof rules` lists them).")
+@click.option("--fix", "fixes", default=None, metavar="WHAT[,WHAT]",
+              help="Fixes to apply: a fix or rule id (`trainprof rules` lists them; at each of its findings), "
+                   "a finding's number as the reports show it (`--fix 3`), or ID@LINE (`--fix item-sync@42`).")
 @click.option("--all-safe", is_flag=True, help="Every safe fix: results stay bit-identical.")
-@click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the findings it would fix (with their numbers) and the diff; write nothing.")
 @click.option("--static", is_flag=True, help="TARGET is a script: fix the patterns wherever they are, without a run.")
 @click.option("--root", "project", default=None, type=click.Path(file_okay=False),
               help="The project it may rewrite (default: the script's folder, if under RUN_DIR or here).")
+@click.option("--logdir", default="trainprof_runs", show_default=True, help="Where to look for runs.")
 @click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
-@click.option("--args", "script_args", default=None, metavar="'ARGS'",
+@click.option("--args", "run_args", default=None, metavar="'ARGS'",
               help="With --verify: the script's arguments (default: those of the analysed run).")
 @verify_options
-def apply(target, fixes, all_safe, dry_run, static, project, do_verify, script_args, skip, steps, rounds,
+def apply(target, fixes, all_safe, dry_run, static, project, logdir, do_verify, run_args, skip, steps, rounds,
           parity_steps, timeout):
-    """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
+    """Apply fixes where the analysis of a run found them.
 
-    Keeps a backup beside each file, refuses one changed since the analysis; --verify measures the fix.
+    TARGET: a RUN_DIR; a SCRIPT (its newest run under --logdir); or nothing (the newest run
+    there, of whichever script). The first line names the run and its script. Keeps a backup
+    beside each file, refuses one changed since the analysis; --verify measures the fix.
     """
     import shlex
 
+    from .capture import rundir
     from .fix import apply as A
+    from .fix import choose as C
 
-    mods = A.select([x.strip() for x in fixes.split(",") if x.strip()] if fixes else None, all_safe)
+    words = [x.strip() for x in fixes.split(",") if x.strip()] if fixes else []
+    C.check(words)
     run_dir = None
     if static:
         if not target:
-            raise A.FixError("--static needs the script to fix")
-        plan = A.plan_static(target, mods)
+            raise UsageError("--static needs the script to fix")
+        plan = A.plan_static(target, C.choose(words, all_safe).everywhere)
     else:
-        if target and os.path.isfile(target):
-            raise A.FixError(f"{target} is a file: give the run directory of its analysis, or use --static")
-        run_dir = target or A.latest_run()
-        plan = A.plan_from_analysis(run_dir, mods, project)
+        run_dir, how = C.find_run(target, logdir)
+        a = rundir.read_analysis(run_dir)
+        if a is None:
+            raise A.FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
+        click.echo(C.describe(run_dir, how, a))
+        chosen = C.choose(words, all_safe, a.get("findings") or [])
+        plan = A.plan_from_analysis(run_dir, chosen.everywhere, project, chosen.picked, a)
+    known = A.all_codemods()
+    for ff in plan:  # the findings acted on, by the numbers the reports show
+        by_n: dict = {}
+        for n, rule, line, fid in ff.found:
+            by_n.setdefault((n, rule, line), []).append(f"{fid} ({known[fid][1].safety})")
+        for (n, rule, line), fids in sorted(by_n.items()):
+            click.echo(f"#{n:<3} {rule} at {os.path.relpath(ff.path)}:{line}: fix {', '.join(fids)}")
     for ff in plan:
         for fid, n in sorted(ff.notes, key=lambda x: x[1].line):
             where = f"{os.path.relpath(ff.path)}:{n.line}" if n.line else os.path.relpath(ff.path)
@@ -249,7 +269,7 @@ def apply(target, fixes, all_safe, dry_run, static, project, do_verify, script_a
     if do_verify:
         from .fix.verify import verify_written
 
-        args = shlex.split(script_args) if script_args is not None else None
+        args = shlex.split(run_args) if run_args is not None else None
         for path, v in verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, timeout,
                                       say=click.echo):
             _print_verified(v, estimate)

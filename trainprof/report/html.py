@@ -97,10 +97,10 @@ def render(rep: Report) -> str:
     parts = [{"key": k, "label": LABELS[k], "ms": b["parts"][k], "share": b["parts"][k] / total} for k in PARTS]
     hidden = max(0, len(doc["findings"]) - MAX_FINDINGS)
     doc["findings"] = doc["findings"][:MAX_FINDINGS]
-    for f, src_f in zip(doc["findings"], rep.findings):
+    for n, (f, src_f) in enumerate(zip(doc["findings"], rep.findings), 1):
         f["diff"] = src_f.fix.diff if src_f.fix is not None else None
-        f["apply"] = (f"trainprof apply {shlex.quote(a.run_dir)} --fix {src_f.fix.id}"
-                      if f["diff"] and a.run_dir else None)
+        # the finding by its number: this fix here alone, the diff shown
+        f["apply"] = f"trainprof apply {shlex.quote(a.run_dir)} --fix {n}" if f["diff"] and a.run_dir else None
     doc = _clip_all(doc)
     src = a.source.splitlines() if a.source else None
     texts: dict = {}
