@@ -14,6 +14,7 @@ from ..finding import fmt_num
 from ..source.index import read_source
 from . import jsonout
 from .breakdown import LABELS, PARTS
+from .extras import install_hint
 from .prepare import MAX_FINDINGS, Report
 
 EXCERPT = 3  # lines shown either side of a finding's line
@@ -114,7 +115,8 @@ def render(rep: Report) -> str:
     logdir = os.path.dirname(os.path.abspath(a.run_dir)) if a.run_dir else os.path.dirname(a.trace_path)
     return _env().get_template("report.html.j2").render(a=doc, steady=rep.steady, parts=parts, logdir=logdir, view=rep.view, fine=fine,
                                                         run_dir=a.run_dir, labels=LABELS, hidden_findings=hidden,
-                                                        heading=a.script or a.trace_path)
+                                                        heading=a.script or a.trace_path,
+                                                        tb_install=install_hint(missing_only=True))
 
 
 def write(rep: Report, path: str) -> None:
