@@ -78,8 +78,8 @@ class Group(click.Group):
             sys.exit(0)
         except click.UsageError as e:
             fail(UsageError(usage_message(e)), e.ctx.command_path if e.ctx else None)
-        except click.ClickException as e:
-            fail(TrainprofError(usage_message(click.UsageError(e.format_message()))))
+        except click.ClickException as e:  # click's other errors (a file it could not open): one line too
+            fail(TrainprofError(e.format_message()))
         except click.Abort:
             click.echo("trainprof: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
