@@ -8,7 +8,7 @@ Scripts: every `corpus/NAME/run.json` (unmodified third-party scripts, corpus/RE
 examples in EXAMPLES (names of examples/NAME.py; an example's own NAME.fixed.py is timed too, and its
 speedup is the truth for the estimate of the rules it applies, as in bench/estimates.py). For each one, in one process tree on one machine:
 
-1. `trainprof analyze SCRIPT --trials --trial-budget TRIAL_BUDGET -- ARGS`: the estimates, and the
+1. `trainprof analyze --trials --trial-budget TRIAL_BUDGET SCRIPT ARGS`: the estimates, and the
    trials of the top fixes (run by trainprof: patched copies, its steady-state search).
 2. The ground truth, measured apart from the trials: each fix the trials ran (its best variant:
    the codemod written by the same function `trainprof apply` uses, or the knobs the trial chose),
@@ -139,8 +139,8 @@ def run_one(s: dict, out: str) -> dict:
     shutil.rmtree(run, ignore_errors=True)
     t = time.monotonic()
     trial = ["--trials", "--trial-budget", TRIAL_BUDGET] if TRIALS else []
-    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", script, "--run-dir", run, "-q", "--settle", SETTLE,
-                        *trial, "--", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
+    p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", "--run-dir", run, "-q", "--settle", SETTLE,
+                        *trial, script, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
     rec = {"name": s["name"], "analyze_s": round(time.monotonic() - t, 1), "rc": p.returncode}
     if p.returncode:
         rec["error"] = (p.stderr.strip().splitlines() or [""])[0][:300]

@@ -13,13 +13,13 @@ analyze) python3 bench/estimates.py analyze /tmp/est; tar -C /tmp/est -czf $OUT/
 time) python3 bench/estimates.py time $OUT; lap time ;;  # appends to $OUT/steptimes.jsonl as it goes: a timeout keeps what ran
 fixed)
   for ex in ${FIXED:-}; do
-    timeout 120 python3 -m trainprof.cli analyze examples/$ex.fixed.py --run-dir /tmp/fixed/$ex.fixed -q -- --steps 200 || echo "FAILED $ex.fixed"
+    timeout 120 python3 -m trainprof.cli analyze --run-dir /tmp/fixed/$ex.fixed -q examples/$ex.fixed.py --steps 200 || echo "FAILED $ex.fixed"
     rm -f /tmp/fixed/$ex.fixed/output.log /tmp/fixed/$ex.fixed/report.html
   done
   tar -C /tmp -czf $OUT/fixed.tar.gz fixed; lap fixed ;;
 rules)  # runs for the rules' GPU tests (sample_traces/): RULE_RUNS example names
   for ex in ${RULE_RUNS:-tuned mask_loss mask_loss.fixed}; do
-    timeout 180 python3 -m trainprof.cli analyze examples/$ex.py --run-dir /tmp/rules/$ex -q -- --steps 200 > /dev/null || echo "FAILED $ex"
+    timeout 180 python3 -m trainprof.cli analyze --run-dir /tmp/rules/$ex -q examples/$ex.py --steps 200 > /dev/null || echo "FAILED $ex"
     rm -f /tmp/rules/$ex/output.log /tmp/rules/$ex/report.html
   done
   tar -C /tmp -czf $OUT/rules.tar.gz rules; lap rules ;;
@@ -27,7 +27,7 @@ apply)  # `apply --all-safe --verify` on copies of the APPLY examples -> apply.l
   mkdir -p /tmp/apply
   for ex in ${APPLY:-item_sync host_alloc small_host_tensors lstm_item pin_memory_workers}; do
     cp examples/$ex.py /tmp/apply/
-    timeout 120 python3 -m trainprof.cli analyze /tmp/apply/$ex.py --run-dir /tmp/apply/$ex -q -- --steps 200 > /dev/null || echo "FAILED analyze $ex"
+    timeout 120 python3 -m trainprof.cli analyze --run-dir /tmp/apply/$ex -q /tmp/apply/$ex.py --steps 200 > /dev/null || echo "FAILED analyze $ex"
     echo "== $ex" >> $OUT/apply.log
     timeout 300 python3 -m trainprof.cli apply /tmp/apply/$ex --all-safe --verify >> $OUT/apply.log 2>&1 || echo "FAILED apply $ex"
   done; lap apply ;;

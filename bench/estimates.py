@@ -78,7 +78,7 @@ def analyze(out: str) -> None:
     for name in _names():
         run = os.path.join(out, "runs", name)
         t = time.monotonic()
-        r = _cli("analyze", os.path.join(EX, name + ".py"), "--run-dir", run, "-q", "--", *STEPS, timeout=600)
+        r = _cli("analyze", "--run-dir", run, "-q", os.path.join(EX, name + ".py"), *STEPS, timeout=600)
         print(f"{name}: analyze rc={r.returncode} in {time.monotonic() - t:.0f} s", flush=True)
         if r.returncode:
             print("   ", r.stderr.strip().splitlines()[0] if r.stderr.strip() else "")

@@ -57,7 +57,7 @@ def test_apply_refuses_a_file_changed_since_the_analysis(tmp_path):
     edited = script.read_text().replace("losses, accs = [], []", "losses, accs = [], []  # edited")
     script.write_text(edited)
     r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
-    assert r.returncode == 2 and "changed since the analysis" in r.stderr
+    assert r.returncode == 1 and "changed since the analysis" in r.stderr
     assert "Traceback" not in r.stderr and script.read_text() == edited
     assert not list(tmp_path.glob("*.trainprof.bak*"))
 
@@ -66,13 +66,13 @@ def test_apply_static_bad_input_one_line_errors(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("for x in range(3):\n    print(x\n")
     r = run_cli("apply", "--static", str(bad), "--fix", "item-sync")
-    assert r.returncode == 2 and "does not parse" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "does not parse" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("apply", "--static", str(bad), "--fix", "no-such-fix")
-    assert r.returncode == 2 and "no fix 'no-such-fix'" in r.stderr
+    assert r.returncode == 1 and "no fix 'no-such-fix'" in r.stderr
     r = run_cli("apply", "--static", str(bad))
-    assert r.returncode == 2 and "--all-safe" in r.stderr
+    assert r.returncode == 1 and "--all-safe" in r.stderr
     r = run_cli("apply", str(tmp_path / "nowhere"), "--fix", "item-sync")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
 
 
 @pytest.mark.slow
@@ -80,7 +80,7 @@ def test_verify_item_sync_fix_on_cpu_is_bit_identical(tmp_path):
     """The fixture pair runs: timed in interleaved rounds, and the seeded losses match bit for bit."""
     a = os.path.join(CODEMODS, "item-sync", "accumulate.in.py")
     b = os.path.join(CODEMODS, "item-sync", "accumulate.out.py")
-    r = run_cli("verify", a, b, "--skip", "2", "--steps", "5", "--rounds", "2", "--parity-steps", "15")
+    r = run_cli("verify", "--skip", "2", "--steps", "5", "--rounds", "2", "--parity-steps", "15", a, b)
     assert r.returncode == 0, r.stderr
     assert "measured speedup:" in r.stdout and "2 rounds" in r.stdout
     assert "losses bit-identical over the first 15 steps" in r.stdout
@@ -91,12 +91,12 @@ def test_verify_reports_losses_that_differ_and_scripts_that_fail(tmp_path):
     a = os.path.join(CODEMODS, "item-sync", "accumulate.in.py")
     b = tmp_path / "lr.py"
     b.write_text(open(a).read().replace("lr=0.1", "lr=0.2"))
-    r = run_cli("verify", a, str(b), "--skip", "2", "--steps", "3", "--rounds", "1", "--parity-steps", "5")
+    r = run_cli("verify", "--skip", "2", "--steps", "3", "--rounds", "1", "--parity-steps", "5", a, str(b))
     assert r.returncode == 0, r.stderr
     assert "losses differ from step 2 of 5" in r.stdout  # the first loss is before any update
     crash = tmp_path / "crash.py"
     crash.write_text("raise ValueError('boom')\n")
-    r = run_cli("verify", a, str(crash), "--skip", "2", "--steps", "3", "--rounds", "1")
+    r = run_cli("verify", "--skip", "2", "--steps", "3", "--rounds", "1", a, str(crash))
     assert r.returncode == 2 and "crash.py failed" in r.stderr and "ValueError: boom" in r.stderr
 
 

@@ -51,7 +51,7 @@ def _files(d) -> dict:
 
 
 def _one_line_error(r, *needles):
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)  # apply refuses: an input error
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("trainprof: error: "), r.stderr
     assert "Traceback" not in r.stderr

@@ -10,8 +10,8 @@ from conftest import EXAMPLES, OURS, SAMPLES, SCRIPTS, run_cli
 
 def analyze(tmp_path, script, *args, extra=()):
     out = tmp_path / "run"
-    r = run_cli("analyze", script, "--run-dir", str(out), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2",
-                *extra, "--", *args)
+    r = run_cli("analyze", "--run-dir", str(out), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2",
+                *extra, script, *args)
     return r, out
 
 

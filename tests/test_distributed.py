@@ -9,7 +9,7 @@ from conftest import EXAMPLES, SAMPLES, run_cli
 
 from trainprof.capture import launch
 from trainprof.engine import analyze
-from trainprof.errors import CaptureError
+from trainprof.errors import UsageError
 
 EXAMPLE = os.path.join(EXAMPLES, "ddp_accum.py")
 FIXED = os.path.join(EXAMPLES, "ddp_accum.fixed.py")
@@ -39,7 +39,7 @@ def test_launch_forms():
     ("train.py", [], 0, "at least 1"),
 ])
 def test_launch_refusals(script, args, nproc, says):
-    with pytest.raises(CaptureError, match=says):
+    with pytest.raises(UsageError, match=says):  # a usage error: exit 1, as any (errors.py)
         launch.parse(script, args, nproc)
 
 

@@ -277,7 +277,7 @@ def test_a_malformed_applied_json_is_an_input_error(tmp_path, text):
 
 def test_a_nul_byte_in_a_finding_path_is_refused(tmp_path):
     run = _edited_analysis(tmp_path, _set(["findings", 0, "path"], "item_sync.py\0x"))
-    _error_line(run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)), 2, "NUL byte")
+    _error_line(run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)), 1, "NUL byte")
 
 
 # (9) fix parameters checked; what a codemod makes must compile before it is written
@@ -363,7 +363,7 @@ def test_a_deep_script_in_report_and_apply_is_one_line(tmp_path):
     r = run_cli("report", str(run), "--script", str(tmp_path / "train.py"), "-q", cwd=str(tmp_path), timeout=120)
     _error_line(r, 1, "train.py:1: cannot parse: nested too deeply")
     r = run_cli("apply", "--static", str(tmp_path / "train.py"), "--fix", "item-sync", cwd=str(tmp_path), timeout=120)
-    _error_line(r, 2, "nested too deeply")
+    _error_line(r, 1, "nested too deeply")
     assert (tmp_path / "train.py").read_text() == DEEP["parens"]
 
 
@@ -448,7 +448,7 @@ def test_apply_without_a_project_root_matches_nothing_by_suffix(tmp_path):
             f["path"] = str(victim)
     run = _edited_analysis(tmp_path, edit)
     r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
-    _error_line(r, 2, "names no project root")
+    _error_line(r, 1, "names no project root")
     assert victim.read_bytes() == before
 
 
@@ -464,12 +464,12 @@ def test_apply_refuses_a_project_the_analysis_alone_points_at(tmp_path, files):
     elsewhere = tmp_path / "downloads"
     elsewhere.mkdir()
     r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(elsewhere))
-    _error_line(r, 2, f"the analysed project {victim.parent} is outside the run directory and the current folder")
+    _error_line(r, 1, f"the analysed project {victim.parent} is outside the run directory and the current folder")
     assert victim.read_bytes() == before
     # stated by the user (--root), the project is theirs: then only a recorded, matching hash lets it be written
     r = run_cli("apply", str(run), "--fix", "item-sync", "--root", str(victim.parent), cwd=str(elsewhere))
     if files == "none":
-        _error_line(r, 2, "item_sync.py: the analysis recorded no sha256 for it: not rewritten")
+        _error_line(r, 1, "item_sync.py: the analysis recorded no sha256 for it: not rewritten")
         assert victim.read_bytes() == before
     else:
         assert r.returncode == 0 and b"losses.append(loss.detach())" in victim.read_bytes(), r.stderr
@@ -487,7 +487,7 @@ def test_apply_refuses_a_file_outside_the_script_folder_by_name(tmp_path, how):
     run = _edited_analysis(tmp_path, edit)
     (run / "linked.py").symlink_to(victim)
     r = run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path))
-    _error_line(r, 2, "outside the analysed project", "not rewritten")
+    _error_line(r, 1, "outside the analysed project", "not rewritten")
     assert victim.read_bytes() == before
 
 
@@ -521,7 +521,7 @@ def test_an_editor_saving_while_apply_writes_keeps_its_change(tmp_path):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     r = subprocess.run([sys.executable, "-c", EDITOR, str(script), saved, "apply", str(run), "--fix", "item-sync"],
                        capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=120)
-    _error_line(r, 2, "item_sync.py was saved by another program while apply wrote it", "nothing written")
+    _error_line(r, 1, "item_sync.py was saved by another program while apply wrote it", "nothing written")
     assert script.read_text() == saved
     assert not list(run.glob("item_sync.py.*")) and not (run / "applied.json").exists()  # no backup, no temp
 
@@ -587,7 +587,7 @@ def test_a_chain_without_the_original_is_refused(tmp_path):
     assert run_cli("apply", str(run), "--fix", "item-sync", cwd=str(tmp_path)).returncode == 0
     (run / "item_sync.py.trainprof.bak").unlink()
     r = run_cli("apply", str(run), "--fix", "autocast", cwd=str(tmp_path))
-    _error_line(r, 2, "its backup of the file as analysed is gone or changed")
+    _error_line(r, 1, "its backup of the file as analysed is gone or changed")
 
 
 # (7) escaping children: a daemon the script starts is ended with the run
@@ -631,8 +631,8 @@ def test_a_daemon_the_script_starts_does_not_outlive_analyze(tmp_path, full_run)
     script = tmp_path / "daemon.py"
     script.write_text(DAEMON)
     pidfile = tmp_path / "daemon.pid"
-    r = run_cli("analyze", str(script), "--run-dir", str(tmp_path / "run"), "--wait", "3", "--settle", "0",
-                "--warmup", "1", "--active", "2", "-q", *(["--full-run"] if full_run else []), "--", str(pidfile),
+    r = run_cli("analyze", "--run-dir", str(tmp_path / "run"), "--wait", "3", "--settle", "0",
+                "--warmup", "1", "--active", "2", "-q", *(["--full-run"] if full_run else []), str(script), str(pidfile),
                 timeout=300)
     assert r.returncode == 0, r.stderr
     pid = int(pidfile.read_text())
@@ -661,8 +661,8 @@ def test_a_daemon_the_script_starts_does_not_outlive_verify(tmp_path):
     script = tmp_path / "daemon.py"
     script.write_text(DAEMON)
     pidfile = tmp_path / "daemon.pid"
-    r = run_cli("verify", str(script), str(script), str(pidfile), "--skip", "2", "--steps", "3", "--rounds", "1",
-                "--parity-steps", "0", cwd=str(tmp_path), timeout=300)
+    r = run_cli("verify", "--skip", "2", "--steps", "3", "--rounds", "1", "--parity-steps", "0",
+                str(script), str(script), str(pidfile), cwd=str(tmp_path), timeout=300)
     assert r.returncode == 0, r.stderr
     pid = int(pidfile.read_text())
     end = time.monotonic() + 10

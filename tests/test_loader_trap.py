@@ -31,7 +31,7 @@ def steady_ms(workers: int, short: int = 100, long: int = 300) -> float:
 
 def test_prefetch_trap_found_in_steady_state_and_its_estimate_holds(tmp_path):
     out = tmp_path / "run"
-    r = run_cli("analyze", TRAP, "--run-dir", str(out), "-q", "--trials", "--trial-budget", "60")
+    r = run_cli("analyze", "--run-dir", str(out), "-q", "--trials", "--trial-budget", "60", TRAP)
     assert r.returncode == 0, r.stderr
     run = json.loads((out / "run.json").read_text())
     a = json.loads((out / "analysis.json").read_text())

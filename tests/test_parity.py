@@ -32,7 +32,7 @@ def test_safe_fix_keeps_losses_bit_identical(fid, tmp_path):
         shutil.copyfile(src, patched)
         r = run_cli("apply", "--static", str(patched), "--fix", fid)
         assert r.returncode == 0 and "wrote" in r.stdout, r.stdout + r.stderr
-        r = run_cli("verify", str(orig), str(patched), "--rounds", "0", "--parity-steps", "20", "--", "--steps", "25")
+        r = run_cli("verify", "--rounds", "0", "--parity-steps", "20", str(orig), str(patched), "--steps", "25")
         assert r.returncode == 0, r.stderr
         assert "losses bit-identical over the first 20 steps" in r.stdout, f"{fid} on {name}: {r.stdout}"
 

@@ -50,7 +50,7 @@ def test_no_loop_no_site():
 def test_periodic_evaluation_found_and_amortised(tmp_path):
     script = os.path.join(SCRIPTS, "periodic_eval.py")
     out = tmp_path / "run"
-    r = run_cli("analyze", script, "--run-dir", str(out), "-q", "--settle", "30")
+    r = run_cli("analyze", "--run-dir", str(out), "-q", "--settle", "30", script)
     assert r.returncode == 0, r.stderr
     run = json.loads((out / "run.json").read_text())
     st = run["steady"]
@@ -71,8 +71,8 @@ def test_a_period_longer_than_the_search_is_watched_for_after_the_trace(tmp_path
     # every 150 steps of ~9 ms: the search is steady long before a second spike; the loop's
     # `if step % EVAL_EVERY` makes the capture watch the steps after the trace for it
     out = tmp_path / "run"
-    r = run_cli("analyze", os.path.join(SCRIPTS, "periodic_eval.py"), "--run-dir", str(out), "-q", "--settle", "30",
-                "--", "--every", "150")
+    r = run_cli("analyze", "--run-dir", str(out), "-q", "--settle", "30", os.path.join(SCRIPTS, "periodic_eval.py"),
+                "--every", "150")
     assert r.returncode == 0, r.stderr
     st = json.loads((out / "run.json").read_text())["steady"]
     assert st["period"] == 150 and st["spike_source"] == "watch", st

@@ -62,7 +62,7 @@ def hostile_cpu_run(tmp_path_factory):
     script = tmp / "hostile.py"
     script.write_text("".join(lines))
     run = tmp / "run"
-    r = run_cli("analyze", str(script), "--run-dir", str(run), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2", "-q")
+    r = run_cli("analyze", "--run-dir", str(run), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2", "-q", str(script))
     assert r.returncode == 0, r.stderr
 
     def rename(doc):

@@ -101,7 +101,7 @@ def test_hostile_names_render_inert(tmp_path):
     script = d / "<script>document.title='pwned'<!--.py"
     shutil.copyfile(os.path.join(SCRIPTS, "two_items.py"), script)
     out = tmp_path / "run"
-    r = run_cli("analyze", str(script), "--run-dir", str(out), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2", "-q")
+    r = run_cli("analyze", "--run-dir", str(out), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "2", "-q", str(script))
     assert r.returncode == 0, r.stderr
     dom, console = browse(str(out / "report.html"), tmp_path)
     assert console == [], console

@@ -19,8 +19,8 @@ def _analyze(tmp_path, name, where=EXAMPLES):
     out = tmp_path / name
     # One intra-op thread: on a loaded 2-core machine, two threads that wait on each other
     # slowed the model's matmuls so much that the per-sample loop fell under the rule's share
-    r = run_cli("analyze", os.path.join(where, name + ".py"), "--run-dir", str(out), "--wait", "3", "--settle", "0",
-                "--warmup", "1", "--active", "3", "-q", "--", "--steps", "20", env={"OMP_NUM_THREADS": "1"})
+    r = run_cli("analyze", "--run-dir", str(out), "--wait", "3", "--settle", "0", "--warmup", "1", "--active", "3",
+                "-q", os.path.join(where, name + ".py"), "--steps", "20", env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     return json.loads((out / "analysis.json").read_text())
 

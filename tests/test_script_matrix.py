@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.slow,  # scripts run end to end, each to its failure
 
 def analyze(tmp_path, script, *args, extra=(), cwd=None):
     out = tmp_path / "run"
-    r = run_cli("analyze", os.path.join(SCRIPTS, script), "--run-dir", str(out), *SCHEDULE, *extra,
-                "--", *args, cwd=cwd)
+    r = run_cli("analyze", "--run-dir", str(out), *SCHEDULE, *extra, os.path.join(SCRIPTS, script),
+                *args, cwd=cwd)
     return r, out
 
 
@@ -215,12 +215,15 @@ def test_main_guard(tmp_path):
     assert {ev[4] for ev in lines["events"] if ev[3] == me} & {9, 10, 11}
 
 
-def test_flags_after_the_double_dash_reach_the_script(tmp_path):
-    # --timeout is also trainprof's own option: after `--` it is the script's (which checks them)
+@pytest.mark.parametrize("dashes", [[], ["--"]])
+def test_flags_after_the_script_reach_the_script(tmp_path, dashes):
+    # --timeout is also trainprof's own option: after SCRIPT it is the script's (which checks
+    # them), and a note says so; a `--` right after SCRIPT is dropped
     args = ["--flag", "value", "--timeout", "7", "--verbose"]
-    r, out = analyze(tmp_path, "argv_flags.py", *args)
+    r, out = analyze(tmp_path, "argv_flags.py", *dashes, *args)
     assert_analysed(r, out)
     assert json.loads((out / "run.json").read_text())["argv"] == args
+    assert "trainprof: note: --timeout after SCRIPT goes to the script" in r.stderr
 
 
 def test_script_importing_its_sibling_module_from_another_cwd(tmp_path):
@@ -243,8 +246,8 @@ def _interrupt(tmp_path, fast_steps, when_line):
     runs in a session of its own) once the script printed when_line; return the result and the run
     directory. Left alone, the script would run for over an hour: it must stop within the wait."""
     out = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "analyze", os.path.join(SCRIPTS, "slow_trainer.py"),
-                          "--run-dir", str(out), *SCHEDULE, "--", str(fast_steps)],
+    p = subprocess.Popen([sys.executable, "-m", "trainprof.cli", "analyze", "--run-dir", str(out), *SCHEDULE,
+                          os.path.join(SCRIPTS, "slow_trainer.py"), str(fast_steps)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path),
                          env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     try:
@@ -292,8 +295,8 @@ def test_ctrl_c_while_analyzing_keeps_the_run(tmp_path):
             "engine.analyze = interrupted\n"
             "from trainprof.cli import main\n"
             "sys.argv[0] = 'trainprof'\nmain()\n")
-    r = subprocess.run([sys.executable, "-c", boot, "analyze", os.path.join(SCRIPTS, "main_guard.py"),
-                        "--run-dir", str(out), *SCHEDULE], capture_output=True, text=True, timeout=120, check=False,
+    r = subprocess.run([sys.executable, "-c", boot, "analyze", "--run-dir", str(out), *SCHEDULE,
+                        os.path.join(SCRIPTS, "main_guard.py")], capture_output=True, text=True, timeout=120, check=False,
                        env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     first = one_line_error(r, "interrupted while analyzing; the run is saved", code=130)
     assert f"`trainprof report {out}` analyzes it" in first

@@ -66,7 +66,7 @@ STAGES = [
     ("trainprof.fix",),
     ("trainprof.report",),
     ("trainprof.lint",),
-    ("trainprof.cli", "trainprof.cli_options", "trainprof.__main__"),
+    ("trainprof.cli", "trainprof.cli_options", "trainprof.cli_group", "trainprof.cli_apply", "trainprof.__main__"),
 ]
 
 

@@ -58,7 +58,7 @@ def test_the_package_loop_trap_points_into_the_package(tmp_path):
     dump = next(i for i, line in enumerate(open(os.path.join(SCRIPTS, "package_loop", "mylib", "loop.py")), 1)
                 if "# DUMP" in line)
     out = tmp_path / "run"
-    r = run_cli("analyze", script, "--run-dir", str(out), "-q", "--json", str(tmp_path / "a.json"), "--", "--steps",
+    r = run_cli("analyze", "--run-dir", str(out), "-q", "--json", str(tmp_path / "a.json"), script, "--steps",
                 "100000", cwd=os.path.join(SCRIPTS, "package_loop"))
     assert r.returncode == 0, r.stderr
     a = json.loads((tmp_path / "a.json").read_text())
@@ -69,8 +69,8 @@ def test_the_package_loop_trap_points_into_the_package(tmp_path):
     # --source-root names other folders: the package is not followed, nothing points into it
     other = tmp_path / "src"
     other.mkdir()
-    r = run_cli("analyze", script, "--run-dir", str(tmp_path / "narrow"), "-q", "--source-root", str(other),
-                "--json", str(tmp_path / "b.json"), "--", "--steps", "100000", cwd=os.path.join(SCRIPTS, "package_loop"))
+    r = run_cli("analyze", "--run-dir", str(tmp_path / "narrow"), "-q", "--source-root", str(other),
+                "--json", str(tmp_path / "b.json"), script, "--steps", "100000", cwd=os.path.join(SCRIPTS, "package_loop"))
     assert r.returncode == 0, r.stderr
     files = json.loads((tmp_path / "narrow" / "lines.json").read_text())["files"]
     assert files == [os.path.realpath(script)]
@@ -84,7 +84,7 @@ def test_a_loader_bound_run_names_the_datasets_lines(tmp_path):
     training process after the trace), costliest first, with their time per batch."""
     script = os.path.join(SCRIPTS, "dataset_hot.py")
     hot = {i for i, line in enumerate(open(script), 1) if "# HOT" in line}
-    r = run_cli("analyze", script, "--run-dir", str(tmp_path / "run"), "-q", "--json", str(tmp_path / "a.json"),
+    r = run_cli("analyze", "--run-dir", str(tmp_path / "run"), "-q", "--json", str(tmp_path / "a.json"), script,
                 env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     a = json.loads((tmp_path / "a.json").read_text())

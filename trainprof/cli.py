@@ -8,45 +8,20 @@ import sys
 import click
 
 from . import __version__
+from .cli_apply import apply, print_verified
+from .cli_group import Group, note_ours, script_args
 from .cli_options import output_options, selected, verify_options
-from .errors import TrainprofError
+from .errors import TrainprofError, UsageError
 
 
-def _fail(e: TrainprofError) -> None:
-    click.echo(f"trainprof: error: {e.message}", err=True)
-    if e.detail:
-        click.echo(e.detail.rstrip(), err=True)
-    sys.exit(e.exit_code)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except TrainprofError as e:
-            _fail(e)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except BrokenPipeError:  # `trainprof rules | head`: the reader left; nothing to say
-            try:
-                sys.stdout = open(os.devnull, "w")
-            finally:
-                sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("trainprof: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # a bug of ours: one line, the traceback on request
-            if os.environ.get("TRAINPROF_DEBUG"):
-                raise
-            click.echo(f"trainprof: internal error: {type(e).__name__}: {e} "
-                       "(set TRAINPROF_DEBUG=1 for the traceback)", err=True)
-            sys.exit(70)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trainprof")
 def main():
-    """Find what slows your PyTorch training, measured on your own run."""
+    """Find what slows your PyTorch training, measured on your own run.
+
+    Exit codes: 0 done; 1 usage or input (the command line, a file refused; `lint`: findings at
+    --fail-on); 2 the script's run failed; 3 a trace or run directory unreadable; 130 Ctrl-C;
+    70 a bug of ours."""
 
 
 def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
@@ -73,21 +48,26 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
             click.echo(f"\nrun directory: {run_dir}")
         if html_path:
             click.echo(f"report: {html_path}")
+        if run_dir and any(f.fix is not None and f.fix.safety for f in analysis.findings):
+            click.echo(f"apply a fix: trainprof apply {run_dir} --fix N  (N: the finding's number; "
+                       "--dry-run shows the diff first)")
     if open_html and html_path:
         click.launch(os.path.abspath(html_path))
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.argument("script", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--wait", default=5, show_default=True,
+@click.option("--wait", default=5, show_default=True, type=click.IntRange(min=1),
               help="Unprofiled steps timed before profiling, at least (steady state may take more).")
-@click.option("--settle", default=60.0, show_default=True, metavar="SECONDS",
+@click.option("--settle", default=60.0, show_default=True, metavar="SECONDS", type=click.FloatRange(min=0),
               help="How long to look for steady state before profiling (windows of steps that agree, "
                    "a DataLoader's queue drained); 0: take the --wait steps as they come.")
-@click.option("--warmup", default=2, show_default=True, help="Profiler warm-up steps (discarded).")
-@click.option("--active", default=3, show_default=True, help="Steps recorded.")
-@click.option("--timeout", default=300.0, show_default=True, help="Seconds before giving up on the script.")
+@click.option("--warmup", default=2, show_default=True, type=click.IntRange(min=0),
+              help="Profiler warm-up steps (discarded).")
+@click.option("--active", default=3, show_default=True, type=click.IntRange(min=1), help="Steps recorded.")
+@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds before giving up on the script.")
 @click.option("--step-marker", type=click.Choice(["optimizer", "backward"]), default="optimizer", show_default=True,
               help="What ends a training step.")
 @click.option("--logdir", default="trainprof_runs", show_default=True, help="Where run directories go.")
@@ -95,20 +75,27 @@ def _finish(analysis, run_dir, json_path, html_path, open_html, quiet):
 @click.option("--no-stack", is_flag=True, help="Record without Python stacks (less overhead, coarser attribution).")
 @click.option("--full-run", is_flag=True, help="Let the script finish instead of stopping after the trace.")
 @click.option("--show-output", is_flag=True, help="Show the script's output instead of saving it to output.log.")
-@click.option("--nproc-per-node", "nproc", type=int, default=None,
+@click.option("--nproc-per-node", "nproc", type=click.IntRange(min=1), default=None,
               help="Run SCRIPT on N ranks through torchrun (one trace per rank).")
 @click.option("--source-root", "source_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
               help="A folder whose code is yours (repeatable): lines are followed there only. Default: the "
                    "script's folder and any imported code outside site-packages and the standard library.")
 @click.option("--trials", "do_trials", is_flag=True,
               help="Then run the top fixes (patched copies, unprofiled, interleaved with the original) and measure them.")
-@click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS",
+@click.option("--trial-budget", default=180.0, show_default=True, metavar="SECONDS", type=click.FloatRange(min=0),
               help="About how long the trials may take (two rounds at least).")
 @output_options
 def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, logdir, run_dir, no_stack,
             full_run, show_output, nproc, source_roots, do_trials, trial_budget, select, json_path, html_path, open_html,
             quiet):
-    """Run SCRIPT [-- ARGS] under the profiler for a few steps and report what slows it.
+    """Run SCRIPT [ARGS] under the profiler for a few steps and report what slows it.
+
+    trainprof's options go before SCRIPT; everything after SCRIPT is the script's (as with
+    `python -m cProfile`; a `--` right after SCRIPT is dropped), and a note says so where the
+    script gets one of trainprof's option names:
+
+    \b
+        trainprof analyze --trials --run-dir out train.py --lr 3e-4
 
     The script runs unmodified in a child process; trainprof stops it once the
     trace is written. A distributed run: `--nproc-per-node N SCRIPT`, or
@@ -116,15 +103,18 @@ def analyze(script, args, wait, settle, warmup, active, timeout, step_marker, lo
     """
     from .capture import CaptureOptions, capture, launch, rundir
     from .engine import analyze as run_analysis
-    from .errors import CaptureError, Interrupted
+    from .errors import Interrupted
     from .report.progress import Progress
 
     only = selected(select)
-    spec = launch.parse(script, list(args), nproc)
+    spec = launch.parse(script, script_args(args), nproc)
     if spec is not None:
         script, args = spec.script, spec.args
+    else:
+        args = script_args(args)
     if not os.path.isfile(script):
-        raise CaptureError(f"script not found: {script}")
+        raise UsageError(f"script not found: {script}")
+    note_ours(args, "SCRIPT")
     out = run_dir or rundir.new_run_dir(script, logdir)
     os.makedirs(out, exist_ok=True)
     opts = CaptureOptions(wait=wait, warmup=warmup, active=active, settle=settle, timeout=timeout, step_marker=step_marker,
@@ -193,94 +183,29 @@ def report(target, script, select, json_path, html_path, open_html, quiet):
     _finish(analysis, analysis.run_dir, json_path, html_path, open_html, quiet)
 
 
-def _print_verified(v, estimate):
-    from .fix.verify import summary
-
-    for line in summary(v, estimate):
-        click.echo(line)
+main.add_command(apply)
 
 
-@main.command()
-@click.argument("target", required=False)
-@click.option("--fix", "fixes", default=None, metavar="ID[,ID]",
-              help="Fixes to apply, by fix id or rule id (`trainprof rules` lists them).")
-@click.option("--all-safe", is_flag=True, help="Every safe fix: results stay bit-identical.")
-@click.option("--dry-run", is_flag=True, help="Print the diff; write nothing.")
-@click.option("--static", is_flag=True, help="TARGET is a script: fix the patterns wherever they are, without a run.")
-@click.option("--root", "project", default=None, type=click.Path(file_okay=False),
-              help="The project it may rewrite (default: the script's folder, if under RUN_DIR or here).")
-@click.option("--verify", "do_verify", is_flag=True, help="Then time the original against the patched script.")
-@click.option("--args", "script_args", default=None, metavar="'ARGS'",
-              help="With --verify: the script's arguments (default: those of the analysed run).")
-@verify_options
-def apply(target, fixes, all_safe, dry_run, static, project, do_verify, script_args, skip, steps, rounds,
-          parity_steps, timeout):
-    """Apply fixes where the analysis of RUN_DIR (default: the latest run) found them.
-
-    Keeps a backup beside each file, refuses one changed since the analysis; --verify measures the fix.
-    """
-    import shlex
-
-    from .fix import apply as A
-
-    mods = A.select([x.strip() for x in fixes.split(",") if x.strip()] if fixes else None, all_safe)
-    run_dir = None
-    if static:
-        if not target:
-            raise A.FixError("--static needs the script to fix")
-        plan = A.plan_static(target, mods)
-    else:
-        if target and os.path.isfile(target):
-            raise A.FixError(f"{target} is a file: give the run directory of its analysis, or use --static")
-        run_dir = target or A.latest_run()
-        plan = A.plan_from_analysis(run_dir, mods, project)
-    for ff in plan:
-        for fid, n in sorted(ff.notes, key=lambda x: x[1].line):
-            where = f"{os.path.relpath(ff.path)}:{n.line}" if n.line else os.path.relpath(ff.path)
-            click.echo(f"{'fixed' if n.applied else 'left':6} {fid:18} {where}: {n.text}")
-    changed = [ff for ff in plan if ff.changed]
-    if not changed:
-        click.echo("nothing to change")
-        return
-    if dry_run:
-        for ff in changed:
-            click.echo(ff.diff(), nl=False)
-        return
-    estimate = None
-    if do_verify and run_dir:
-        from .fix.verify import estimate_for, period_of
-
-        estimate = estimate_for(run_dir, {c.id for ff in changed for c in ff.used})
-        period = period_of(run_dir, {c.id for ff in changed for c in ff.used})
-        if period > 1 and steps % period:
-            # a throttled log/save runs once per `period` steps: time whole periods, so its
-            # cost is in the measurement, amortized, as it is in the estimate
-            steps = period * -(-steps // period)
-            click.echo(f"timing {steps} steps: whole periods of the `step % {period}` guard")
-    written = A.write(changed, run_dir)
-    for path, bak in written:
-        click.echo(f"wrote {os.path.relpath(path)} (backup: {os.path.relpath(bak)})")
-    if do_verify:
-        from .fix.verify import verify_written
-
-        args = shlex.split(script_args) if script_args is not None else None
-        for path, v in verify_written(written, run_dir, args, skip, steps, rounds, parity_steps, timeout,
-                                      say=click.echo):
-            _print_verified(v, estimate)
-
-
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.argument("original", type=click.Path(dir_okay=False))
 @click.argument("patched", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @verify_options
 def verify(original, patched, args, skip, steps, rounds, parity_steps, timeout):
-    """Time ORIGINAL against PATCHED [-- ARGS], unprofiled, in interleaved rounds, and
-    check that their first losses match bit for bit."""
+    """Time ORIGINAL against PATCHED [ARGS], unprofiled, in interleaved rounds, and
+    check that their first losses match bit for bit.
+
+    trainprof's options go before ORIGINAL; everything after PATCHED is the scripts' (a `--`
+    right after it is dropped)."""
     from .fix.verify import verify as run_verify
 
-    v = run_verify(original, patched, list(args), skip, steps, rounds, parity_steps, timeout)
-    _print_verified(v, None)
+    args = script_args(args)
+    for s in (original, patched):
+        if not os.path.isfile(s):
+            raise UsageError(f"script not found: {s}")
+    note_ours(args, "PATCHED")
+    v = run_verify(original, patched, args, skip, steps, rounds, parity_steps, timeout)
+    print_verified(v, None)
 
 
 @main.command()
@@ -369,7 +294,7 @@ def rules_cmd(rule_id):
                 click.echo(f"\n## Fix `{c.id}` ({c.safety})\n{c.summary}\n"
                            f"{'Check' if c.safety == 'unsafe' else 'Why safe'}: {c.check}")
             return
-        raise TrainprofError(f"no rule {rule_id!r} (trainprof rules lists them)")
+        raise UsageError(f"no rule {rule_id!r} (trainprof rules lists them)")
     for r in rules:
         click.echo(f"{r.id:20} {r.category:8} {r.fix_safety or 'advice':7} {r.title}"
                    + (f"  (covers {', '.join(r.aliases)})" if r.aliases else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Union
 
@@ -12,9 +13,17 @@ Safety = Literal["safe", "unsafe"]
 
 
 def fmt_num(v) -> str:
-    """A measured number as shown: 3 significant digits, or thousands grouped from 100."""
+    """A measured number as shown: 3 significant digits, or thousands grouped from 100; never
+    an exponent (`1,205`, `38.8`, `0.0000123`)."""
     if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
+        if abs(v) >= 100 or v != v or v in (float("inf"), float("-inf")):
+            return f"{v:,.0f}"
+        if v == 0:
+            return "0"
+        s = f"{float(f'{v:.3g}'):.{max(0, 2 - math.floor(math.log10(abs(v))))}f}"
+        return s.rstrip("0").rstrip(".") if "." in s else s
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     return str(v)
 
 

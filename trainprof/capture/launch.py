@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import CaptureError
+from ..errors import CaptureError, UsageError
 
 _LAUNCHERS = ("torchrun",)
 _MODULES = ("torch.distributed.run", "torch.distributed.launch")
@@ -42,11 +42,11 @@ def parse(script: str, args: list[str], nproc: int | None = None) -> Launch | No
         if nproc is None:
             return None
         if nproc < 1:
-            raise CaptureError("--nproc-per-node must be at least 1")
+            raise UsageError("--nproc-per-node must be at least 1")
         # --standalone: a rendezvous on a free local port, so two runs on one host do not collide
         return Launch(script, list(args), ["--standalone", "--nproc-per-node", str(nproc)])
     if nproc is not None:
-        raise CaptureError("give --nproc-per-node to torchrun, not to trainprof, when trainprof runs torchrun")
+        raise UsageError("give --nproc-per-node to torchrun, not to trainprof, when trainprof runs torchrun")
     try:
         from torch.distributed.run import get_args_parser
     except ImportError as e:
@@ -54,12 +54,12 @@ def parse(script: str, args: list[str], nproc: int | None = None) -> Launch | No
     try:
         ns = get_args_parser().parse_args(argv)
     except SystemExit:  # argparse has printed its usage line
-        raise CaptureError(f"torchrun's options do not parse: {' '.join(argv)}") from None
+        raise UsageError(f"torchrun's options do not parse: {' '.join(argv)}") from None
     if ns.no_python or ns.module:
-        raise CaptureError("trainprof runs a Python script file under torchrun; "
+        raise UsageError("trainprof runs a Python script file under torchrun; "
                            f"{'--no-python' if ns.no_python else '-m'} is not supported")
     n_script = len(ns.training_script_args) + 1
     launcher = argv[:len(argv) - n_script]
     if argv[len(launcher)] != ns.training_script:
-        raise CaptureError(f"cannot find the script in: torchrun {' '.join(argv)}")
+        raise UsageError(f"cannot find the script in: torchrun {' '.join(argv)}")
     return Launch(ns.training_script, list(ns.training_script_args), launcher)

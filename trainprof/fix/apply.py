@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fcntl
-import glob
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ from .codemod import Codemod, Note, Site
 
 
 class FixError(TrainprofError):
-    exit_code = 2
+    """apply refuses (a file changed since the analysis, one that does not parse, a fix that
+    would not compile...): an input error, exit 1; nothing written."""
 
 
 @dataclass
@@ -38,6 +38,7 @@ class FileFix:
     used: list[Codemod] = field(default_factory=list)  # codemods that changed something
     fixes: list[str] = field(default_factory=list)  # fix ids made on the file from the analysis, this one's too
     first_backup: str | None = None  # the backup holding the file as analysed, from an earlier apply
+    found: list[tuple[int, str, int, str]] = field(default_factory=list)  # (number, rule, line, fix id) acted on
 
     @property
     def changed(self) -> bool:
@@ -60,34 +61,6 @@ def all_codemods() -> dict[str, tuple[str, Codemod]]:
         for c in r.codemods:
             out[c.id] = (r.id, c)
     return out
-
-
-def select(fixes: list[str] | None, all_safe: bool) -> list[Codemod]:
-    """Codemods named (by fix id, or by rule id: all of that rule's), or every safe one."""
-    known = all_codemods()
-    if all_safe:
-        chosen = [c for _, c in known.values() if c.safety == "safe"]
-    else:
-        chosen = []
-    for name in fixes or ():
-        # a fix id names one codemod; a rule id (where no fix has that id) all of the rule's
-        hits = [c for fid, (_, c) in known.items() if fid == name] or \
-            [c for _, (rid, c) in known.items() if rid == name]
-        if not hits:
-            raise FixError(f"no fix {name!r}: the fixes are {', '.join(known)}")
-        chosen += [c for c in hits if c not in chosen]
-    if not chosen:
-        raise FixError("say which fixes: --fix ID[,ID] or --all-safe (`trainprof rules` lists them)")
-    order = list(known)
-    return sorted(chosen, key=lambda c: order.index(c.id))
-
-
-def latest_run(logdir: str = "trainprof_runs") -> str:
-    runs = [d for d in glob.glob(os.path.join(logdir, "*")) if os.path.isfile(os.path.join(d, rundir.ANALYSIS_JSON))]
-    if not runs:
-        raise FixError(f"no analysed run under {logdir}/: run `trainprof analyze SCRIPT` first, "
-                       "or give RUN_DIR, or a script with --static")
-    return max(runs, key=lambda d: os.path.getmtime(os.path.join(d, rundir.ANALYSIS_JSON)))
 
 
 def _read(path: str) -> str:
@@ -162,22 +135,27 @@ def _through(remap, ln: int) -> int:
     return ln
 
 
-def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = None) -> list[FileFix]:
-    """project: the folder the user states apply may write under (--root); by default the
-    analysed script's folder, where it lies under the run directory or the current folder."""
-    a = rundir.read_analysis(run_dir)
+def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = None,
+                       picked: dict[int, list[Codemod]] | None = None, a: dict | None = None) -> list[FileFix]:
+    """mods act at every finding of their rule; picked: more at one finding each (its index in
+    the analysis' findings: the report's number minus one). project: the folder the user states
+    apply may write under (--root); by default the analysed script's folder, where it lies under
+    the run directory or the current folder. a: the analysis, where the caller has read it."""
+    a = a if a is not None else rundir.read_analysis(run_dir)
     if a is None:
         raise FixError(f"{run_dir}: no analysis.json (run `trainprof report {run_dir}` first)")
     _confirm_root(run_dir, a, project)
     applied = A.read(run_dir)
     # A codemod acts at the lines of its rule's findings (a rule's second fix, e.g.
     # hoist-tensor beside host-alloc, looks for its own form at the same lines).
-    rule_of = {fid: rid for fid, (rid, _) in all_codemods().items()}
+    known = all_codemods()
+    rule_of = {fid: rid for fid, (rid, _) in known.items()}
     by_file: dict[str, dict[str, dict[int, dict]]] = {}
     hashes: dict[str, str | None] = {}
-    for f in a.get("findings") or []:
+    found: dict[str, list] = {}
+    for k, f in enumerate(a.get("findings") or []):
         fx = f.get("fix") or {}
-        for c in mods:
+        for c in mods + (picked or {}).get(k, []):
             if rule_of.get(c.id) != f.get("rule"):
                 continue
             p, recorded = resolve(run_dir, a, f["path"])
@@ -187,19 +165,21 @@ def plan_from_analysis(run_dir: str, mods: list[Codemod], project: str | None = 
             hashes[p] = recorded
             params = (fx.get("params") or {}) if fx.get("id") == c.id else {}
             by_file.setdefault(p, {}).setdefault(c.id, {})[int(f["line"])] = params
+            found.setdefault(p, []).append((k + 1, f["rule"], int(f["line"]), c.id))
     out = []
     for p, sites in by_file.items():
         text = _read(p)
         h = _sha_file(p)
-        todo = [c for c in mods if c.id in sites]
+        todo = [c for fid, (_, c) in known.items() if fid in sites]
         if p in applied and applied[p].sha256 == h:  # as an earlier apply of this analysis left it
-            out.append(_chain(p, text, applied[p], hashes[p], todo, sites))
-            continue
-        if hashes[p] != h:
+            ff = _chain(p, text, applied[p], hashes[p], todo, sites)
+        elif hashes[p] != h:
             raise FixError(f"{os.path.relpath(p)} changed since the analysis: run `trainprof analyze` again "
                            "(the lines it found may have moved)")
-        ff = fix_text(p, text, todo, sites)
-        ff.fixes = [c.id for c in todo]
+        else:
+            ff = fix_text(p, text, todo, sites)
+            ff.fixes = [c.id for c in todo]
+        ff.found = found[p]
         out.append(ff)
     return out
 

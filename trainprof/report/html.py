@@ -18,6 +18,7 @@ from ..finding import fmt_num
 from ..source.index import read_source
 from . import jsonout
 from .breakdown import LABELS, PARTS
+from .extras import install_hint
 from .prepare import MAX_FINDINGS, Report
 
 EXCERPT = 3  # lines shown either side of a finding's line
@@ -57,11 +58,9 @@ def _script() -> tuple[str, str]:
 
 
 def apply_command(run_dir: str, f: dict, n: int) -> str:
-    """The command that makes finding number n's fix, at every finding of its rule that the fix
-    can rewrite. `--fix` takes the codemod's id, which names this fix and no other of the rule
-    (`host-alloc` is a fix id too, so it would never pick `hoist-tensor`). The one place the page
-    words it: picking one finding (`--fix N`, `--fix rule@line`) changes only this."""
-    return f"trainprof apply {shlex.quote(os.path.abspath(run_dir))} --fix {shlex.quote(f['fix']['id'])}"
+    """The command that makes finding number n's fix there alone (`--fix N`: the number this page
+    and the terminal show). The one place the page words it."""
+    return f"trainprof apply {shlex.quote(os.path.abspath(run_dir))} --fix {n}"
 
 
 def _clip(text: str, n: int = MAX_TEXT) -> str:
@@ -140,7 +139,7 @@ def render(rep: Report) -> str:
     return _env().get_template("report.html.j2").render(a=doc, steady=rep.steady, parts=parts, logdir=logdir, view=rep.view, fine=fine,
                                                         run_dir=a.run_dir, labels=LABELS, hidden_findings=hidden,
                                                         heading=a.script or a.trace_path, script=script,
-                                                        script_hash=script_hash)
+                                                        script_hash=script_hash, tb_install=install_hint(missing_only=True))
 
 
 def _cross_refs(findings: list[dict]) -> None:

@@ -18,12 +18,11 @@ import socket
 from ..capture import rundir
 from ..errors import TrainprofError
 
-INSTALL = "pip install 'trainprof[tensorboard]'"
 _DATA = ("enumerate(DataLoader)#", "enumerate(DataPipe)#")
 
 
 class TensorBoardError(TrainprofError):
-    exit_code = 2
+    """No runs there, the plugin not installed, TensorBoard not starting: exit 1 (errors.py)."""
 
 
 def _plugin():
@@ -31,7 +30,10 @@ def _plugin():
         import tensorboard  # noqa: F401
         from torch_tb_profiler.profiler import trace
     except ImportError as e:
-        raise TensorBoardError(f"TensorBoard's PyTorch Profiler plugin is not installed ({e.name}): {INSTALL}") from None
+        from .extras import install_hint
+
+        raise TensorBoardError(f"TensorBoard's PyTorch Profiler plugin is not installed ({e.name}): "
+                               f"{install_hint()}") from None
     return trace
 
 
