@@ -128,7 +128,6 @@ def render(rep: Report) -> str:
         f["diff"] = _clip_diff(f["diff"])
         for h in f.get("hot_lines") or []:
             h["code"] = _line_text(a, h["path"], h["line"], texts)
-    _cross_refs(doc["findings"])
     for r in doc["lines"]:
         r["code"] = _line_text(a, r["path"], r["line"], texts)
         r["findings"] = [n for n, f in enumerate(doc["findings"], 1) if (f["path"], f["line"]) == (r["path"], r["line"])]
@@ -140,13 +139,6 @@ def render(rep: Report) -> str:
                                                         run_dir=a.run_dir, labels=LABELS, hidden_findings=hidden,
                                                         heading=a.script or a.trace_path, script=script,
                                                         script_hash=script_hash, tb_install=install_hint(missing_only=True))
-
-
-def _cross_refs(findings: list[dict]) -> None:
-    """Each finding with a command: the other findings (by number) with that same command."""
-    for n, f in enumerate(findings, 1):
-        if f.get("apply"):
-            f["also"] = [k for k, g in enumerate(findings, 1) if k != n and g.get("apply") == f["apply"]]
 
 
 def write(rep: Report, path: str) -> None:
