@@ -29,7 +29,7 @@ def noqa(run: Run, rule: Rule, f: Finding) -> bool:
             and suppressed(run.index.line_text(f.line), rule))
 
 
-def cheap(run: Run, rule: Rule, found: list[Finding]) -> list[tuple[str, str, int, float]]:
+def cheap(run: Run, rule: Rule, found: list[Finding]) -> list[tuple[str, str, int, float | None]]:
     """The lines `trainprof lint` flags for a measured rule that found nothing in this run: cheap
     here, said so rather than dropped without a word (with the lines' own time per step on the
     training thread, unprofiled)."""
@@ -40,6 +40,7 @@ def cheap(run: Run, rule: Rule, found: list[Finding]) -> list[tuple[str, str, in
     for f in rule.lint(run.index):
         if run.ran(f.line) is False or suppressed(run.index.line_text(f.line), rule):
             continue
+        # a line of the step has a time of its own; a construction (an optimizer, a DataLoader) has none that counts
         iv = [x for ln in range(f.line, (f.end_line or f.line) + 1) for x in run.line_time(run.script, ln)[0]]
-        out.append((rule.id, run.relpath(), f.line, run.cpu_ms(iv)))
+        out.append((rule.id, run.relpath(), f.line, run.cpu_ms(iv) if run.index.in_loop(f.line) else None))
     return out

@@ -49,8 +49,9 @@ class Analysis:
     checked: list[str]  # rules that ran (found something or not)
     notes: list[str] = field(default_factory=list)
     not_run: list[Finding] = field(default_factory=list)  # static findings on loop lines that did not run
-    # what a rule's lint suspects, measured and found cheap here: (rule, path, line, ms per step, unprofiled)
-    cheap: list[tuple[str, str, int, float]] = field(default_factory=list)
+    # what a rule's lint suspects, measured and found cheap here: (rule, path, line, the line's unprofiled ms
+    # per step where it is a line of the step, else None)
+    cheap: list[tuple[str, str, int, float | None]] = field(default_factory=list)
     trial: dict | None = None  # all the safe fixes together, run and measured (trials.json), where they were
     # The folders whose .py files the outputs may read (hash, excerpt, preview): the run's own and
     # --script's. A run directory is passed around: the paths it names are not read outside them.

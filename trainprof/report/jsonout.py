@@ -94,7 +94,7 @@ def to_dict(rep: Report) -> dict:
         "skipped": [{"rule": r, "reason": why} for r, why in a.skipped],
         "not_run": [{"rule": f.rule, "path": _rel(f.path, root), "line": f.line} for f in a.not_run],
         # what lint flags, measured cheap here (unprofiled ms per step)
-        "cheap": [{"rule": r, "path": _rel(p, root), "line": ln, "ms": round(ms, 4)} for r, p, ln, ms in a.cheap],
+        "cheap": [{"rule": r, "path": _rel(p, root), "line": ln, "ms": None if ms is None else round(ms, 4)} for r, p, ln, ms in a.cheap],
         "estimate": None if a.combined is None else {
             "combined_speedup": round(a.combined.speedup, 4),
             "step_ms": round(a.combined.base_ms, 4),

@@ -106,6 +106,7 @@ def render(rep: Report, console: Console | None = None) -> None:
                   + "; ".join(f"{f.rule} at {f.path}:{f.line}" for f in a.not_run) + "[/]")
     if a.cheap:
         con.print("\n[dim]suspected by lint, measured and cheap here: "
-                  + "; ".join(f"{r} at {p}:{ln} (the line: {ms:.2g} ms/step)" for r, p, ln, ms in a.cheap) + "[/]")
+                  + "; ".join(f"{r} at {p}:{ln}" + (f" (the line: {ms:.2g} ms/step)" if ms is not None else "")
+                             for r, p, ln, ms in a.cheap) + "[/]")
     if a.skipped:
         con.print("\n[dim]skipped: " + "; ".join(f"{r} ({why})" for r, why in a.skipped) + "[/]")
