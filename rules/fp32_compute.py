@@ -318,6 +318,10 @@ def _convnet(index, heavy) -> bool:
 def lint(index):
     """Static: a model trained on a GPU with no bf16/fp16/TF32 anywhere, at its forward in the
     training loop; a convnet in reduced precision without channels_last, where it is built."""
+    fw = F.settings(index) if F.uses_framework_loop(index) else None
+    if fw is not None:
+        yield from _lint_framework(index, fw)
+        return
     if not index.loops or not V.gpu_named(index):
         return
     models = V.models(index)
@@ -347,6 +351,32 @@ def lint(index):
             fix=Fix(ID, None, "model.to(memory_format=torch.channels_last) and inputs "
                               ".contiguous(memory_format=torch.channels_last)"),
         )
+
+
+_FULL = (32, "32", "32-true", None)  # Lightning's precision values that leave the model in fp32
+
+
+def _lint_framework(index, fw):
+    """A framework's loop on a GPU with its precision left at fp32: at its settings call."""
+    kw = fw.call.keywords
+    if fw.framework == "lightning":
+        gpu = kw.get("accelerator") in ("gpu", "cuda") or V.gpu_named(index)
+        full = kw.get("precision") in _FULL  # a value not a literal (...): silent
+        heavy = any(_HEAVY.match(c.qualname or "") for c in index.calls)
+    else:  # the HF Trainer runs on the GPU unless told not to; its model is a transformer
+        gpu = not (kw.get("use_cpu") is True or kw.get("no_cuda") is True)
+        full = not any(kw.get(k) not in (None, False) for k in ("bf16", "fp16", "tf32"))
+        heavy = True
+    if not (gpu and full and heavy) or _says(index, _LOW):
+        return
+    yield Finding(
+        rule=ID, title="fp32 matmuls/convolutions on Tensor-Core hardware", path=index.path, line=fw.call.line,
+        severity="low",
+        message="the framework trains the model in fp32 on a GPU: nothing here sets mixed precision or TF32, and on a "
+                "Tensor-Core GPU fp32 runs matmuls and convolutions several times slower (static: suspected; "
+                "`trainprof analyze` measures their share of GPU time).",
+        fix=Fix(ID, None, f"mixed precision: {F.precision_advice(fw)}"),
+    )
 
 
 RULE = Rule(ID, "fp32 matmuls/convolutions on Tensor-Core hardware", "compute", detect, __doc__,
