@@ -138,7 +138,7 @@ def detect(run):
 
 def _framework_fix(index, call, every: int) -> Fix | None:
     """A framework's own logging call (`self.log` under Lightning) is paced by its setting."""
-    fw = F.settings(index) if F.uses_framework_loop(index) else None
+    fw = F.loop_settings(index)
     if fw is None or call.receiver != "self":
         return None
     return Fix(ID, None, f"call it every {every} steps (`if batch_idx % {every} == 0:`); the logger's writes are "

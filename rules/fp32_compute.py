@@ -144,7 +144,7 @@ def detect(run):
     # channels_last stays advice: it needs every input's producer changed too, not one statement
     fix = ("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"
            + ("; by hand: model.to(memory_format=torch.channels_last) and channels_last inputs" if conv else ""))
-    fw = F.settings(run.index) if run.index is not None and F.uses_framework_loop(run.index) else None
+    fw = F.loop_settings(run.index) if run.index is not None else None
     if fw is not None:  # the framework's loop runs the forward: its precision setting is the fix
         line = fw.call.line
         fix = f"mixed precision: {F.precision_advice(fw)}" + (
@@ -318,7 +318,7 @@ def _convnet(index, heavy) -> bool:
 def lint(index):
     """Static: a model trained on a GPU with no bf16/fp16/TF32 anywhere, at its forward in the
     training loop; a convnet in reduced precision without channels_last, where it is built."""
-    fw = F.settings(index) if F.uses_framework_loop(index) else None
+    fw = F.loop_settings(index)
     if fw is not None:
         yield from _lint_framework(index, fw)
         return

@@ -87,6 +87,7 @@ def detect(run):
         launches = len(mine) / n
         keep = 0.0 if invariant else min(1.0, launches * run.launches.cost_us / cost_us) if cost_us else 0.0
         how = "loop-invariant: build it once before the loop" if invariant else "build it on the device (device=...)"
+        line_ms = max(run.cpu_ms(intervals), blocked)  # unprofiled; never less than its wait
         yield Finding(
             rule=ID,
             title="Tensor built on the host and copied every step",
@@ -94,11 +95,11 @@ def detect(run):
             line=line,
             severity="medium",
             message=f"`{call.text[:60]}` is built on the CPU and copied to the GPU every step: "
-                    f"{max(run.cpu_ms(intervals), blocked):.3g} ms per step at this line, {blocked:.3g} ms of it waiting "
+                    f"{line_ms:.3g} ms per step at this line, {blocked:.3g} ms of it waiting "
                     f"on a sync; "
                     f"{how}.",
             evidence=(
-                Evidence("line time per step", max(run.cpu_ms(intervals), blocked), "ms"),
+                Evidence("line time per step", line_ms, "ms"),
                 Evidence("line time per step, profiled", cost_us / 1000, "ms"),
                 Evidence("copies per step", len(mine) / n),
                 Evidence("bytes per step", nbytes / n, "B"),

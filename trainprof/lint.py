@@ -74,9 +74,13 @@ def lint_paths(paths, select: set[str] | None = None, ignore: set[str] | None = 
     a file that does not parse is an error line, not the end of the run."""
     linted, errors = [], []
     cache: dict = {}
+    found: dict = {}  # folder -> its pyproject.toml: searched (and parsed) once a folder, not once a file
     for f in expand(paths):
         try:
-            where = config or find(f)
+            d = os.path.dirname(os.path.abspath(f))
+            if not config and d not in found:
+                found[d] = find(f)
+            where = config or found[d]
             if where not in cache:
                 cache[where] = load(where)
             cfg = cache[where]

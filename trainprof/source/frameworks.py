@@ -107,8 +107,7 @@ def settings(ix) -> Settings | None:
 
 def train_loader(ix):
     """The DataLoader(...) a framework trains from: the one a `train_dataloader` method returns."""
-    span = next((ix.line(n), ix.end_line(n)) for n in ix.nodes(cst.FunctionDef) if n.name.value == "train_dataloader") \
-        if "train_dataloader" in ix.functions else None
+    span = ix.functions.get("train_dataloader")
     for c in ix.calls if span else ():
         if span[0] <= c.line <= span[1] and (c.qualname or "").endswith("DataLoader"):
             return c
@@ -118,7 +117,12 @@ def train_loader(ix):
 def uses_framework_loop(ix) -> bool:
     """Whether the steps run in a framework's loop: no training loop of the script's own, and a
     framework's step hooks or settings here."""
-    return not ix.loops and bool(ix.hooks or settings(ix) is not None)
+    return not ix.loops and bool(ix.hooks or ix.framework is not None)
+
+
+def loop_settings(ix) -> Settings | None:
+    """The framework's settings call, where the steps run in its loop (the fix sites of its knobs)."""
+    return ix.framework if uses_framework_loop(ix) else None
 
 
 def _cli(s: Settings) -> bool:

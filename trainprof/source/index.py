@@ -24,7 +24,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from ..errors import TrainprofError
 from ..files import read_regular
 from . import depth
-from .frameworks import step_hooks
+from .frameworks import settings, step_hooks
 from .loops import Loop, loop_functions, training_loops
 from .tree import Nodes, literal
 
@@ -59,6 +59,7 @@ class SourceIndex:
     # `Class.method`s a framework calls every step (frameworks.py), also in functions and loop_functions
     hooks: set[str] = field(default_factory=set)
     options: dict = field(default_factory=dict)  # rule id -> its [tool.trainprof.<id>] options (lint)
+    framework: object = None  # frameworks.Settings: the framework's settings call, if any (found once)
     by_line: dict[int, list[CallSite]] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -235,6 +236,7 @@ def _index(path: str, text: str, module: cst.Module | None) -> SourceIndex:
     ix.functions.update(hooks)
     ix.hooks = set(hooks)
     ix.loop_functions = loop_functions(ix)
+    ix.framework = settings(ix)
     for c in calls:
         for ln in range(c.line, c.end_line + 1):
             ix.by_line.setdefault(ln, []).append(c)
