@@ -352,6 +352,25 @@ def _locked(path: str):
         os.close(fd)
 
 
+@contextlib.contextmanager
+def run_locked(run_dir: str):
+    """An exclusive advisory lock on the run directory itself (a file lock would not do: the
+    fixed file is a new inode after its rename, which a later apply locks at once)."""
+    try:
+        fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # not ours to read: the files' own locks and checks still hold
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (some NFS): as above
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
 def _write_one(ff: FileFix) -> str:
     """Back the file up, then replace it; its backup's path. OSError -> FixError, file as it was."""
     rel = os.path.relpath(ff.path)
