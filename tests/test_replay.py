@@ -9,7 +9,7 @@ and the step is the slower of the CPU's and the GPU's time over the window.
 import numpy as np
 import pytest
 
-from trainprof.estimate.calibration import ISSUE_MAX, OP_US, calibrate
+from trainprof.estimate.calibration import ISSUE_MAX, OP_US, calibrate, make_warp
 from trainprof.estimate.change import Change
 from trainprof.estimate.intervals import Warp
 from trainprof.estimate.replay import SYNC_OVERHEAD_US, replay
@@ -318,3 +318,27 @@ def test_calibrate_takes_a_slow_issue_as_a_bound_not_a_target():
     # a first step that waited (a batch, a sync) says nothing against the per-event cost
     (o, c), _ = calibrate(gpu_bound_overhead_tl(), 4000.0, cuda=True, issue_us=2500.0)
     assert (o, c) == (OP_US["cuda"], 1.0)
+
+
+def test_a_lines_wait_beyond_its_own_work_shrinks_with_the_work_a_change_leaves():
+    # A CPU-bound step of 1000 us (a 1 us kernel launched at 900): line A [0, 800) and line
+    # B [800, 1000). The line log timed B unprofiled at 200 us, but its own work (its profiled
+    # time less the profiler's per-event cost) is 50 us: 150 us of waiting (a full launch
+    # queue, the GIL another thread held).
+    tl = make([("L", 900, 1)], hi=1000)
+    spans = {"A": [(0.0, 800.0)], "B": [(800.0, 1000.0)]}
+    w = make_warp(0.0, 1000.0, spans, {"A": 800.0, "B": 200.0}, {"A": 800.0, "B": 200.0},
+                  own=lambda key, p: 50.0 if key == "B" else p)
+    assert w.own is not None
+    # Unchanged, the lines count as the log timed them.
+    assert step(tl, warp=w) == pytest.approx(1000.0)
+    # A fix removing all of A (80% of the thread's time) leaves B's own 50 us and a fifth of its wait.
+    assert step(tl, Change(remove_cpu=((0.0, 800.0),)), warp=w) == pytest.approx(50.0 + 0.2 * 150.0)
+    # A small fix leaves nearly all of the wait.
+    assert step(tl, Change(remove_cpu=((0.0, 10.0),)), warp=w) == pytest.approx(990.0 - 0.01 * 150.0)
+
+
+def test_no_wait_no_own_warp():
+    spans = {"A": [(0.0, 800.0)], "B": [(800.0, 1000.0)]}
+    w = make_warp(0.0, 1000.0, spans, {"A": 800.0, "B": 200.0}, {"A": 400.0, "B": 100.0}, own=lambda key, p: p)
+    assert w.own is None

@@ -15,7 +15,7 @@ from .capture import rundir
 from .checked import cheap as cheap_lines
 from .checked import noqa, not_run_split
 from .errors import TraceError, TrainprofError
-from .estimate.calibration import calibration, make_warp
+from .estimate.calibration import OP_US, calibration, make_warp
 from .estimate.estimates import Combined, combined_trial, estimate_all, with_trials
 from .estimate.producer import producer
 from .estimate.replay import replay
@@ -274,7 +274,12 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     # Per-line profiler correction, where the step is CPU-bound and the unprofiled steps' line
     # log exists (a GPU-bound line's time is mostly waiting: not corrected so).
     if lt is not None and lt.unprofiled and not (trace.has_cuda and gpu_busy_us * len(st) > 0.5 * (hi - lo)):
-        warp = make_warp(lo, hi, lt.by_line, lt.per_step, lt.unprofiled)
+        o, n = OP_US["cuda" if trace.has_cuda else "cpu"], max(len(st), 1)
+
+        def own(key, p):
+            return max(p - o * sum(tl.recorded_weight(a, b) for a, b in lt.by_line.get(key, ())) / n, 0.0)
+
+        warp = make_warp(lo, hi, lt.by_line, lt.per_step, lt.unprofiled, own)
 
     def line_of(i: int) -> int | None:
         return lt.frame_in(i, script) if lt is not None and script is not None else None

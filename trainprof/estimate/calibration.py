@@ -54,9 +54,13 @@ class Calibration:
         return self.timeline.unprofiled(a, b, self.overhead, self.warp)
 
 
-def make_warp(lo: float, hi: float, spans_by_line: dict, line_us: dict, unprofiled_lines: dict | None) -> Warp | None:
+def make_warp(lo: float, hi: float, spans_by_line: dict, line_us: dict, unprofiled_lines: dict | None,
+              own=None) -> Warp | None:
     """The per-line correction of the training thread's clock from the unprofiled steps' line
-    log: each line's unprofiled over profiled time per step, the whole log's ratio elsewhere."""
+    log: each line's unprofiled over profiled time per step, the whole log's ratio elsewhere.
+    own(key, p): the line's profiled time less the profiler's per-event cost; where the log
+    timed the line longer than that, the line waited there (on a full launch queue, the GIL,
+    another line's garbage): a wait the replay models or a fix elsewhere takes away."""
     if not unprofiled_lines:
         return None
     total_u = sum(unprofiled_lines.values())
@@ -64,12 +68,18 @@ def make_warp(lo: float, hi: float, spans_by_line: dict, line_us: dict, unprofil
     if not total_u or not total_p:
         return None
     default = min(WARP_MAX, max(WARP_MIN, total_u / total_p))
-    factor = {}
+    factor, own_factor = {}, {}
     for key, p in line_us.items():
         u = unprofiled_lines.get(key)
         if key is not None and u is not None and p >= WARP_MIN_US:
             factor[key] = min(WARP_MAX, max(WARP_MIN, u / p))
-    return Warp(lo, hi, [(a, b, factor.get(k, default)) for k, iv in spans_by_line.items() for a, b in iv], default)
+            if own is not None:
+                own_factor[key] = min(factor[key], max(WARP_MIN, own(key, p) / p))
+    warp = Warp(lo, hi, [(a, b, factor.get(k, default)) for k, iv in spans_by_line.items() for a, b in iv], default)
+    if any(own_factor[k] < 0.9 * factor[k] for k in own_factor):
+        warp.own = Warp(lo, hi, [(a, b, own_factor.get(k, factor.get(k, default)))
+                                 for k, iv in spans_by_line.items() for a, b in iv], default)
+    return warp
 
 
 def calibration(tl: Timeline, unprofiled_us: float | None, cuda: bool, warp: Warp | None,

@@ -116,6 +116,9 @@ class Warp:
         self.f = np.array(f)
         self.cum = np.concatenate([[0.0], np.cumsum(np.diff(pts) * self.f)])
         self.lo, self.hi, self.default = lo, hi, default
+        # the lines' own work, where some waited (calibration.make_warp): the waits shrink
+        # with the work a change leaves
+        self.own: Warp | None = None
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """__call__ at every instant of t."""

@@ -55,7 +55,10 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     b = np.concatenate([np.maximum(t, P[:n_ev]), [tl.hi]])
     if warp is not None:
         gone = rem.before_wv(b, warp) - rem.before_wv(a, warp) + sq.before_wv(b, warp) - sq.before_wv(a, warp)
-        cost = np.maximum(0.0, (warp.at(b) - warp.at(a)) - gone) * cpu_scale
+        full = warp.at(b) - warp.at(a)
+        cost = np.maximum(0.0, full - gone) * cpu_scale
+        if warp.own is not None and (len(rem.s) or len(sq.s)) and full.sum() > 0:
+            cost = _waits_shrunk(cost, warp.own, rem, sq, a, b, float(gone.sum() / full.sum()), cpu_scale)
     else:
         raw = ((b - a) - (rem.before_v(b) - rem.before_v(a)) - (blk.before_v(b) - blk.before_v(a))
                - (sq.before_v(b) - sq.before_v(a)))
@@ -130,6 +133,17 @@ def replay(tl: Timeline, change: Change = Change(), overhead_us: float = 0.0, cp
     b = np.concatenate(busy)
     gbusy = M.union_length(b[:, 0], b[:, 1], tl.lo, end) / n if len(b) else 0.0
     return Result(step, gbusy, (cpu_end - tl.lo) / n)
+
+
+def _waits_shrunk(cost, own, rem, sq, a, b, removed: float, cpu_scale: float) -> np.ndarray:
+    """The CPU cost of each stretch once a change removed `removed` of the thread's time: the
+    lines' own work as it was, what they spent waiting beyond it (on the GIL another thread
+    held, a full launch queue, freeing the removed work's graph) shrunk in proportion to the
+    work left. Seen on the device: a fix that removes 95% of a step leaves a step 1.4-3x shorter
+    than the other lines' times as the slow original ran them."""
+    gone = rem.before_wv(b, own) - rem.before_wv(a, own) + sq.before_wv(b, own) - sq.before_wv(a, own)
+    cost_own = np.minimum(np.maximum(0.0, (own.at(b) - own.at(a)) - gone) * cpu_scale, cost)
+    return cost_own + (1.0 - min(max(removed, 0.0), 1.0)) * (cost - cost_own)
 
 
 def _queue(ready: np.ndarray, dur: np.ndarray, stream: np.ndarray, free: dict, busy: list) -> None:
