@@ -90,3 +90,15 @@ def test_hf_trainer_run_attributes_time_to_compute_loss(tmp_path):
     r = analyze(str(run), script=HF).run
     fwd = r.line_time(r.script, _line(HF, "out = model(**inputs)"))[1]
     assert fwd > 0.1 * r.step_us, (fwd, r.step_us)  # the forward, inside the Trainer's loop, is the user's line
+
+
+def test_self_log_dict_is_logging_a_framework_paces(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text("import lightning as L\nimport torch\n\n\nclass Net(L.LightningModule):\n"
+                 "    def training_step(self, batch, batch_idx):\n        loss = batch.sum()\n"
+                 "        self.log_dict({'loss': loss, 'n': batch_idx})\n        return loss\n\n\n"
+                 "L.Trainer(max_epochs=1).fit(Net())\n")
+    ix = index_source(str(p))
+    assert P.logging_lines(ix) == {8}  # measured in a run as logging, its cost at that line
+    # statically, the framework writes its values every log_every_n_steps: nothing to say
+    assert not any(f.rule == "excessive-logging" for f in lint_file(str(p)).findings)

@@ -28,7 +28,7 @@ def is_logging(call: CallSite) -> bool:
         return True
     if call.method in LOGGING_METHODS and call.receiver:
         r = call.receiver.lower()
-        if r == "self" and call.method == "log":  # a LightningModule's self.log (not self.log_dict: left out)
+        if r == "self" and call.method in ("log", "log_dict"):  # a LightningModule's
             return True
         if call.method.startswith("add_") or any(h in r for h in WRITER_HINTS):
             return True
