@@ -53,3 +53,22 @@ def test_line_costs_take_out_the_recorders_own_cost_per_event():
     doc["unprofiled"]["events"] = [(-5000, 1, 1, 0, 2)] + events[1:]
     doc["unprofiled"]["initial_stack"] = [(1, 0, 1)]
     assert unprofiled_line_costs(doc)[("/a.py", 2)] == 6.0
+
+
+def test_a_step_that_runs_no_line_of_the_users_is_the_line_that_called_into_it():
+    """A thin script (`trainer.train()` of a framework, as in TRL's sft.py): no user line runs in
+    the recorded steps, so the log has no event, only the stack when the recorder started. The
+    steps' time is that stack's innermost line, not "no line attribution"."""
+    from trainprof.trace.lines import build_line_map, unprofiled_line_costs
+
+    init = [(11, 0, 145), (12, 0, 113)]  # module line 145 calls main(), at line 113: trainer.train()
+    doc = {"files": ["/s.py"], "initial_stack": init, "events": [], "anchors": [[1, 1_000, 2_000]],
+           "unprofiled": {"steps": 2, "initial_stack": init, "events": [], "start": 0, "end": 50_000}}
+    lm = build_line_map(doc, {1: 10.0}, {0: 10.0})
+    assert lm is not None
+    ids = lm.stack_at(np.array([10.0, 30.0, 1e6]))
+    assert [lm.innermost(int(i)) for i in ids] == [("/s.py", 113)] * 3
+    assert lm.frame_in(int(ids[0]), "/s.py", range(140, 150)) == 145
+    assert unprofiled_line_costs(doc) == {("/s.py", 113): 25.0}
+    # no event and no user frame at all: nothing to attribute
+    assert build_line_map(dict(doc, initial_stack=[]), {1: 10.0}, {0: 10.0}) is None

@@ -44,6 +44,11 @@ class LineMap:
         return None
 
 
+# The initial stack (the user's frames when the recorder started) holds from before any event: from
+# the recorder's start, which precedes the recorded steps
+_BEGIN = -(1 << 62)
+
+
 def _stack_timeline(initial, events):
     stack = [list(x) for x in initial]  # [code, file, line]
     interned: dict = {}
@@ -57,6 +62,8 @@ def _stack_timeline(initial, events):
         times.append(t)
         ids.append(sid)
 
+    if stack:
+        snap(_BEGIN)
     for t, kind, code, f, line in events:
         if kind == START:
             stack.append([code, f, line])
@@ -170,9 +177,12 @@ def build_line_map(lines_doc: dict, step_start: dict, step_end: dict, anchor_ts=
     anchor_ts: starts of the trainprof#anchor spans (trace µs);
     ops: (start µs, end µs) arrays of the training thread's ops, to refine the alignment."""
     events = lines_doc.get("events") or []
-    if not events:
+    initial = lines_doc.get("initial_stack") or []
+    if not events and not initial:
         return None
-    stacks, times, ids = _stack_timeline(lines_doc.get("initial_stack") or [], events)
+    # No event but an initial stack: no line of the user's ran in the recorded steps, all of them
+    # inside one call of theirs (`trainer.train()`, the loop a framework's): the time is that line's
+    stacks, times, ids = _stack_timeline(initial, events)
     tight = _tight_offset(lines_doc.get("tight_anchors"), list(anchor_ts))
     if tight is not None:
         off, err = tight
@@ -195,7 +205,7 @@ def unprofiled_line_costs(lines_doc: dict, clean_step_us: float | None = None) -
     over clean ones, per logged event -- and taken out of each line by its own events.
     """
     part = (lines_doc or {}).get("unprofiled")
-    if not part or not part.get("events"):
+    if not part or not (part.get("events") or part.get("initial_stack")):
         return None
     return line_costs(part, lines_doc["files"], clean_step_us)
 
