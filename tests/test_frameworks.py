@@ -64,7 +64,7 @@ def test_lint_finds_syncs_in_hooks_and_leaves_self_log_to_the_framework():
 def test_lightning_run_points_at_the_dataloader_it_returns_and_its_dataset_lines(tmp_path):
     pytest.importorskip("lightning")
     run = tmp_path / "run"
-    p = run_cli("analyze", "--run-dir", str(run), "-q", LIGHTNING, "--steps", "400", cwd=str(tmp_path))
+    p = run_cli("analyze", "--run-dir", str(run), "-q", LIGHTNING, "--steps", "3000", cwd=str(tmp_path))
     assert p.returncode == 0, p.stderr
     a = json.load(open(run / "analysis.json"))
     loader = next(f for f in a["findings"] if f["rule"] == "dataloader-stall")
@@ -84,7 +84,7 @@ def test_hf_trainer_run_attributes_time_to_compute_loss(tmp_path):
     from trainprof.engine import analyze
 
     run = tmp_path / "run"
-    p = run_cli("analyze", "--run-dir", str(run), "-q", HF, "--steps", "300", "--out", str(tmp_path / "o"),
+    p = run_cli("analyze", "--run-dir", str(run), "-q", HF, "--steps", "3000", "--out", str(tmp_path / "o"),
                 cwd=str(tmp_path))
     assert p.returncode == 0, p.stderr
     r = analyze(str(run), script=HF).run

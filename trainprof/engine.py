@@ -274,12 +274,15 @@ def build_run(trace_path: str, run_dir: str | None, run: dict, script: str | Non
     # Per-line profiler correction, where the step is CPU-bound and the unprofiled steps' line
     # log exists (a GPU-bound line's time is mostly waiting: not corrected so).
     if lt is not None and lt.unprofiled and not (trace.has_cuda and gpu_busy_us * len(st) > 0.5 * (hi - lo)):
-        o, n = OP_US["cuda" if trace.has_cuda else "cpu"], max(len(st), 1)
+        n = max(len(st), 1)
 
         def own(key, p):
-            return max(p - o * sum(tl.recorded_weight(a, b) for a, b in lt.by_line.get(key, ())) / n, 0.0)
+            return max(p - OP_US["cuda"] * sum(tl.recorded_weight(a, b) for a, b in lt.by_line.get(key, ())) / n, 0.0)
 
-        warp = make_warp(lo, hi, lt.by_line, lt.per_step, lt.unprofiled, own)
+        # Waits beyond a line's own work, on a GPU run only: there a line's ops issue work and its
+        # logged time can hold a full launch queue or the GIL; on the CPU an op's time is its
+        # compute, which the loader's workers contend with whatever a fix removes.
+        warp = make_warp(lo, hi, lt.by_line, lt.per_step, lt.unprofiled, own if trace.has_cuda else None)
 
     def line_of(i: int) -> int | None:
         return lt.frame_in(i, script) if lt is not None and script is not None else None
