@@ -358,6 +358,8 @@ _FULL = (32, "32", "32-true", None)  # Lightning's precision values that leave t
 
 def _lint_framework(index, fw):
     """A framework's loop on a GPU with its precision left at fp32: at its settings call."""
+    if F.from_command_line(fw):  # set (or not) by the command line: nothing to reason about here
+        return
     kw = fw.call.keywords
     if fw.framework == "lightning":
         gpu = kw.get("accelerator") in ("gpu", "cuda") or V.gpu_named(index)

@@ -102,3 +102,19 @@ def test_self_log_dict_is_logging_a_framework_paces(tmp_path):
     assert P.logging_lines(ix) == {8}  # measured in a run as logging, its cost at that line
     # statically, the framework writes its values every log_every_n_steps: nothing to say
     assert not any(f.rule == "excessive-logging" for f in lint_file(str(p)).findings)
+
+
+@pytest.mark.parametrize("parser, module", [("HfArgumentParser", "transformers"), ("TrlParser", "trl")])
+def test_settings_parsed_from_the_command_line_are_advised_there(tmp_path, parser, module):
+    # the HF examples' and TRL scripts' way: TrainingArguments filled from the command line
+    p = tmp_path / "train.py"
+    p.write_text(f"from transformers import Trainer, TrainingArguments\nfrom {module} import {parser}\n\n"
+                 f"(args,) = {parser}((TrainingArguments,)).parse_args_into_dataclasses()\n"
+                 "Trainer(model=None, args=args).train()\n")
+    ix = index_source(str(p))
+    s = F.settings(ix)
+    assert s is not None and F.from_command_line(s) == parser and s.call.line == 4
+    assert F.precision_advice(s).startswith("`--bf16") and f"({parser}, line 4)" in F.precision_advice(s)
+    assert F.logging_advice(s, 50).startswith("`--logging_steps 50` on the command line")
+    # statically, its precision is whatever the command line says: lint is silent
+    assert not any(f.rule == "fp32-compute" for f in lint_file(str(p)).findings)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 _LIGHTNING = ("lightning.", "pytorch_lightning.", "lightning_fabric.")
-_HF = ("transformers.",)
+_HF = ("transformers.", "trl.")  # TRL's trainers and configs are the HF Trainer's subclasses
 
 # base class (its last name; its qualified name starts with one of the framework's packages)
 # -> the methods of a subclass that the framework calls every step (or micro-batch)
@@ -38,9 +38,11 @@ _STEP_HOOKS = {
 # The construction that holds the framework's settings, and its knobs by what they set
 _SETTINGS = {
     "lightning": ({"Trainer"}, {"precision": "precision", "log_every": "log_every_n_steps"}),
-    "transformers": ({"TrainingArguments", "Seq2SeqTrainingArguments"},
+    "transformers": ({"TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig"},
                      {"precision": "bf16", "log_every": "logging_steps"}),
 }
+# Parsers that fill the settings from the command line (the HF examples' and TRL scripts' way)
+_CLI = {"LightningCLI", "HfArgumentParser", "TrlParser"}
 
 
 def _framework(qualname: str | None) -> str | None:
@@ -96,11 +98,11 @@ class Settings:
 
 
 def settings(ix) -> Settings | None:
-    """The first settings call of a framework in the script, if any (LightningCLI: its
-    Trainer is configured from the command line)."""
+    """The first settings call of a framework in the script, if any (LightningCLI,
+    HfArgumentParser, TrlParser: the settings come from the command line)."""
     for c in ix.calls:
         fw = _framework(c.qualname)
-        if fw and c.qualname.rsplit(".", 1)[-1] in _SETTINGS[fw][0] | {"LightningCLI"}:
+        if fw and c.qualname.rsplit(".", 1)[-1] in _SETTINGS[fw][0] | _CLI:
             return Settings(fw, c, _SETTINGS[fw][1])
     return None
 
@@ -125,19 +127,25 @@ def loop_settings(ix) -> Settings | None:
     return ix.framework if uses_framework_loop(ix) else None
 
 
-def _cli(s: Settings) -> bool:
-    return s.call.qualname.endswith("LightningCLI")
+def from_command_line(s: Settings) -> str | None:
+    """The parser's name where the settings come from the command line (their values unknown here)."""
+    name = s.call.qualname.rsplit(".", 1)[-1]
+    return name if name in _CLI else None
 
 
 def precision_advice(s: Settings) -> str:
-    if _cli(s):
+    if from_command_line(s) == "LightningCLI":
         return "`--trainer.precision=bf16-mixed` on the command line (LightningCLI)"
+    if from_command_line(s):
+        return f"`--bf16 --tf32 True` on the command line ({from_command_line(s)}, line {s.call.line})"
     if s.framework == "lightning":
         return f'`Trainer(precision="bf16-mixed")` (line {s.call.line})'
     return f"`TrainingArguments(bf16=True, tf32=True)` (line {s.call.line})"
 
 
 def logging_advice(s: Settings, every: int) -> str:
-    if _cli(s):
+    if from_command_line(s) == "LightningCLI":
         return f"`--trainer.log_every_n_steps={every}` on the command line (LightningCLI)"
+    if from_command_line(s):
+        return f"`--logging_steps {every}` on the command line ({from_command_line(s)}, line {s.call.line})"
     return f"`{s.call.qualname.rsplit('.', 1)[-1]}({s.knob('log_every')}={every})` (line {s.call.line})"
