@@ -243,3 +243,14 @@ def test_what_lint_suspects_and_the_run_found_cheap_is_said(name):
             if a.run.ran(f.line) is not False:
                 assert (rule.id, f.line) in cheap, (rule.id, f.line, a.cheap)
     assert not {r for r, _ in cheap} & found
+
+
+def test_a_near_total_fix_says_its_speedup_is_rough():
+    # the histogram logging takes ~95% of the step: what is left decides the speedup
+    a = analyze(os.path.join(SAMPLES, "excessive_logging"))
+    top = a.findings[0]
+    assert top.rule == "excessive-logging" and top.estimate.speedup > 10
+    assert top.estimate.confidence == "medium" and "`--trials` measures it" in top.estimate.basis
+    # a fix that leaves most of the step says nothing of the kind
+    small = [f for f in a.findings if f.estimate and not f.estimate.bound and f.estimate.speedup < 2]
+    assert small and all("rough" not in f.estimate.basis for f in small)

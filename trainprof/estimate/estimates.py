@@ -24,6 +24,9 @@ class Combined:
     overhead: tuple[float, float]  # profiler cost taken out: µs per recorded event, then CPU scale
 
 
+NEAR_TOTAL = 0.1  # a fix that leaves less than this share of the step: its speedup is rough
+
+
 def severity(share: float) -> str:
     return "high" if share >= 0.10 else "medium" if share >= 0.03 else "low" if share >= 0.01 else "info"
 
@@ -97,8 +100,15 @@ class _Replays:
         new_us, res = self.run_change(change, burst)
         conf = w.confidence if self.o[1] >= 0.3 else "low"  # a CPU scale this low: the replay fits badly
         saved = self.base_us - new_us
+        basis = w.basis
+        if new_us < NEAR_TOTAL * self.base_us and not bound:
+            # the speedup is base / what is left, and what is left is the other lines as they ran
+            # beside the slow work: on the device, such residuals ran 0.7-2x off (bench/ESTIMATES.md)
+            conf = "medium" if conf == "high" else conf
+            basis += (f"; the step left ({new_us / 1000:.3g} ms) is under a tenth of this one, timed from the other "
+                      "lines as they ran beside the slow work: its speedup is rough (`--trials` measures it)")
         est = Estimate(saving_ms=saved / 1000, speedup=self.base_us / new_us if new_us > 0 else 1.0,
-                       basis=w.basis, confidence=conf, bound=bound,
+                       basis=basis, confidence=conf, bound=bound,
                        after=_after(res, new_us, self.floor(change), self.k))
         return est, saved, change, burst
 
