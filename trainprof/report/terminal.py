@@ -88,7 +88,8 @@ def render(rep: Report, console: Console | None = None) -> None:
             ev = "; ".join(x.text() for x in f.evidence)
             con.print(f"\n[bold]{i}. {f.rule}[/] {f.path}:{f.line}")
             con.print(f"   {plain(f.message)}", markup=False)
-            con.print(f"   [dim]{ev}[/]")
+            if ev:
+                con.print(f"   [dim]{ev}[/]")
             if f.hot_lines:
                 con.print("   a batch's time, line by line: "
                           + "; ".join(f"{h.path}:{h.line} {n(h.ms)} ms" for h in f.hot_lines), markup=False)
