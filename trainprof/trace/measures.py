@@ -228,14 +228,19 @@ def background_python(trace: Trace, st: Steps, hint: str) -> tuple[np.ndarray, n
     if not tids:
         return np.array([]), np.array([])
     idx = np.flatnonzero(py & np.isin(trace.tid, list(tids)))
-    idx = idx[np.lexsort((trace.ts[idx], trace.tid[idx]))]
-    leaf = []
-    for k, i in enumerate(idx.tolist()):
-        j = idx[k + 1] if k + 1 < len(idx) else -1
-        nested = j >= 0 and trace.tid[j] == trace.tid[i] and trace.ts[j] < trace.end[i]
-        if not nested and not any(w in trace.name(i) for w in _WAITS):
-            leaf.append(i)
-    if not leaf:
+    # Its frames that hold no wait (a lock, a queue, a sleep) ran all along: their own bytecode
+    # holds the GIL as much as their callees do (a CRC computed in Python is one frame calling
+    # many tiny ones). A frame around a wait (the thread's loop) is left to its inner frames.
+    busy = []
+    for t in tids:
+        k = idx[trace.tid[idx] == t]
+        k = k[np.argsort(trace.ts[k], kind="stable")]
+        waits = np.array([any(w in trace.name(i) for w in _WAITS) for i in k.tolist()], bool)
+        ws = trace.ts[k[waits]]
+        j = np.searchsorted(ws, trace.ts[k], side="left")
+        holds = (j < len(ws)) & (ws[np.minimum(j, max(len(ws) - 1, 0))] < trace.end[k]) if len(ws) else np.zeros(len(k), bool)
+        busy.append(k[~holds & ~waits])
+    busy = np.concatenate(busy) if busy else np.zeros(0, np.int64)
+    if not len(busy):
         return np.array([]), np.array([])
-    leaf = np.array(leaf)
-    return merge(np.clip(trace.ts[leaf], lo, hi), np.clip(trace.end[leaf], lo, hi))
+    return merge(np.clip(trace.ts[busy], lo, hi), np.clip(trace.end[busy], lo, hi))
