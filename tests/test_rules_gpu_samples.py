@@ -1,5 +1,7 @@
 """Rules on the real H100 runs in sample_traces/ (captured with `trainprof analyze`)."""
+import json
 import os
+import shutil
 
 import pytest
 
@@ -254,3 +256,46 @@ def test_a_near_total_fix_says_its_speedup_is_rough():
     # a fix that leaves most of the step says nothing of the kind
     small = [f for f in a.findings if f.estimate and not f.estimate.bound and f.estimate.speedup < 2]
     assert small and all("rough" not in f.estimate.basis for f in small)
+
+
+def _with_trials(tmp_path, trials):
+    run = tmp_path / "host_alloc"
+    shutil.copytree(os.path.join(SAMPLES, "host_alloc"), run)
+    sha = json.load(open(run / "run.json"))["script_sha256"]
+    (run / "trials.json").write_text(json.dumps({"script_sha256": sha, "findings": [
+        {"rule": r, "path": "host_alloc.py", "line": ln,
+         "trial": {"speedup": sp, "low": lo, "high": hi, "rounds": 2, "steps": 40, "params": {}, "change": "x"}}
+        for r, ln, sp, lo, hi in trials]}))
+    return analyze(str(run))
+
+
+def test_a_trial_whose_rounds_disagree_does_not_rank_its_finding(tmp_path):
+    # host-alloc at line 20 (estimated ~1.01x) "measured" 4x, its rounds 0.97x and 7.4x apart: the
+    # machine's load, not the fix -- it keeps its estimate's place, and says why
+    a = _with_trials(tmp_path, [("host-alloc", 20, 4.0, 0.97, 7.4)])
+    f = next(f for f in a.findings if f.rule == "host-alloc" and f.line == 20)
+    assert not f.trial.agrees and "the rounds disagree" in f.trial.text
+    assert a.findings[0].rule == "blocking-h2d"
+    # rounds that agree rank it by what they measured
+    a = _with_trials(tmp_path / "b", [("host-alloc", 20, 4.0, 3.6, 4.4)])
+    assert (a.findings[0].rule, a.findings[0].line) == ("host-alloc", 20) and a.findings[0].trial.agrees
+
+
+def test_the_script_a_run_ran_is_read_from_where_it_ran_when_its_hash_matches(tmp_path):
+    # a run directory kept apart from the project (`--run-dir /elsewhere`): `trainprof report RUN`
+    # reads the script where run.json says it ran, since it is the very file (its sha256)
+    run, project = tmp_path / "runs" / "r", tmp_path / "project"
+    shutil.copytree(os.path.join(SAMPLES, "host_alloc"), run)
+    project.mkdir()
+    shutil.move(str(run / "host_alloc.py"), project / "host_alloc.py")
+    info = json.load(open(run / "run.json"))
+    (run / "run.json").write_text(json.dumps(dict(info, script=str(project / "host_alloc.py"))))
+    a = analyze(str(run))
+    assert a.may_read(str(project / "host_alloc.py")) and a.source is not None
+    assert not any("not read" in n for n in a.notes)
+    # another file at that path (edited since, or one a foreign run.json names) is not read
+    with open(project / "host_alloc.py", "a") as f:
+        f.write("# edited\n")
+    a = analyze(str(run))
+    assert not a.may_read(str(project / "host_alloc.py")) and a.source is None
+    assert any("was not read" in n for n in a.notes)

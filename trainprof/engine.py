@@ -117,7 +117,7 @@ def _rank(f, combined) -> tuple:
     """Measured or estimated savings first, largest first (a trial's measure over the estimate);
     then upper bounds; then fixes that gain ~0 here."""
     base = combined.base_ms if combined else 0.0
-    if f.trial is not None and base:
+    if f.trial is not None and f.trial.agrees and base:
         saved = base * (1 - 1 / f.trial.speedup) if f.trial.speedup > 0 else 0.0
         return (0 if saved >= 0.01 * base else 2, -saved, f.path, f.line)
     if f.estimate is None:
@@ -228,6 +228,23 @@ def why_not_read(path: str, roots) -> str | None:
     return None
 
 
+MAX_SOURCE_BYTES = 16 << 20  # a script larger than this is not hashed to be recognised
+
+
+def _ran_this(path: str, recorded) -> bool:
+    """Whether path is a .py file (regular, of a source's size) whose sha256 is `recorded`."""
+    from .capture.runner import sha256
+
+    if not isinstance(recorded, str) or not path.endswith(".py"):
+        return False
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SOURCE_BYTES:
+            return False
+        return sha256(path) == recorded
+    except (OSError, TrainprofError):
+        return False
+
+
 def source_roots(run_dir: str | None, script: str | None) -> tuple[str, ...]:
     return tuple(os.path.realpath(d) for d in (run_dir, os.path.dirname(os.path.abspath(script)) if script else None)
                  if d)
@@ -331,10 +348,15 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     notes = list(info.get("notes") or [])  # from the capture (e.g. a retry without stacks)
     info = dict(info, unprofiled_ms=rundir.steady_unprofiled(info)) if info else info
     roots = source_roots(run_dir or os.path.dirname(os.path.abspath(trace_path)), script)  # a bare trace: its folder
-    script = script or _script_of(run_dir, info, notes)
+    given, script = script, script or _script_of(run_dir, info, notes)
     # run.json names the script: its path serves the line attribution, but it is read only
-    # where it may be (a run directory is passed around, and run.json is its word)
+    # where it may be (a run directory is passed around, and run.json is its word) -- or where
+    # it is the very file the run ran, its sha256 as run.json recorded it (whoever made the run
+    # had its content): then as if given with --script (`trainprof report RUN` from anywhere)
     why = why_not_read(script, roots) if script else None
+    if why and not given and _ran_this(script, info.get("script_sha256")):
+        roots = source_roots(run_dir, script)
+        why = None
     if why:
         notes.append(f"the script {script} was not read ({why}): source lines are shown without code; "
                      "`--script PATH` reads it")

@@ -71,6 +71,9 @@ class HotLine:
     ms: float
 
 
+TRIAL_SPREAD = 1.5  # a trial's rounds further apart than this factor measured the machine, not the fix
+
+
 @dataclass(frozen=True)
 class Trial:
     """The fix, run: its measured speedup over interleaved rounds of fresh, unprofiled processes
@@ -86,10 +89,18 @@ class Trial:
     steps: int | None = None  # steps each patched process timed (median)
 
     @property
+    def agrees(self) -> bool:
+        """Whether its rounds agree (within TRIAL_SPREAD of each other): where they do not, the
+        machine's load changed more than the fix did, and the estimate ranks it."""
+        return self.high <= TRIAL_SPREAD * self.low
+
+    @property
     def text(self) -> str:
         knobs = ", ".join(f"{k}={v}" for k, v in (self.params or {}).items())
         return (f"measured {self.speedup:.3g}x ({self.low:.3g}-{self.high:.3g}x over {self.rounds} rounds"
-                + (f", best with {knobs}" if knobs else "") + ")")
+                + (f", best with {knobs}" if knobs else "") + ")"
+                + ("" if self.agrees else ": the rounds disagree, inconclusive (a loaded machine?): ranked by "
+                                          "the estimate; rerun `trainprof trials` on a quiet machine"))
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _finding(f: Finding, root: str) -> dict:
         "trial": None if f.trial is None else {
             "speedup": round(f.trial.speedup, 4), "low": round(f.trial.low, 4), "high": round(f.trial.high, 4),
             "rounds": f.trial.rounds, "params": dict(f.trial.params or {}), "change": f.trial.change,
-            "parity": f.trial.parity, "steps": f.trial.steps},
+            "parity": f.trial.parity, "steps": f.trial.steps, "agrees": f.trial.agrees},
         **({"hot_lines": [{"path": _rel(h.path, root), "line": h.line, "ms": round(h.ms, 4)} for h in f.hot_lines]}
            if f.hot_lines else {}),
     }
