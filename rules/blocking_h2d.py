@@ -5,7 +5,8 @@ Finds host->device copies in the training loop that make the CPU wait: copies
 from pageable (not pinned) memory, and copies followed by a stream sync because
 `non_blocking` was not set. Measures copies per step, bytes, and CPU time blocked.
 `trainprof lint` suspects copies of a DataLoader's batches (however the loop gets
-them: iterated, `next(it)`, a loader passed into the training function) and of
+them: iterated, zipped with another loader, `next(it)`, a loader passed into the
+training function) and of
 tensors built on the host, each step, without `non_blocking=True` or unpinned.
 
 ## Why it is slow

@@ -2,7 +2,8 @@
 
 ## What it does
 Finds scripts that build convolution layers (`nn.Conv1d/2d/3d`,
-`nn.ConvTranspose1d/2d/3d`, their `Lazy` forms, or a torchvision model) and
+`nn.ConvTranspose1d/2d/3d`, their `Lazy` forms, or a torchvision convnet: not its vision
+transformers, `vit_*`/`swin_*`, whose one convolution is the patch embedding) and
 never set `torch.backends.cudnn.benchmark`, and points at the first one built.
 
 ## Why it is slow
@@ -88,7 +89,7 @@ def _sets_choice(index) -> bool:
 def lint(index):
     """Static: convolution layers (or a torchvision convnet) built, cudnn.benchmark never set."""
     first = next((c for c in index.calls if P.is_conv_layer(c.qualname)), None) or next(
-        (c for c in index.calls if V.torchvision_model(index, c.node)), None)  # its own layers first
+        (c for c in index.calls if V.torchvision_convnet(index, c.node)), None)  # its own layers first
     if first is None or _sets_choice(index):
         return
     name = f"nn.{first.qualname.rsplit('.', 1)[-1]}` layers" if P.is_conv_layer(first.qualname) else \

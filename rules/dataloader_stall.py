@@ -329,11 +329,10 @@ def _lint_loader(index, node) -> bool:
 
 
 def loader_loops(index) -> list:
-    """(training loop's node, the DataLoader(...) cst.Call it takes batches from, the batch
-    target) for each training loop fed by a DataLoader built in this file: iterated (directly,
-    through enumerate/iter/tqdm) or read with `batch = next(it)`, through names bound to it (in
-    the loop's function, at module level, `self.x`, passed in by every caller of the function)
-    or a function of the file that returns it."""
+    """(training loop's node, the DataLoader(...) cst.Call it takes batches from, the batch target)
+    for each training loop fed by a DataLoader built in this file: iterated (directly, through
+    enumerate/iter/tqdm/zip) or read with `batch = next(it)`, through names bound to it (in the
+    loop's function, module level, `self.x`, passed in by every caller) or a function returning it."""
     out = []
     for loop in (lp.node for lp in index.loops):
         sources = [(loop.iter, loop.target)] if isinstance(loop, cst.For) else []
@@ -347,6 +346,9 @@ def loader_loops(index) -> list:
                     if q.endswith("enumerate") and isinstance(target, cst.Tuple) and len(target.elements) == 2:
                         target = target.elements[1].value
                     it = args[0] if args[0].star else args[0].value  # through `*xs`, no DataLoader is known
+                if pairs := V.zipped(index, it, target):  # zip(a, b): each feeds its element of the target
+                    sources += pairs  # in place: this loop over sources comes to them (zip is no loader)
+                    break
                 it = V.value_of(index, it)  # a name, self.x, a function returning it
             if _lint_loader(index, it):
                 out.append((loop, it, target))

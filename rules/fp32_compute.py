@@ -5,8 +5,11 @@ Finds the GPU time spent in fp32 GEMM, convolution and attention kernels (kernel
 that run on the FP32 units -- `sgemm`, `..._ffma_...`, `fmha_..._f32` -- rather than
 on Tensor Cores), and the line of the script that launches most of it.
 `trainprof lint` suspects it from the source: a model trained on a GPU with no
-bf16/fp16/TF32 anywhere (at its forward in the loop), or a convnet in reduced
-precision that never sets `channels_last` (where the model is built).
+bf16/fp16/TF32 anywhere (at its forward in the loop); where autocast covers only part of
+the step, a model's forward run every step outside it (not under `no_grad`, the model
+not cast to fp16/bf16 itself), while the same function runs another under autocast;
+or a convnet in reduced precision that never sets `channels_last` (where the model is
+built; torchvision's vision transformers are not convnets).
 
 ## Why it is slow
 On an H100 an fp32 matmul runs at ~50 TFLOP/s on the CUDA cores; the same matmul in
@@ -47,6 +50,7 @@ from trainprof.estimate import Change, WhatIf
 from trainprof.finding import Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, add_import, kwarg, model_device, replace, torch_name)
 from trainprof.rule import Rule
+from trainprof.source import amp as A
 from trainprof.source import frameworks as F
 from trainprof.source import patterns as P
 from trainprof.source import values as V
@@ -186,7 +190,7 @@ def _basis(precision: dict | None, ratio: dict) -> str:
 
 
 # -- the codemod ------------------------------------------------------------------------
-_AUTOCAST = re.compile(r"torch\.(?:cuda\.amp\.|cpu\.amp\.|amp\.(?:autocast_mode\.)?)?autocast$")
+_AUTOCAST = A.AUTOCAST
 _BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
 _STOPS = m.Call(func=m.Attribute(attr=m.OneOf(m.Name("backward"), m.Name("zero_grad"), m.Name("step"))))
 
@@ -312,12 +316,13 @@ def _says(index, pattern) -> bool:
 
 
 def _convnet(index, heavy) -> bool:
-    return any(P.is_conv_layer(c.qualname) for c in heavy) or any(V.torchvision_model(index, c.node) for c in index.calls)
+    return any(P.is_conv_layer(c.qualname) for c in heavy) or any(V.torchvision_convnet(index, c.node) for c in index.calls)
 
 
 def lint(index):
     """Static: a model trained on a GPU with no bf16/fp16/TF32 anywhere, at its forward in the
-    training loop; a convnet in reduced precision without channels_last, where it is built."""
+    training loop; a forward left outside the autocast the loop uses for another; a convnet in
+    reduced precision without channels_last, where it is built."""
     fw = F.loop_settings(index)
     if fw is not None:
         yield from _lint_framework(index, fw)
@@ -340,7 +345,15 @@ def lint(index):
                     "measures their share of GPU time).",
             fix=AUTOCAST.fix("wrap the forward and the loss in torch.autocast(device_type='cuda', dtype=torch.bfloat16)"),
         )
-    elif conv and not _says(index, re.compile(r"^channels_last$")):
+        return
+    for c, amp in A.outside_autocast(index, calls):  # AMP for part of the step: a forward left out
+        yield Finding(
+            rule=ID, title="fp32 matmuls/convolutions on Tensor-Core hardware", path=index.path, line=c.line,
+            severity="low", fix=Fix(ID, None, f"run it under the same autocast as line {amp.line}"),
+            message=f"`{c.text[:60]}` runs outside autocast, every step, while the forward at line {amp.line} runs "
+                    "under it: this model's matmuls run in fp32, several times slower on a Tensor-Core GPU (static: "
+                    "suspected; `trainprof analyze` measures their share of GPU time).")
+    if conv and not _says(index, re.compile(r"^channels_last$")):
         first = next((c.line for c in heavy if P.is_conv_layer(c.qualname)), index.loops[0].line)
         line = models[V.dotted(calls[0].node.func)] if calls else first  # where the model is built: .to() goes there
         yield Finding(

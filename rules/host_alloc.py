@@ -6,7 +6,8 @@ to the GPU in the same expression, measures what that line costs per step (CPU
 construction, the copy, the sync the copy forces), and says whether the tensor is
 loop-invariant (its arguments are literals), so it could be built once.
 `trainprof lint` also follows a name: `t = torch.from_numpy(a)` ... `t.cuda()`
-(at the construction; a pinned, asynchronous copy of host data is left alone).
+(at the construction; a pinned, asynchronous copy of host data is left alone), and
+arithmetic and `cat`/`stack` of host tensors: `torch.cat([torch.arange(b) + b, ...]).cuda()`.
 
 ## Why it is slow
 The tensor is built by the CPU, copied through a staging buffer, and -- without

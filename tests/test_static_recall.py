@@ -87,3 +87,17 @@ def test_fixed_examples_lose_the_labelled_finding(path, rule):
     from trainprof.lint import lint_file
 
     assert rule not in {f.rule for f in lint_file(os.path.join(ROOT, path)).findings}
+
+
+def test_heldin_marks_name_known_rules_and_its_tuned_scripts_stay_quiet():
+    """bench/heldin/: every `# expect:` names a rule, and the scripts written as tuned have nothing above info."""
+    from trainprof.lint import lint_file
+
+    known = {r.id for r in all_rules()}
+    labels = SR.heldin_labels()
+    assert len(labels) >= 40 and all(lb["rule"] in known for lb in labels), [lb for lb in labels if lb["rule"] not in known]
+    tuned = [n for n in os.listdir(SR.HELDIN) if n.startswith("tuned_") and n.endswith(".py")]
+    assert len(tuned) >= 2
+    for n in tuned:
+        loud = [(f.rule, f.line, f.severity) for f in lint_file(os.path.join(SR.HELDIN, n)).findings if f.severity != "info"]
+        assert not loud, (n, loud)

@@ -107,6 +107,24 @@ def _statements(block) -> list:
 CONV_LAYERS = {f"{k}{d}d" for k in ("Conv", "ConvTranspose", "LazyConv", "LazyConvTranspose") for d in (1, 2, 3)}
 
 
+def torchvision_model(index, call: cst.Call) -> bool:
+    """`torchvision.models.resnet50(...)`, `models.__dict__[arch](...)`: convnets (ViTs too: a conv stem)."""
+    f = call.func.value if isinstance(call.func, cst.Subscript) else call
+    return (index.qualname(f) or "").startswith("torchvision.models")
+
+
+# torchvision's vision transformers: one convolution (the patch embedding), the rest matmuls
+_TRANSFORMERS = ("vit_", "swin_", "swin3d_", "mvit_")
+
+
+def torchvision_convnet(index, call: cst.Call) -> bool:
+    """A torchvision model that is a convnet: not one of its vision transformers (`vit_b_16`,
+    `swin_t`), whose only convolution is the patch embedding's."""
+    if not torchvision_model(index, call) or isinstance(call.func, cst.Subscript):
+        return torchvision_model(index, call)  # models.__dict__[arch](): could be any
+    return not (index.qualname(call) or "").rsplit(".", 1)[-1].startswith(_TRANSFORMERS)
+
+
 def is_conv_layer(qualname: str | None) -> bool:
     return bool(qualname) and qualname.startswith("torch.nn.") and qualname.rsplit(".", 1)[-1] in CONV_LAYERS
 
@@ -147,3 +165,14 @@ def function_body(index, line: int) -> tuple[int, int] | None:
         if a <= line <= b and (best is None or a >= best[0]):
             best = (a, b)
     return best
+
+
+def zipped(index, it, target) -> list:
+    """`for (x, y), (u,) in zip(a, b)`: the (iterable, target) pairs, when zip's plain arguments
+    and the target's elements match one to one; [] otherwise."""
+    args = [a for a in it.args if a.keyword is None] if isinstance(it, cst.Call) and index.qualname(it) == "zip" else []
+    if not args or len(args) != len(it.args) or any(a.star for a in args) or not isinstance(
+            target, (cst.Tuple, cst.List)) or len(target.elements) != len(args) \
+            or any(isinstance(e, cst.StarredElement) for e in target.elements):
+        return []
+    return [(a.value, e.value) for a, e in zip(args, target.elements)]

@@ -45,10 +45,7 @@ def builds_model(index, node: cst.CSTNode) -> bool:
     return False
 
 
-def torchvision_model(index, call: cst.Call) -> bool:
-    """`torchvision.models.resnet50(...)`, `models.__dict__[arch](...)`: convnets (ViTs too: a conv stem)."""
-    f = call.func.value if isinstance(call.func, cst.Subscript) else call
-    return (index.qualname(f) or "").startswith("torchvision.models")
+torchvision_model, torchvision_convnet, zipped = P.torchvision_model, P.torchvision_convnet, P.zipped
 
 
 def dotted(node) -> str | None:
@@ -60,13 +57,26 @@ def dotted(node) -> str | None:
     return None
 
 
-def _assigns(index) -> list[tuple[str, cst.Assign]]:
+def _assigns(index) -> list[tuple[str, cst.Assign, cst.BaseExpression]]:
+    """(name, assignment, the value it binds to the name): `x = v`, `self.x = v`, and each name of
+    a tuple unpacked from a tuple of as many values (`netG, netD = G().cuda(), D().cuda()`)."""
     out = []
     for a in index.nodes(cst.Assign):
-        t = dotted(a.targets[0].target) if len(a.targets) == 1 else None
-        if t is not None:
-            out.append((t, a))
+        if len(a.targets) != 1:
+            continue
+        for t, v in _pairs(a.targets[0].target, a.value):
+            out.append((t, a, v))
     return out
+
+
+def _pairs(target, value) -> list[tuple[str, cst.BaseExpression]]:
+    if dotted(target) is not None:
+        return [(dotted(target), value)]
+    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List)) \
+            and len(target.elements) == len(value.elements) \
+            and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements)):
+        return [p for t, v in zip(target.elements, value.elements) for p in _pairs(t.value, v.value)]
+    return []
 
 
 def param_owners(index, call: cst.Call) -> list[str]:
@@ -101,7 +111,8 @@ def moved_before(index, name: str, at: cst.CSTNode) -> bool:
         if c.receiver == name:
             return True
         a = next((x for x in index.ancestors(c.node) if isinstance(x, cst.Assign)), None)
-        if a is not None and any(dotted(t.target) == name for t in a.targets):
+        if a is not None and any(t == name and any(n is c.node for n in index.walk(v)) for t, v in
+                                 (p for x in a.targets for p in _pairs(x.target, a.value))):
             return True
     read = next((n for n in index.walk(at) if isinstance(n, cst.Name) and n.value == name), None)
     value = binding(index, read) if read is not None else None
@@ -115,12 +126,12 @@ def models(index) -> dict[str, int]:
     whatever their first assignment calls)."""
     out: dict[str, int] = {}
     assigns = _assigns(index)
-    for name, a in assigns:
-        if name not in out and builds_model(index, a.value):
+    for name, a, v in assigns:
+        if name not in out and builds_model(index, v):
             out[name] = index.line(a)
     for name in optimized(index):
         if name not in out:
-            first = next((a for n, a in assigns if n == name and isinstance(a.value, cst.Call)), None)
+            first = next((a for n, a, v in assigns if n == name and isinstance(v, cst.Call)), None)
             if first is not None:
                 out[name] = index.line(first)
     return out
@@ -162,17 +173,17 @@ def binding(index, name: cst.Name | cst.Attribute, depth: int = 0) -> cst.BaseEx
         return None
     if isinstance(name, cst.Attribute):
         key, cls = dotted(name), next((a for a in index.ancestors(name) if isinstance(a, cst.ClassDef)), None)
-        vals = [a.value for n, a in _assigns(index) if n == key and cls is not None and any(x is cls for x in index.ancestors(a))]
+        vals = [v for n, a, v in _assigns(index) if n == key and cls is not None and any(x is cls for x in index.ancestors(a))]
         return _one(index, vals) if vals and key.startswith("self.") else None
     fn = _function(index, name)
     for scope in (fn, None) if fn is not None else (None,):
-        binds = [a for n, a in _assigns(index) if n == name.value and _function(index, a) is scope
+        binds = [(a, v) for n, a, v in _assigns(index) if n == name.value and _function(index, a) is scope
                  and not any(x is a for x in index.ancestors(name))]
-        before = [a for a in binds if index.pos[a].start.line < index.pos[name].start.line]
+        before = [v for a, v in binds if index.pos[a].start.line < index.pos[name].start.line]
         if before:
-            return before[-1].value
+            return before[-1]
         if binds:
-            return _one(index, [a.value for a in binds])
+            return _one(index, [v for a, v in binds])
         params = [p.name.value for p in scope.params.params] if scope is not None else []
         if name.value in params:
             return _passed(index, scope, params.index(name.value), name.value, depth)
@@ -282,6 +293,10 @@ def host_factory(index, expr, site_of: dict, depth: int = 0) -> tuple[CallSite |
             expr = expr.func.value
         elif isinstance(expr, (cst.Attribute, cst.Subscript)):
             expr = expr.value
+        elif isinstance(expr, cst.BinaryOperation):  # `torch.arange(n) + n`: where its tensor operand is
+            expr = expr.right if isinstance(expr.left, (cst.Integer, cst.Float)) else expr.left
+        elif isinstance(expr, cst.UnaryOperation):
+            expr = expr.expression
         elif isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             expr = expr.elt
         elif isinstance(expr, cst.List) and expr.elements:
@@ -353,8 +368,8 @@ _NOT_TENSOR_FUNCS = {"device", "no_grad", "enable_grad", "inference_mode", "auto
 def tensor_names(index) -> set[str]:
     """Names that hold a tensor in the training loop's code: what `.backward()` is called on,
     and names assigned there from a model or loss module, a torch function, or a tensor's method."""
-    mods = set(models(index)) | {n for n, a in _assigns(index) if isinstance(a.value, cst.Call)
-                                 and (index.qualname(a.value) or "").startswith("torch.nn.")}
+    mods = set(models(index)) | {n for n, a, v in _assigns(index) if isinstance(v, cst.Call)
+                                 and (index.qualname(v) or "").startswith("torch.nn.")}
     out = {c.receiver for c in index.calls if c.method == "backward" and c.receiver and c.receiver.isidentifier()}
     steps = [a for a in index.nodes(cst.Assign) if index.in_loop(index.line(a)) and isinstance(a.value, cst.Call)]
     for _ in range(2):  # a method of a tensor assigned the pass before
