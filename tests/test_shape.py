@@ -62,7 +62,7 @@ STAGES = [
     ("trainprof.run", "trainprof.fix.codemod", "trainprof.fix.workers_safe"),
     ("trainprof.rule", "trainprof.rules", "trainprof.config"),
     ("trainprof.estimate.estimates",),
-    ("trainprof.engine", "trainprof.checked"),
+    ("trainprof.engine", "trainprof.checked", "trainprof.readable"),
     ("trainprof.fix",),
     ("trainprof.report",),
     ("trainprof.lint",),

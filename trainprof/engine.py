@@ -21,6 +21,7 @@ from .estimate.producer import producer
 from .estimate.replay import replay
 from .estimate.timeline import build_timeline
 from .finding import Finding
+from .readable import ran_this, source_roots, why_not_read
 from .rule import Rule, all_rules
 from .run import Run
 from .source import index_source
@@ -217,39 +218,6 @@ def _loader_lines(run_dir: str, notes: list[str]) -> dict | None:
         return None
 
 
-def why_not_read(path: str, roots) -> str | None:
-    """None where a source may be read for a report: a .py file under one of roots (links
-    resolved); else why not."""
-    if not path.endswith(".py"):
-        return "not a .py file"
-    real = os.path.realpath(path)
-    if not any(os.path.commonpath([real, r]) == r for r in roots):
-        return "outside the run directory and the --script folder"
-    return None
-
-
-MAX_SOURCE_BYTES = 16 << 20  # a script larger than this is not hashed to be recognised
-
-
-def _ran_this(path: str, recorded) -> bool:
-    """Whether path is a .py file (regular, of a source's size) whose sha256 is `recorded`."""
-    from .capture.runner import sha256
-
-    if not isinstance(recorded, str) or not path.endswith(".py"):
-        return False
-    try:
-        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SOURCE_BYTES:
-            return False
-        return sha256(path) == recorded
-    except (OSError, TrainprofError):
-        return False
-
-
-def source_roots(run_dir: str | None, script: str | None) -> tuple[str, ...]:
-    return tuple(os.path.realpath(d) for d in (run_dir, os.path.dirname(os.path.abspath(script)) if script else None)
-                 if d)
-
-
 def _script_of(run_dir: str | None, info: dict, notes: list[str]) -> str | None:
     """The script a run ran: a copy carried in the run directory (sample_traces/: it reads the
     same wherever the run is), else where it was run."""
@@ -354,7 +322,7 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     # it is the very file the run ran, its sha256 as run.json recorded it (whoever made the run
     # had its content): then as if given with --script (`trainprof report RUN` from anywhere)
     why = why_not_read(script, roots) if script else None
-    if why and not given and _ran_this(script, info.get("script_sha256")):
+    if why and not given and ran_this(script, info.get("script_sha256")):
         roots = source_roots(run_dir, script)
         why = None
     if why:
