@@ -269,12 +269,12 @@ def _with_trials(tmp_path, trials):
     return analyze(str(run))
 
 
-def test_a_trial_whose_rounds_disagree_does_not_rank_its_finding(tmp_path):
+def test_a_trial_whose_rounds_disagree_counts_at_its_least(tmp_path):
     # host-alloc at line 20 (estimated ~1.01x) "measured" 4x, its rounds 0.97x and 7.4x apart: the
-    # machine's load, not the fix -- it keeps its estimate's place, and says why
+    # machine's load, not the fix -- it counts at its least (0.97x: gains nothing), and says why
     a = _with_trials(tmp_path, [("host-alloc", 20, 4.0, 0.97, 7.4)])
     f = next(f for f in a.findings if f.rule == "host-alloc" and f.line == 20)
-    assert not f.trial.agrees and "the rounds disagree" in f.trial.text
+    assert not f.trial.agrees and f.trial.counted == 0.97 and "the rounds disagree" in f.trial.text
     assert a.findings[0].rule == "blocking-h2d"
     # rounds that agree rank it by what they measured
     a = _with_trials(tmp_path / "b", [("host-alloc", 20, 4.0, 3.6, 4.4)])
@@ -299,3 +299,6 @@ def test_the_script_a_run_ran_is_read_from_where_it_ran_when_its_hash_matches(tm
     a = analyze(str(run))
     assert not a.may_read(str(project / "host_alloc.py")) and a.source is None
     assert any("was not read" in n for n in a.notes)
+    # rounds far apart that all gain much: ranked by the least of them, still first
+    a = _with_trials(tmp_path / "c", [("host-alloc", 20, 5.7, 4.4, 7.4)])
+    assert (a.findings[0].rule, a.findings[0].line) == ("host-alloc", 20) and not a.findings[0].trial.agrees

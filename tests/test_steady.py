@@ -119,6 +119,9 @@ def test_window_sizes_and_periods():
     assert window_size(0.0001) == 100 and window_size(1.0) == 4 and window_size(0.01) == 20
     assert period([24, 49, 74]) == 25 and period([24, 50, 74]) == 25
     assert period([10, 30, 35]) is None and period([10, 20]) is None
+    # a trial's longer windows (a second): a 30 ms step's window holds 34 steps, a fast one up to 500
+    assert window_size(0.03, 1.0) == 34 and window_size(0.0001, 1.0) == 500 and window_size(2.0, 1.0) == 4
+    assert Settle(window_s=1.0).next_size(0.03) == 34 and Settle().next_size(0.03) == 7
 
 
 def test_bursts_of_workers_that_drift_apart_are_the_pace_not_outliers():

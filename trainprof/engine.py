@@ -118,8 +118,8 @@ def _rank(f, combined) -> tuple:
     """Measured or estimated savings first, largest first (a trial's measure over the estimate);
     then upper bounds; then fixes that gain ~0 here."""
     base = combined.base_ms if combined else 0.0
-    if f.trial is not None and f.trial.agrees and base:
-        saved = base * (1 - 1 / f.trial.speedup) if f.trial.speedup > 0 else 0.0
+    if f.trial is not None and base:
+        saved = base * (1 - 1 / f.trial.counted) if f.trial.counted > 0 else 0.0
         return (0 if saved >= 0.01 * base else 2, -saved, f.path, f.line)
     if f.estimate is None:
         tier = 3

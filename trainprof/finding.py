@@ -91,16 +91,21 @@ class Trial:
     @property
     def agrees(self) -> bool:
         """Whether its rounds agree (within TRIAL_SPREAD of each other): where they do not, the
-        machine's load changed more than the fix did, and the estimate ranks it."""
+        machine's load changed as much as the fix did, and the trial counts at its least."""
         return self.high <= TRIAL_SPREAD * self.low
+
+    @property
+    def counted(self) -> float:
+        """The speedup it ranks by: the median of rounds that agree, else the least of them."""
+        return self.speedup if self.agrees else self.low
 
     @property
     def text(self) -> str:
         knobs = ", ".join(f"{k}={v}" for k, v in (self.params or {}).items())
         return (f"measured {self.speedup:.3g}x ({self.low:.3g}-{self.high:.3g}x over {self.rounds} rounds"
                 + (f", best with {knobs}" if knobs else "") + ")"
-                + ("" if self.agrees else ": the rounds disagree, inconclusive (a loaded machine?): ranked by "
-                                          "the estimate; rerun `trainprof trials` on a quiet machine"))
+                + ("" if self.agrees else f": the rounds disagree (a loaded machine?), so it counts at its least, "
+                                          f"{self.low:.3g}x; rerun `trainprof trials` on a quiet machine"))
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,12 @@ class Window:
         return self.first + self.steps
 
 
-def window_size(step_s: float) -> int:
-    """Steps in a window, from one step's length: about WINDOW_S of them."""
+def window_size(step_s: float, window_s: float = WINDOW_S) -> int:
+    """Steps in a window, from one step's length: about window_s of them."""
     if not step_s > 0:
         return MIN_WINDOW
-    return int(min(MAX_WINDOW, max(MIN_WINDOW, math.ceil(WINDOW_S / step_s))))
+    top = MAX_WINDOW * max(1.0, window_s / WINDOW_S)
+    return int(min(top, max(MIN_WINDOW, math.ceil(window_s / step_s))))
 
 
 def percentile(values, q: float) -> float:
@@ -95,6 +96,7 @@ class Settle:
 
     min_steps: int = 5  # at least this many steps before steady state can be declared
     budget_s: float = 60.0
+    window_s: float = WINDOW_S  # a window's length, about
     quantum: int = 1  # windows hold a multiple of this many steps: a loader's workers deliver in bursts of theirs
     windows: list[Window] = field(default_factory=list)
     slow: list[int] = field(default_factory=list)  # slow steps seen (a queue may refill during them)
@@ -105,7 +107,7 @@ class Settle:
 
     def next_size(self, first_step_s: float) -> int:
         """Steps in the next window: about WINDOW_S at the pace of the last one, in whole bursts."""
-        n = window_size(self.windows[-1].per_step if self.windows else first_step_s)
+        n = window_size(self.windows[-1].per_step if self.windows else first_step_s, self.window_s)
         q = max(self.quantum, 1)
         return max(q, -(-n // q) * q)
 

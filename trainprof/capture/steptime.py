@@ -121,15 +121,15 @@ class _Search:
     """Windows of steps until steady state (steady.py), as the capture times them: synced at
     each window's edge, the DataLoaders' queues read there."""
 
-    def __init__(self, torch, skip: int, steps: int, budget_s: float):
+    def __init__(self, torch, skip: int, steps: int, budget_s: float, window_s: float | None = None):
         from .probes import queued_batches, watch_loaders
-        from .steady import MIN_WINDOW, Settle
+        from .steady import MIN_WINDOW, WINDOW_S, Settle
 
         self.torch, self.level = torch, queued_batches
         self.loaders: dict = {}
         self.iters: dict = {}
         watch_loaders(torch, self.loaders, lambda: self.k, self.iters)  # steps counted from the skipped ones' end
-        self.settle = Settle(min_steps=steps, budget_s=budget_s)
+        self.settle = Settle(min_steps=steps, budget_s=budget_s, window_s=window_s or WINDOW_S)
         self.win, self.k, self.t = (0, MIN_WINDOW), 0, []
 
     def mark(self, k: int) -> bool:
@@ -199,7 +199,8 @@ def main() -> None:
         torch.Tensor.backward = backward
 
     settle = float(os.environ.get("TRAINPROF_SETTLE", 0) or 0)
-    search = _Search(torch, skip, steps, settle) if settle > 0 else None
+    window_s = float(os.environ.get("TRAINPROF_WINDOW_S", 0) or 0) or None
+    search = _Search(torch, skip, steps, settle, window_s) if settle > 0 else None
 
     def hook(opt, a, k):
         if state["pacer"] is None:

@@ -32,6 +32,10 @@ from .verify import VerifyError, losses, step_ms, step_record, timing_env
 
 TOP = 3  # findings tried
 SKIP, MIN_STEPS, SETTLE_S = 5, 10, 15.0  # each timed process: steps skipped, at least timed, search budget
+# Its windows last about this long (the capture's: 0.2 s): two that agree then hold a second or
+# more of steps, so work every few hundred ms (a writer's flushes) is in each, as in a long run.
+# Seen on 2 cores: 12 steps of a TensorBoard-logging loop timed a guarded print 0.75x.
+WINDOW_S = 1.0
 PARITY_STEPS = 10
 
 
@@ -205,7 +209,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
         files.append(p)
         return p
 
-    args, env = list(run.get("argv") or []), timing_env(SKIP, MIN_STEPS, SETTLE_S)
+    args, env = list(run.get("argv") or []), timing_env(SKIP, MIN_STEPS, SETTLE_S, WINDOW_S)
     t0 = time.monotonic()
     try:
         original = beside("original", text)

@@ -87,10 +87,13 @@ def _run(script: str, args: list[str], env_extra: dict, timeout: float) -> dict:
     return rec
 
 
-def timing_env(skip: int, steps: int, settle: float = 0.0) -> dict:
+def timing_env(skip: int, steps: int, settle: float = 0.0, window_s: float | None = None) -> dict:
     """steptime's settings: skip steps, then time `steps` (settle > 0: search for steady state
-    for up to settle seconds, with at least `steps`)."""
-    return {"TRAINPROF_SKIP": max(skip, 1), "TRAINPROF_STEPS": max(steps, 1), "TRAINPROF_SETTLE": max(settle, 0.0)}
+    for up to settle seconds, with at least `steps`, in windows of about window_s seconds)."""
+    env = {"TRAINPROF_SKIP": max(skip, 1), "TRAINPROF_STEPS": max(steps, 1), "TRAINPROF_SETTLE": max(settle, 0.0)}
+    if window_s:
+        env["TRAINPROF_WINDOW_S"] = window_s
+    return env
 
 
 def step_ms(script: str, args: list[str], env: dict, timeout: float) -> float:

@@ -79,8 +79,8 @@ def render(rep: Report, console: Console | None = None) -> None:
             else:
                 pre = "<=" if e.bound else "~"
                 save, sp = f"{pre}{n(e.saving_ms)} ms", f"{pre}{e.speedup:.2f}x"
-            if f.trial is not None and f.trial.agrees:  # measured beats estimated
-                sp = f"{f.trial.speedup:.2f}x run"
+            if f.trial is not None:  # measured beats estimated (rounds that disagree: their least)
+                sp = f"{f.trial.speedup:.2f}x run" if f.trial.agrees else f">={f.trial.low:.2f}x run"
             t.add_row(str(i), save, sp, Text(f.rule, style=SEV_STYLE.get(f.severity, "")), f"{f.path}:{f.line}")
         con.print()
         con.print(t)
