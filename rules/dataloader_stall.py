@@ -77,10 +77,11 @@ def detect(run):
     cores = prod.cores if prod else int(run.info.get("cores") or run.info.get("cpu_count") or 1)
     spare = max(1, cores - 1)  # one core stays with the training thread
     unprof_step = run.base_step_us
-    # the step without its wait for batches, unprofiled: what the loader has to keep up with
-    # (the wait as timed over the steady windows, where the capture has it: a few recorded
-    # steps of a bursty loader hold a share of its waits that can be far off)
-    train_us = max(unprof_step - 1000 * wait_ms, 0.05 * unprof_step)
+    # the step without its wait for batches, unprofiled: what the loader has to keep up with (the
+    # steady windows' wait, which a few recorded steps of a bursty loader can miss by far; at most
+    # the recorded steps' time outside the loader: the windows can hold fewer of its waits too)
+    own_us = 1000 * run.cpu_ms(M.outside(tr, run.steps, spans))
+    train_us = max(min(unprof_step - 1000 * wait_ms, own_us or unprof_step), 0.05 * unprof_step)
     measured = ""
     batch_us = None  # one batch's time as measured where it is made (to share out among the Dataset's lines)
     if not multi:
@@ -91,7 +92,7 @@ def detect(run):
             batch_us = made.batch_wall_us
             new_workers = min(made.workers_for(train_us), 8 if not made.cpu_bound else spare)
             floor = made.period_us(new_workers)
-            measured = f"; a batch takes {made.batch_wall_us / 1000:.3g} ms to make ({_cpu_share(made)} of it on a CPU)"
+            measured = f"; a batch takes {made.batch_wall_us / 1000:.3g} ms to make ({made.cpu_share} of it on a CPU)"
         else:
             load_us = sum(run.calibration.cpu_us(float(tr.ts[i]), float(tr.end[i])) for i in spans) / n
             new_workers = min(spare, 8)
@@ -109,7 +110,7 @@ def detect(run):
             # enough workers (and cores, for what of a batch is CPU time) make batches that fast
             new_workers = max(w, prod.workers_for(train_us))
             floor = prod.period_us(new_workers)
-            measured = (f"; each batch takes {prod.batch_wall_us / 1000:.3g} ms in a worker ({_cpu_share(prod)} of it "
+            measured = (f"; each batch takes {prod.batch_wall_us / 1000:.3g} ms in a worker ({prod.cpu_share} of it "
                         f"on a CPU): {w} deliver one step's batches every {prod.period_us() / 1000:.3g} ms")
         else:  # no pace measured (an older run): each worker produces a batch every ~W steps
             per_batch = w * unprof_step
@@ -192,10 +193,6 @@ def hot_lines(run, batch_us: float | None) -> tuple[HotLine, ...]:
     scale = batch_us / total if batch_us else 1.0
     top = sorted(costs.items(), key=lambda kv: -kv[1])[:HOT]
     return tuple(HotLine(run.relpath(p), ln, us * scale / 1000) for (p, ln), us in top if us >= HOT_SHARE * total)
-
-
-def _cpu_share(p: Producer) -> str:
-    return f"{100 * min(p.batch_cpu_us / p.batch_wall_us, 1.0):.0f}%" if p.batch_wall_us else "none"
 
 
 # -- the codemod ------------------------------------------------------------------------

@@ -51,6 +51,11 @@ class Producer:
         return best
 
     @property
+    def cpu_share(self) -> str:
+        """A batch's CPU share of its wall time, as a message says it."""
+        return f"{100 * min(self.batch_cpu_us / self.batch_wall_us, 1.0):.0f}%" if self.batch_wall_us else "none"
+
+    @property
     def cpu_bound(self) -> bool:
         """The workers' time is mostly computing (more workers than spare cores do not help)."""
         return self.batch_cpu_us >= 0.5 * self.batch_wall_us

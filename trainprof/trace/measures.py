@@ -244,3 +244,21 @@ def background_python(trace: Trace, st: Steps, hint: str) -> tuple[np.ndarray, n
     if not len(busy):
         return np.array([]), np.array([])
     return merge(np.clip(trace.ts[busy], lo, hi), np.clip(trace.end[busy], lo, hi))
+
+
+def outside(trace: Trace, st: Steps, idx: np.ndarray) -> list[tuple[float, float]]:
+    """The recorded steps' time outside the events idx (their union), as intervals."""
+    s, e = merge(trace.ts[idx], trace.end[idx]) if len(idx) else (np.zeros(0), np.zeros(0))
+    out = []
+    for a, b in zip(st.start.tolist(), st.end.tolist()):
+        t = a
+        for x, y in zip(s.tolist(), e.tolist()):
+            if x >= b:
+                break
+            if y > t:
+                if x > t:
+                    out.append((t, x))
+                t = y
+        if t < b:
+            out.append((t, b))
+    return out

@@ -1,5 +1,7 @@
-"""measures.background_python: when a background thread of this process ran Python (holding
-the GIL the training thread then waits for): its frames that hold no wait, whole."""
+"""measures on threads' time: background_python (when a background thread of this process ran
+Python, holding the GIL the training thread then waits for: its frames that hold no wait, whole)
+and outside (the recorded steps' time outside some events: the training's own time beside the
+loader's)."""
 import numpy as np
 from test_report_tables import _trace
 
@@ -30,3 +32,13 @@ def test_no_thread_of_the_hint_no_intervals():
     ev = [("other/lib.py(1): work", PY, 0, 500, 2), ("train.py(10): main", PY, 0, 1000, 1)]
     s, e = M.background_python(_trace(ev), _steps(0, 1000), "tensorboard")
     assert len(s) == 0 and len(e) == 0
+
+
+def test_outside_is_each_steps_time_less_the_events():
+    # two steps [0, 100) and [100, 200); events [10, 30), [20, 40) (overlapping), [90, 120), [150, 160)
+    ev = [("a", "cpu_op", 10, 20, 1), ("b", "cpu_op", 20, 20, 1), ("c", "cpu_op", 90, 30, 1), ("d", "cpu_op", 150, 10, 1)]
+    tr = _trace(ev)
+    st = M.Steps(np.array([1, 2]), np.array([0.0, 100.0]), np.array([100.0, 200.0]), tid=1, pid=1)
+    got = M.outside(tr, st, np.arange(4))
+    assert got == [(0.0, 10.0), (40.0, 90.0), (120.0, 150.0), (160.0, 200.0)]
+    assert M.outside(tr, st, np.zeros(0, np.int64)) == [(0.0, 100.0), (100.0, 200.0)]
