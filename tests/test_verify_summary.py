@@ -47,3 +47,15 @@ def test_a_foreign_or_damaged_trials_json_is_ignored_entry_by_entry(tmp_path):
     render(prepare(a))
     (d / "trials.json").write_text(json.dumps(["not", "a", "dict"]))
     assert all(f.trial is None for f in analyze(str(d)).findings)
+
+
+def test_trials_run_more_rounds_only_while_a_variants_rounds_disagree():
+    from trainprof.fix.trials import Variant, _disagree
+
+    orig = [30.0, 30.0]
+    agree = Variant({}, None, "x", ms=[5.0, 5.5])  # 6.0x and 5.5x
+    apart = Variant({}, None, "y", ms=[5.0, 30.0])  # 6.0x and 1.0x: the machine, not the fix
+    gone = Variant({}, None, "z", ms=[5.0], failed="did not run")
+    assert not _disagree(orig, [(None, agree, ""), (None, gone, "")])
+    assert _disagree(orig, [(None, agree, ""), (None, apart, "")])
+    assert not _disagree(orig[:1], [(None, apart, "")])  # one round: no spread yet

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import write_atomic
+from ..finding import TRIAL_SPREAD
 from ..source.index import read_source
 from .apply import FixError, all_codemods, fix_text, resolve
 from .verify import VerifyError, losses, step_ms, step_record, timing_env
@@ -36,6 +37,7 @@ SKIP, MIN_STEPS, SETTLE_S = 5, 10, 15.0  # each timed process: steps skipped, at
 # more of steps, so work every few hundred ms (a writer's flushes) is in each, as in a long run.
 # Seen on 2 cores: 12 steps of a TensorBoard-logging loop timed a guarded print 0.75x.
 WINDOW_S = 1.0
+EXTRA_ROUNDS = 2  # rounds beyond `rounds` while some variant's rounds disagree, within the budget
 PARITY_STEPS = 10
 
 
@@ -180,6 +182,15 @@ def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
             "params": v.params, "change": v.change, "knobs": v.knobs}
 
 
+def _disagree(orig_ms: list[float], runs) -> bool:
+    """Whether a variant's speedups over the rounds so far are further apart than TRIAL_SPREAD."""
+    for _, v, _ in runs:
+        sp = [o / m for o, m in zip(orig_ms, v.ms) if m > 0]
+        if not v.failed and len(sp) > 1 and max(sp) > TRIAL_SPREAD * min(sp):
+            return True
+    return False
+
+
 def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=None, timeout: float = 300.0) -> dict:
     """Try the top fixes of run_dir's analysis; write and return trials.json's content."""
     a = rundir.read_analysis(run_dir)
@@ -219,15 +230,21 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
             runs.append((None, both, beside("safe", both.text)))
         orig_ms: list[float] = []
         done = 0
-        for r in range(rounds):
-            if r >= 2 and time.monotonic() - t0 > budget_s * r / rounds:
+        for r in range(rounds + EXTRA_ROUNDS):
+            spent = time.monotonic() - t0
+            if r >= rounds:
+                # rounds that disagree (a loaded machine, a bursty step): more, while the budget lasts
+                if not _disagree(orig_ms, runs) or spent + spent / r > budget_s:
+                    break
+            elif r >= 2 and spent > budget_s * r / rounds:
                 break  # the budget allows fewer rounds (two at least: a spread)
-            say(f"round {r + 1}/{rounds}: original")
+            label = f"round {r + 1}/{rounds}" if r < rounds else f"round {r + 1} (the rounds disagree)"
+            say(f"{label}: original")
             orig_ms.append(step_ms(original, args, env, timeout))
             for c, v, p in runs:
                 if v.failed:
                     continue
-                say(f"round {r + 1}/{rounds}: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
+                say(f"{label}: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
                 knobs = {"TRAINPROF_KNOBS": json.dumps(v.knobs)} if v.knobs else {}
                 try:
                     rec = step_record(p, args, dict(env, **knobs), timeout)
