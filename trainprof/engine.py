@@ -322,14 +322,14 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     # it is the very file the run ran, its sha256 as run.json recorded it (whoever made the run
     # had its content): then as if given with --script (`trainprof report RUN` from anywhere)
     why = why_not_read(script, roots) if script else None
-    if why and not given and ran_this(script, info.get("script_sha256")):
-        roots = source_roots(run_dir, script)
-        why = None
+    same = bool(why) and not given and ran_this(script, info.get("script_sha256"))  # hashed: unchanged
+    if same:
+        roots, why = source_roots(run_dir, script), None
     if why:
         notes.append(f"the script {script} was not read ({why}): source lines are shown without code; "
                      "`--script PATH` reads it")
     index = index_source(script) if script and not why else None
-    if index is not None and info.get("script_sha256"):
+    if index is not None and info.get("script_sha256") and not same:
         from .capture.runner import sha256
 
         if sha256(script) != info["script_sha256"]:

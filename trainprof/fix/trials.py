@@ -174,8 +174,13 @@ def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | No
     return Variant({}, ff.after, ", ".join(c.id for c in ff.used)) if ff.changed else None
 
 
+def _speedups(orig: list[float], v: Variant) -> list[float]:
+    """The variant's speedup in each round it ran."""
+    return [o / p for o, p in zip(orig, v.ms) if p > 0]
+
+
 def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
-    sp = [o / p for o, p in zip(orig, v.ms) if p > 0]
+    sp = _speedups(orig, v)
     return {"speedup": statistics.median(sp), "low": min(sp), "high": max(sp), "rounds": len(sp),
             "original_ms": statistics.median(orig[:len(sp)]), "patched_ms": statistics.median(v.ms),
             "steps": int(statistics.median(v.steps)) if v.steps else None,
@@ -185,7 +190,7 @@ def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
 def _disagree(orig_ms: list[float], runs) -> bool:
     """Whether a variant's speedups over the rounds so far are further apart than TRIAL_SPREAD."""
     for _, v, _ in runs:
-        sp = [o / m for o, m in zip(orig_ms, v.ms) if m > 0]
+        sp = _speedups(orig_ms, v)
         if not v.failed and len(sp) > 1 and max(sp) > TRIAL_SPREAD * min(sp):
             return True
     return False

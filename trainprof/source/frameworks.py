@@ -134,18 +134,20 @@ def from_command_line(s: Settings) -> str | None:
 
 
 def precision_advice(s: Settings) -> str:
-    if from_command_line(s) == "LightningCLI":
+    cli = from_command_line(s)
+    if cli == "LightningCLI":
         return "`--trainer.precision=bf16-mixed` on the command line (LightningCLI)"
-    if from_command_line(s):
-        return f"`--bf16 --tf32 True` on the command line ({from_command_line(s)}, line {s.call.line})"
+    if cli:
+        return f"`--bf16 --tf32 True` on the command line ({cli}, line {s.call.line})"
     if s.framework == "lightning":
         return f'`Trainer(precision="bf16-mixed")` (line {s.call.line})'
     return f"`TrainingArguments(bf16=True, tf32=True)` (line {s.call.line})"
 
 
 def logging_advice(s: Settings, every: int) -> str:
-    if from_command_line(s) == "LightningCLI":
+    cli = from_command_line(s)
+    if cli == "LightningCLI":
         return f"`--trainer.log_every_n_steps={every}` on the command line (LightningCLI)"
-    if from_command_line(s):
-        return f"`--logging_steps {every}` on the command line ({from_command_line(s)}, line {s.call.line})"
+    if cli:
+        return f"`--logging_steps {every}` on the command line ({cli}, line {s.call.line})"
     return f"`{s.call.qualname.rsplit('.', 1)[-1]}({s.knob('log_every')}={every})` (line {s.call.line})"
