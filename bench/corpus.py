@@ -13,9 +13,9 @@ speedup is the truth for the estimate of the rules it applies, as in bench/estim
 2. The ground truth, measured apart from the trials: each fix the trials ran (its best variant:
    the codemod written by the same function `trainprof apply` uses, or the knobs the trial chose),
    and all the safe fixes together, each timed against the original in fresh processes, unprofiled,
-   in ROUNDS interleaved rounds, over a fixed window of steps (SKIP steps skipped: past start-up and
-   the DataLoader's prefetch queue; then TIMED steps, synced at both edges) -- not trainprof's
-   search. A round's speedup is original/fixed of that round; the median over rounds is kept.
+   in ROUNDS interleaved rounds, over a fixed window of steps (SKIP steps and SKIP_S seconds skipped:
+   past start-up and the DataLoader's prefetch queue; then TIMED steps and MIN_S seconds, synced at
+   both edges; a fixed example that logs every P steps in whole periods) -- not trainprof's search. A round's speedup is original/fixed of that round; the median over rounds is kept.
 
 What is scored, per script:
 - combined: trainprof's combined estimate vs the measured speedup of all safe fixes together (where
@@ -48,6 +48,8 @@ from estimates import FIXES, PERIOD, report_json  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 SKIP, TIMED = int(os.environ.get("SKIP", 40)), int(os.environ.get("TIMED", 40))
+# ... and at least these many seconds: 40 steps of a fast fixed variant (1.5 ms) are a 60 ms window
+MIN_S, SKIP_S = float(os.environ.get("MIN_S", 2.0)), float(os.environ.get("SKIP_S", 1.0))
 TRIAL_BUDGET = os.environ.get("TRIAL_BUDGET", "60")
 SETTLE = os.environ.get("SETTLE", "60")  # analyze's --settle
 TRIALS = os.environ.get("TRIALS", "1") != "0"  # 0: estimates only (an example's own fix is still timed)
@@ -74,8 +76,9 @@ def scripts(names: list[str]) -> list[dict]:
 
 
 def _time(script: str, args: list[str], cwd: str, knobs: dict | None, timeout: float = 300,
-          timed: int = TIMED) -> float | None:
-    env = dict(os.environ, TRAINPROF_SKIP=str(SKIP), TRAINPROF_STEPS=str(timed), TRAINPROF_SETTLE="0")
+          period: int = 1) -> float | None:
+    env = dict(os.environ, TRAINPROF_SKIP=str(SKIP), TRAINPROF_STEPS=str(TIMED), TRAINPROF_SETTLE="0",
+               TRAINPROF_MIN_S=str(MIN_S), TRAINPROF_SKIP_S=str(SKIP_S), TRAINPROF_MULTIPLE=str(period))
     if knobs:
         env["TRAINPROF_KNOBS"] = json.dumps(knobs)
     try:
@@ -156,7 +159,7 @@ def run_one(s: dict, out: str) -> dict:
         period = PERIOD.get(s["name"])
         variants.append({"rule": "fixed", "line": None, "trial": None, "knobs": None, "text": None,
                          "path": os.path.join(folder, s["fixed"]),
-                         "timed": period * math.ceil(TIMED / period) if period else TIMED})
+                         "period": period or 1})
     files = []
     try:
         for k, v in enumerate(variants):
@@ -171,7 +174,7 @@ def run_one(s: dict, out: str) -> dict:
         for r in range(ROUNDS):
             orig.append(_time(script, args, cwd, None))
             for v in variants:
-                v.setdefault("ms", []).append(_time(v["path"], args, cwd, v["knobs"], timed=v.get("timed", TIMED)))
+                v.setdefault("ms", []).append(_time(v["path"], args, cwd, v["knobs"], period=v.get("period", 1)))
     finally:
         for f in files:
             os.unlink(f)

@@ -87,3 +87,17 @@ def test_the_compile_knob_compiles_the_model_in_place(tmp_path):
     out = _steptime(tmp_path, MODEL.format(opt="SGD"), {"compile": True})
     assert "compiled: True" in out
     assert json.loads(out.strip().splitlines()[-1])["step_ms"] > 0
+
+
+def test_a_throttle_is_timed_over_whole_periods_against_the_original_timed_alike():
+    from trainprof.fix.trials import Variant, _speedups, _whole_periods
+
+    env = {"TRAINPROF_SKIP": 5, "TRAINPROF_STEPS": 10, "TRAINPROF_SETTLE": 15.0}
+    whole = _whole_periods(env, 500)
+    # the search would leave the periodic logging out as a spike: a fixed window of whole periods
+    assert whole["TRAINPROF_SETTLE"] == 0 and whole["TRAINPROF_MULTIPLE"] == 500 and whole["TRAINPROF_MIN_S"] > 0
+    origs = {"search": [20.0, 20.0], "whole": [30.0, 30.0]}  # the original's flushes, in whole windows only
+    throttle = Variant({"every": 500}, "x", "guard", ms=[3.0, 3.0])
+    knob = Variant({"num_workers": 4}, None, "knob", ms=[10.0, 10.0])
+    assert _speedups(origs, throttle) == [10.0, 10.0]  # against the original's whole periods
+    assert _speedups(origs, knob) == [2.0, 2.0]  # against its search

@@ -3,7 +3,10 @@
     python -m trainprof.capture.steptime SCRIPT [ARGS...]
 
 Environment: TRAINPROF_SKIP (steps skipped first, default 10), TRAINPROF_STEPS
-(steps timed, default 20; at least that many with TRAINPROF_SETTLE), TRAINPROF_SETTLE (seconds:
+(steps timed, default 20; at least that many with TRAINPROF_SETTLE), TRAINPROF_MIN_S and TRAINPROF_SKIP_S
+(seconds: without TRAINPROF_SETTLE, the timed window lasts at least MIN_S and the skipped steps at
+least SKIP_S -- a fast variant's 20 steps are too short a window to time -- and TRAINPROF_MULTIPLE
+rounds the steps timed up to a multiple of it: whole periods of a fix that logs every N steps), TRAINPROF_SETTLE (seconds:
 time windows of steps until steady state, as the capture does -- steady.py -- within that
 budget; 0, the default: the TRAINPROF_STEPS steps after the skipped ones), TRAINPROF_KNOBS (JSON:
 settings applied as the script runs, without editing it -- {"loader": {...}} DataLoader keyword
@@ -182,7 +185,10 @@ def main() -> None:
     if os.environ.get("TRAINPROF_DETERMINISTIC"):
         torch.use_deterministic_algorithms(True, warn_only=True)
     _knobs(torch, json.loads(os.environ.get("TRAINPROF_KNOBS") or "{}"))
-    state = {"n": 0, "pacer": None, "t0": 0.0}
+    state = {"n": 0, "pacer": None, "t0": 0.0, "start": 0.0, "end": 0}
+    min_s = float(os.environ.get("TRAINPROF_MIN_S", 0) or 0)
+    skip_s = float(os.environ.get("TRAINPROF_SKIP_S", 0) or 0)
+    multiple = max(int(os.environ.get("TRAINPROF_MULTIPLE", 1) or 1), 1)
     losses: list[str] = []
 
     if n_losses:
@@ -212,13 +218,21 @@ def main() -> None:
             if state["n"] >= skip and search.mark(state["n"] - skip):
                 _done(dict(search.result(), script=script, skip=skip))
             return
-        if state["n"] == skip:
+        if not state["t0"]:
+            if state["n"] == 1:
+                state["start"] = time.perf_counter()
+            # skipped: `skip` steps and, given SKIP_S, that many seconds (unsynced: the queue is bounded)
+            if state["n"] >= skip and time.perf_counter() - state["start"] >= skip_s:
+                _sync(torch)
+                state["t0"], state["skip"] = time.perf_counter(), state["n"]
+            return
+        k = state["n"] - state["skip"]
+        if not state["end"] and k >= steps and time.perf_counter() - state["t0"] >= min_s:
+            state["end"] = state["skip"] + -(-k // multiple) * multiple
+        if state["end"] and state["n"] >= state["end"]:
             _sync(torch)
-            state["t0"] = time.perf_counter()
-        elif state["n"] == skip + steps:
-            _sync(torch)
-            _done({"script": script, "step_ms": (time.perf_counter() - state["t0"]) * 1000 / steps,
-                   "skip": skip, "steps": steps})
+            _done({"script": script, "step_ms": (time.perf_counter() - state["t0"]) * 1000 / k,
+                   "skip": state["skip"], "steps": k})
 
     register_optimizer_step_post_hook(hook)
     sys.argv = [script] + args

@@ -17,6 +17,7 @@ reads: a finding shows its measured speedup next to the estimate, and ranks by i
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -174,20 +175,39 @@ def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | No
     return Variant({}, ff.after, ", ".join(c.id for c in ff.used)) if ff.changed else None
 
 
-def _speedups(orig: list[float], v: Variant) -> list[float]:
-    """The variant's speedup in each round it ran."""
+def _every(v: Variant) -> int | None:
+    """The period of a throttle (log every N steps), None for other fixes."""
+    every = v.params.get("every") if isinstance(v.params, dict) else None
+    return every if isinstance(every, int) and every >= 2 else None
+
+
+def _whole_periods(env: dict, period: int) -> dict:
+    """steptime's settings for a throttle and the original it is compared with: a fixed window of
+    whole periods after a fixed skip -- the steady-state search would leave the throttle's periodic
+    logging out as a spike (the fix's own cost), and the original's writer flushes with it -- as
+    long as the search's two windows."""
+    return dict(env, TRAINPROF_SETTLE=0, TRAINPROF_STEPS=period, TRAINPROF_MULTIPLE=period,
+                TRAINPROF_MIN_S=2 * WINDOW_S, TRAINPROF_SKIP_S=2 * WINDOW_S)
+
+
+def _speedups(orig: list[float] | dict, v: Variant) -> list[float]:
+    """The variant's speedup in each round it ran (against the original timed as it was: a
+    throttle's against the original's whole periods)."""
+    if isinstance(orig, dict):
+        orig = orig["whole" if _every(v) and orig.get("whole") else "search"]
     return [o / p for o, p in zip(orig, v.ms) if p > 0]
 
 
-def _summary(orig: list[float], v: Variant, rounds: int) -> dict:
-    sp = _speedups(orig, v)
+def _summary(origs: dict, v: Variant, rounds: int) -> dict:
+    sp = _speedups(origs, v)
+    orig = origs["whole" if _every(v) and origs.get("whole") else "search"]
     return {"speedup": statistics.median(sp), "low": min(sp), "high": max(sp), "rounds": len(sp),
             "original_ms": statistics.median(orig[:len(sp)]), "patched_ms": statistics.median(v.ms),
             "steps": int(statistics.median(v.steps)) if v.steps else None,
             "params": v.params, "change": v.change, "knobs": v.knobs}
 
 
-def _disagree(orig_ms: list[float], runs) -> bool:
+def _disagree(orig_ms: dict, runs) -> bool:
     """Whether a variant's speedups over the rounds so far are further apart than TRIAL_SPREAD."""
     for _, v, _ in runs:
         sp = _speedups(orig_ms, v)
@@ -233,7 +253,9 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
                 for k, c in enumerate(cands) for j, v in enumerate(c.variants)]
         if both is not None:
             runs.append((None, both, beside("safe", both.text)))
-        orig_ms: list[float] = []
+        orig_ms: dict[str, list[float]] = {"search": [], "whole": []}
+        periods = [e for _, v, _ in runs if (e := _every(v))]
+        whole = _whole_periods(env, math.lcm(*periods)) if periods else None
         done = 0
         for r in range(rounds + EXTRA_ROUNDS):
             spent = time.monotonic() - t0
@@ -245,14 +267,17 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
                 break  # the budget allows fewer rounds (two at least: a spread)
             label = f"round {r + 1}/{rounds}" if r < rounds else f"round {r + 1} (the rounds disagree)"
             say(f"{label}: original")
-            orig_ms.append(step_ms(original, args, env, timeout))
+            orig_ms["search"].append(step_ms(original, args, env, timeout))
+            if whole is not None:
+                say(f"{label}: original, whole periods of {whole['TRAINPROF_MULTIPLE']} steps")
+                orig_ms["whole"].append(step_ms(original, args, whole, timeout))
             for c, v, p in runs:
                 if v.failed:
                     continue
                 say(f"{label}: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
                 knobs = {"TRAINPROF_KNOBS": json.dumps(v.knobs)} if v.knobs else {}
                 try:
-                    rec = step_record(p, args, dict(env, **knobs), timeout)
+                    rec = step_record(p, args, dict(whole if _every(v) and whole else env, **knobs), timeout)
                 except VerifyError as e:
                     if not v.optional:
                         raise
@@ -269,7 +294,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
             ran = [v for v in c.variants if not v.failed and len(v.ms) == done]
             if not ran:
                 continue
-            best = max(ran, key=lambda v: statistics.median(orig_ms) / statistics.median(v.ms))
+            best = max(ran, key=lambda v: statistics.median(_speedups(orig_ms, v)))
             rec = dict(c.key, fix=c.fix_id, trial=_summary(orig_ms, best, done),
                        tried=[{"params": v.params, "ms": statistics.median(v.ms)} for v in ran])
             say(f"loss parity: {c.fix_id}")
