@@ -130,6 +130,12 @@ def _from_analysis(a: dict) -> dict:
                             "bound": (f.get("estimate") or {}).get("upper_bound")} for f in a["findings"][:5]]}
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def run_one(s: dict, out: str) -> dict:
     folder, script = s["folder"], os.path.join(s["folder"], s["script"])
     cwd = folder if s.get("cwd", ".") == "." else os.path.join(folder, s["cwd"])
@@ -138,6 +144,8 @@ def run_one(s: dict, out: str) -> dict:
             cmd = f"{sys.executable} {cmd[len('python '):]}"
         subprocess.run(cmd, shell=True, cwd=folder, check=True, timeout=300)
     args = list(s.get("args") or [])
+    if s.get("cpu_args") is not None and not _cuda():
+        args = list(s["cpu_args"])  # the folder's smaller configuration, for a machine without a GPU
     run = os.path.join(out, "runs", s["name"])
     shutil.rmtree(run, ignore_errors=True)
     t = time.monotonic()

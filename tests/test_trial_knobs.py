@@ -101,3 +101,42 @@ def test_a_throttle_is_timed_over_whole_periods_against_the_original_timed_alike
     knob = Variant({"num_workers": 4}, None, "knob", ms=[10.0, 10.0])
     assert _speedups(origs, throttle) == [10.0, 10.0]  # against the original's whole periods
     assert _speedups(origs, knob) == [2.0, 2.0]  # against its search
+
+
+def _run_dir(tmp_path, findings, files=None):
+    import hashlib
+
+    script = tmp_path / "train.py"
+    script.write_text("x = 1\n")
+    sha = hashlib.sha256(script.read_bytes()).hexdigest()
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "run.json").write_text(json.dumps({"script": str(script), "script_sha256": sha, "argv": []}))
+    (d / "analysis.json").write_text(json.dumps({"script": "train.py", "script_sha256": sha, "files": files or {},
+                                                 "findings": findings}))
+    return d, sha
+
+
+def test_trials_of_an_analysis_with_nothing_to_try_say_so(tmp_path):
+    from trainprof.fix.trials import run_trials
+
+    d, sha = _run_dir(tmp_path, [])
+    out = run_trials(str(d))
+    assert out["findings"] == [] and "no finding" in out["note"] and out["script_sha256"] == sha
+    assert json.loads((d / "trials.json").read_text())["note"] == out["note"]
+
+
+def test_trials_find_the_script_when_only_other_files_have_findings(tmp_path):
+    """A loop in a package beside the script: the analysis names only that file's sha256."""
+    from trainprof.fix.trials import TrialError, run_trials
+
+    (tmp_path / "mylib").mkdir()
+    (tmp_path / "mylib" / "loop.py").write_text("y = 2\n")
+    f = {"rule": "item-sync", "path": "mylib/loop.py", "line": 1, "saving_ms": 1.0, "fix": {"id": "item-sync"}}
+    d, _ = _run_dir(tmp_path, [f], {"mylib/loop.py": "0" * 64})
+    out = run_trials(str(d))  # nothing in the script itself to patch: no error, a note
+    assert out["findings"] == [] and "codemod" in out["note"]
+    # the script edited since the analysis: refused, not tried
+    (tmp_path / "train.py").write_text("x = 2\n")
+    with pytest.raises(TrialError, match="cannot try fixes"):
+        run_trials(str(d))

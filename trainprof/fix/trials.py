@@ -28,6 +28,7 @@ from ..capture import rundir
 from ..errors import TrainprofError
 from ..files import write_atomic
 from ..finding import TRIAL_SPREAD
+from ..readable import ran_this
 from ..source.index import read_source
 from .apply import FixError, all_codemods, fix_text, resolve
 from .verify import VerifyError, losses, step_ms, step_record, timing_env
@@ -222,13 +223,20 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
     run = rundir.read_json(os.path.join(run_dir, rundir.RUN_JSON))
     if a is None or run is None:
         raise TrialError(f"{run_dir}: no analysis.json or run.json (run `trainprof analyze` first)")
+    sha = a.get("script_sha256")  # trials of another version of the script do not count
+    if not any((f.get("fix") or {}).get("id") or KNOB_FIXES.get(f.get("rule")) for f in a.get("findings") or []):
+        # nothing to try (the analysis names no file to resolve then)
+        return _write(run_dir, {"findings": [], "note": "no finding has a fix to try"}, sha)
     try:
         script, _ = resolve(run_dir, a, os.path.basename(a.get("script") or run.get("script") or ""))
     except FixError as e:
-        raise TrialError(f"cannot try fixes: {e}") from None
+        # findings only in other files of the project name no sha256 for the script: the script
+        # where it ran, if it is still the one analysed (it is only read; the copies are beside it)
+        script = str(run.get("script") or "")
+        if not ran_this(script, sha):
+            raise TrialError(f"cannot try fixes: {e}") from None
     cores = int(run.get("cores") or run.get("cpu_count") or 1)
     text = read_source(script)
-    sha = a.get("script_sha256")  # trials of another version of the script do not count
     cands = candidates(run_dir, a, script, text, cores, cuda=bool(run.get("cuda")))
     both = combined_safe(a, run_dir, script, text)
     if not cands and both is None:
