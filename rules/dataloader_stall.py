@@ -36,7 +36,7 @@ import libcst as cst
 from libcst import matchers as m
 
 from trainprof.estimate import Change, Measured, WhatIf
-from trainprof.estimate.producer import Producer
+from trainprof.estimate.producer import Producer, capacity_us
 from trainprof.finding import Evidence, Finding, Fix, HotLine
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.fix.workers_safe import function_of as _function_of
@@ -120,6 +120,9 @@ def detect(run):
         if new_workers == w:
             binds += (f", and more would not help on {cores} cores: make __getitem__ cheaper" if prod is None or
                       prod.cpu_bound else ": their pace is what the step waits for")
+    busy = capacity_us(run.info, prod, multi, cores)
+    if busy is not None and busy >= floor:  # the cores bind: workers would take them from the training
+        floor, binds = busy, binds + f"; the step's CPU work ({busy * cores / 1000:.3g} ms) already fills the {cores} cores"
     line = run.script_line(int(spans[0]))
     if call is not None and F.uses_framework_loop(run.index):
         line = call.line  # the framework's loop fetches the batches: the fix is at the DataLoader it was given
@@ -154,7 +157,7 @@ def detect(run):
                Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),
         saving=_saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady_wait is not None,
-                       unprof_step, train_us),
+                       unprof_step, train_us, busy is not None and busy >= floor),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
         fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True"
                     + (", pin_memory=True" if tr.has_cuda else ""),  # pinned pages serve copies to a GPU only
@@ -164,11 +167,13 @@ def detect(run):
     )
 
 
-def _saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady, step_us, train_us):
-    """The wait replayed away, the step no faster than the loader then delivers; or, where the
-    recorded steps held under half the wait the steady windows timed (they fell between a bursty
-    loader's waits), measured: the steady step less its wait, no faster than that pace."""
-    pace = (f"the step can be no faster than one batch per {floor / 1000:.3g} ms ({new_workers} "
+def _saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady, step_us, train_us, full=False):
+    """The wait replayed away, the step no faster than the loader then delivers (or than its CPU
+    work over the cores: full); or, where the recorded steps held under half the wait the steady
+    windows timed (they fell between a bursty loader's waits), measured: the steady step less its
+    wait, no faster than that pace."""
+    pace = (f"the step can be no faster than its CPU work over the {cores} cores ({floor / 1000:.3g} ms)" if full else
+            f"the step can be no faster than one batch per {floor / 1000:.3g} ms ({new_workers} "
             f"worker{'s' if new_workers != 1 else ''} on {cores} cores)")
     if steady and recorded_ms < 0.5 * wait_ms:
         return Measured(max(0.0, step_us - max(train_us, floor)) / 1000,

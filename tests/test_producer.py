@@ -6,7 +6,7 @@ import pytest
 
 from trainprof.estimate.change import Change
 from trainprof.estimate.estimates import bounded, floor_us
-from trainprof.estimate.producer import MAX_WORKERS, Producer, producer
+from trainprof.estimate.producer import MAX_WORKERS, Producer, capacity_us, producer
 
 
 def test_io_bound_workers_overlap_past_the_cores():
@@ -25,6 +25,18 @@ def test_cpu_bound_workers_are_bound_by_the_spare_cores():
     assert p.period_us(3) == pytest.approx(40_000 / 3)
     assert p.period_us(12) == pytest.approx(40_000 / 3)
     assert p.workers_for(1_000) == 3  # the fastest it can go; a 4th worker adds nothing
+
+
+def test_the_cores_bound_the_step_when_the_training_process_fills_them():
+    # seen on 2 cores: a step of 12.8 ms whose process used 25.4 ms of CPU (intra-op threads),
+    # half of it loading on the training thread: workers only move that work, the cores stay full
+    info = {"steady": {"step_ms": 12.8, "cpu_ms": 25.4}}
+    assert capacity_us(info, None, False, 2) == pytest.approx(12_700)
+    assert capacity_us(info, None, False, 16) == pytest.approx(25_400 / 16)  # many cores: hardly a bound
+    # with workers, theirs for a step's batches counts too
+    p = Producer(workers=2, batch_wall_us=10_000, batch_cpu_us=8_000, cores=2)
+    assert capacity_us(info, p, True, 2) == pytest.approx((25_400 + 8_000) / 2)
+    assert capacity_us({}, p, True, 2) is None  # not timed: no bound
 
 
 def test_batches_per_step_and_the_cap():

@@ -73,3 +73,17 @@ def producer(info: dict, batches_per_step: float = 1.0) -> Producer | None:
     return Producer(workers=int(loaders[0]["num_workers"]), batch_wall_us=1000 * float(fetch.get("wall_ms") or 0) / n,
                     batch_cpu_us=1000 * float(fetch.get("cpu_ms") or 0) / n, cores=cores,
                     batches_per_step=max(batches_per_step, 1e-3), batches=n)
+
+
+def capacity_us(info: dict, prod: Producer | None, multi: bool, cores: int) -> float | None:
+    """The step can be no shorter than the CPU work of a step over the cores: the training
+    process's own (all its threads, timed over the steady windows: loading included where it runs
+    there) and, with workers, theirs for a step's batches. Moving loading into workers moves it,
+    it does not remove it: on 2 cores that a training process already keeps busy (intra-op
+    threads), workers compete with it -- seen: 0 -> 1-2 workers measured 0.76-0.90x on two real
+    scripts whose step was half loading. None where the steady windows were not timed."""
+    cpu_ms = (info.get("steady") or {}).get("cpu_ms")
+    if not cpu_ms or cores < 1:
+        return None
+    work = 1000 * float(cpu_ms) + (prod.batch_cpu_us * prod.batches_per_step if multi and prod else 0.0)
+    return work / cores
