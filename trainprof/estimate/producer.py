@@ -75,15 +75,25 @@ def producer(info: dict, batches_per_step: float = 1.0) -> Producer | None:
                     batches_per_step=max(batches_per_step, 1e-3), batches=n)
 
 
+FULL = 0.9  # a training process using this share of the cores' time leaves none to spare
+
+
 def capacity_us(info: dict, prod: Producer | None, multi: bool, cores: int) -> float | None:
     """The step can be no shorter than the CPU work of a step over the cores: the training
     process's own (all its threads, timed over the steady windows: loading included where it runs
     there) and, with workers, theirs for a step's batches. Moving loading into workers moves it,
     it does not remove it: on 2 cores that a training process already keeps busy (intra-op
     threads), workers compete with it -- seen: 0 -> 1-2 workers measured 0.76-0.90x on two real
-    scripts whose step was half loading. None where the steady windows were not timed."""
-    cpu_ms = (info.get("steady") or {}).get("cpu_ms")
-    if not cpu_ms or cores < 1:
+    scripts whose step was half loading. None where the steady windows were not timed, or where
+    the process leaves cores spare."""
+    steady = info.get("steady") or {}
+    cpu_ms, step_ms = steady.get("cpu_ms"), steady.get("step_ms")
+    if not cpu_ms or not step_ms or cores < 1:
         return None
     work = 1000 * float(cpu_ms) + (prod.batch_cpu_us * prod.batches_per_step if multi and prod else 0.0)
+    if work < FULL * cores * 1000 * float(step_ms):
+        # spare cores: what the process's threads burn beside the work (intra-op threads spinning)
+        # is no measure of what a worker would need (seen on 16 cores: 8 of them busy a step, the
+        # loading 19x faster in workers) -- the producer's pace bounds the step then
+        return None
     return work / cores
