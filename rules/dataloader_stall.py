@@ -68,8 +68,7 @@ def detect(run):
     call = run.loader_call
     kw = call.keywords if call else {}
     workers = kw.get("num_workers", 0 if call else None)
-    if not isinstance(workers, int):
-        workers = None  # not a literal: unknown
+    workers = workers if isinstance(workers, int) else None  # not a literal: unknown
     seen = [ld for ld in run.info.get("loaders") or [] if bool(ld.get("num_workers")) == multi]
     if seen:  # the configuration the capture saw the loader run with beats the source's literal
         workers = seen[0]["num_workers"]
@@ -126,8 +125,7 @@ def detect(run):
     line = run.script_line(int(spans[0]))
     if call is not None and F.uses_framework_loop(run.index):
         line = call.line  # the framework's loop fetches the batches: the fix is at the DataLoader it was given
-    if line is None:
-        line = run.index.loops[0].line if run.index and run.index.loops else 1
+    line = line if line is not None else run.index.loops[0].line if run.index and run.index.loops else 1
     keys = ("batch_size", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
     if seen:
         cfg = ", ".join(f"{k}={seen[0][k]!r}" for k in keys if seen[0].get(k) is not None) + " (as run)"
