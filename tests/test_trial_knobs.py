@@ -113,7 +113,7 @@ def _run_dir(tmp_path, findings, files=None):
     d.mkdir()
     (d / "run.json").write_text(json.dumps({"script": str(script), "script_sha256": sha, "argv": []}))
     (d / "analysis.json").write_text(json.dumps({"script": "train.py", "script_sha256": sha, "files": files or {},
-                                                 "findings": findings}))
+                                                 "root": "..", "findings": findings}))
     return d, sha
 
 
@@ -140,3 +140,37 @@ def test_trials_find_the_script_when_only_other_files_have_findings(tmp_path):
     (tmp_path / "train.py").write_text("x = 2\n")
     with pytest.raises(TrialError, match="cannot try fixes"):
         run_trials(str(d))
+
+
+@pytest.mark.slow
+def test_a_script_too_short_for_whole_periods_tries_its_throttle_searched(tmp_path):
+    """The whole-period window (2 s skipped, then 2 s of whole periods of 500 steps) does not fit
+    in a script of 400 steps of 10 ms: the throttle is timed by the steady-state search, as other fixes."""
+    import hashlib
+
+    from trainprof.fix.trials import run_trials
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        import torch
+        w = torch.nn.Parameter(torch.zeros(4))
+        opt = torch.optim.SGD([w], lr=0.1)
+        for step in range(400):
+            time.sleep(0.01)
+            (w * w).sum().backward()
+            opt.step()
+            print(f"step {step} {w.sum()}")
+    """))
+    sha = hashlib.sha256(script.read_bytes()).hexdigest()
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "run.json").write_text(json.dumps({"script": str(script), "script_sha256": sha, "argv": []}))
+    f = {"rule": "excessive-logging", "path": "train.py", "line": 10, "saving_ms": 1.0,
+         "fix": {"id": "excessive-logging", "params": {"every": 500}}}
+    (d / "analysis.json").write_text(json.dumps({"script": "train.py", "script_sha256": sha, "root": "..",
+                                                 "files": {"train.py": sha}, "findings": [f]}))
+    out = run_trials(str(d), budget_s=1.0, rounds=2)
+    (got,) = out["findings"]
+    assert got["trial"]["params"] == {"every": 500} and got["trial"]["rounds"] == 2
+    assert got["trial"]["speedup"] > 0
