@@ -120,7 +120,8 @@ def detect(run):
             binds += (f", and more would not help on {cores} cores: make __getitem__ cheaper" if prod is None or
                       prod.cpu_bound else ": their pace is what the step waits for")
     busy = capacity_us(run.info, prod, multi, cores)
-    if busy is not None and busy >= floor:  # the cores bind: workers would take them from the training
+    full = busy is not None and busy >= floor  # the cores bind: workers would take them from the training
+    if full:
         floor, binds = busy, binds + f"; the step's CPU work ({busy * cores / 1000:.3g} ms) already fills the {cores} cores"
     line = run.script_line(int(spans[0]))
     if call is not None and F.uses_framework_loop(run.index):
@@ -155,7 +156,7 @@ def detect(run):
                Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),
         saving=_saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady_wait is not None,
-                       unprof_step, train_us, busy is not None and busy >= floor),
+                       unprof_step, train_us, full),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
         fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True"
                     + (", pin_memory=True" if tr.has_cuda else ""),  # pinned pages serve copies to a GPU only
@@ -166,10 +167,9 @@ def detect(run):
 
 
 def _saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady, step_us, train_us, full=False):
-    """The wait replayed away, the step no faster than the loader then delivers (or than its CPU
-    work over the cores: full); or, where the recorded steps held under half the wait the steady
-    windows timed (they fell between a bursty loader's waits), measured: the steady step less its
-    wait, no faster than that pace."""
+    """The wait replayed away, the step no faster than the loader then delivers (full: its CPU work
+    over the cores); or, where the recorded steps held under half the steady windows' wait (they fell
+    between a bursty loader's waits), measured: the steady step less its wait, no faster than that."""
     pace = (f"the step can be no faster than its CPU work over the {cores} cores ({floor / 1000:.3g} ms)" if full else
             f"the step can be no faster than one batch per {floor / 1000:.3g} ms ({new_workers} "
             f"worker{'s' if new_workers != 1 else ''} on {cores} cores)")

@@ -178,7 +178,7 @@ def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | No
 
 def _every(v: Variant) -> int | None:
     """The period of a throttle (log every N steps), None for other fixes."""
-    every = v.params.get("every") if isinstance(v.params, dict) else None
+    every = v.params.get("every")
     return every if isinstance(every, int) and every >= 2 else None
 
 
@@ -191,17 +191,22 @@ def _whole_periods(env: dict, period: int) -> dict:
                 TRAINPROF_MIN_S=2 * WINDOW_S, TRAINPROF_SKIP_S=2 * WINDOW_S)
 
 
-def _speedups(orig: list[float] | dict, v: Variant) -> list[float]:
-    """The variant's speedup in each round it ran (against the original timed as it was: a
-    throttle's against the original's whole periods)."""
-    if isinstance(orig, dict):
-        orig = orig["whole" if _every(v) and orig.get("whole") else "search"]
-    return [o / p for o, p in zip(orig, v.ms) if p > 0]
+def _original(origs: list[float] | dict, v: Variant) -> list[float]:
+    """The original's step times the variant is compared with: timed as the variant was (a
+    throttle's: over whole periods, where they were timed)."""
+    if isinstance(origs, dict):
+        return origs["whole" if _every(v) and origs.get("whole") else "search"]
+    return origs
+
+
+def _speedups(origs: list[float] | dict, v: Variant) -> list[float]:
+    """The variant's speedup in each round it ran."""
+    return [o / p for o, p in zip(_original(origs, v), v.ms) if p > 0]
 
 
 def _summary(origs: dict, v: Variant, rounds: int) -> dict:
     sp = _speedups(origs, v)
-    orig = origs["whole" if _every(v) and origs.get("whole") else "search"]
+    orig = _original(origs, v)
     return {"speedup": statistics.median(sp), "low": min(sp), "high": max(sp), "rounds": len(sp),
             "original_ms": statistics.median(orig[:len(sp)]), "patched_ms": statistics.median(v.ms),
             "steps": int(statistics.median(v.steps)) if v.steps else None,
