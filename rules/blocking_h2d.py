@@ -42,15 +42,15 @@ from libcst import matchers as m
 from libcst.metadata import Assignment, ScopeProvider
 
 from trainprof.estimate import Change, WhatIf
-from trainprof.finding import Evidence, Finding
+from trainprof.finding import STATIC, Evidence, Finding
 from trainprof.fix.codemod import (Codemod, Site, before, inside, is_true, kwarg, move_device, mutations, replace, with_kwarg)
 from trainprof.rule import Rule
 from trainprof.source import patterns as P
 from trainprof.source import values as V
+from trainprof.source.loaders import loader_loops
 from trainprof.source.tree import constant, positional
 from trainprof.trace import measures as M
 
-from .dataloader_stall import STATIC, loader_loops
 
 ID = "blocking-h2d"
 # Host->device bandwidth from pinned memory where the trace has no pinned copy of

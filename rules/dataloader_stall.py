@@ -37,14 +37,13 @@ from libcst import matchers as m
 
 from trainprof.estimate import Change, Measured, WhatIf
 from trainprof.estimate.producer import Producer, capacity_us
-from trainprof.finding import Evidence, Finding, Fix, HotLine
+from trainprof.finding import STATIC, Evidence, Finding, Fix, HotLine
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.fix.workers_safe import function_of as _function_of
 from trainprof.fix.workers_safe import why_not_workers
 from trainprof.rule import Rule
 from trainprof.source import frameworks as F
-from trainprof.source import values as V
-from trainprof.source.tree import positional
+from trainprof.source.loaders import loader_loops, workers_of
 from trainprof.trace import measures as M
 
 ID = "dataloader-stall"
@@ -319,53 +318,6 @@ FIX = Codemod(
 
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
-STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
-_WRAPS = ("enumerate", "iter")
-
-
-def _lint_loader(index, node) -> bool:
-    return isinstance(node, cst.Call) and ((index.qualname(node) or "").endswith("DataLoader")
-                                           or m.matches(node.func, m.Name("DataLoader")))
-
-
-def loader_loops(index) -> list:
-    """(training loop's node, the DataLoader(...) cst.Call it takes batches from, the batch target)
-    for each training loop fed by a DataLoader built in this file: iterated (directly, through
-    enumerate/iter/tqdm/zip) or read with `batch = next(it)`, through names bound to it (in the
-    loop's function, module level, `self.x`, passed in by every caller) or a function returning it."""
-    out = []
-    for loop in (lp.node for lp in index.loops):
-        sources = [(loop.iter, loop.target)] if isinstance(loop, cst.For) else []
-        sources += [(a.value.args[0].value, a.targets[0].target) for a in index.walk(loop.body)
-                    if isinstance(a, cst.Assign) and len(a.targets) == 1 and isinstance(a.value, cst.Call)
-                    and index.qualname(a.value) == "next" and a.value.args]
-        for it, target in sources:
-            for _ in range(3):  # loader -> iter(loader) -> a name for it
-                while isinstance(it, cst.Call) and (args := positional(it)) and (
-                        (q := index.qualname(it) or "") in _WRAPS or q.startswith("tqdm.")):
-                    if q.endswith("enumerate") and isinstance(target, cst.Tuple) and len(target.elements) == 2:
-                        target = target.elements[1].value
-                    it = args[0] if args[0].star else args[0].value  # through `*xs`, no DataLoader is known
-                if pairs := V.zipped(index, it, target):  # zip(a, b): each feeds its element of the target
-                    sources += pairs  # in place: this loop over sources comes to them (zip is no loader)
-                    break
-                it = V.value_of(index, it)  # a name, self.x, a function returning it
-            if _lint_loader(index, it):
-                out.append((loop, it, target))
-    return out
-
-
-def _workers(call: cst.Call, kw: dict):
-    """num_workers as a literal int (0 when not given), or None when unknown."""
-    if any(a.star for a in call.args):
-        return None
-    args = positional(call)
-    if len(args) > 5:
-        return args[5].value.evaluated_value if isinstance(args[5].value, cst.Integer) else None
-    v = kw.get("num_workers", 0)
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
 def lint(index):
     """Static: the training loop's DataLoader loads batches on the training thread, or
     restarts its workers every epoch."""
@@ -376,7 +328,7 @@ def lint(index):
             continue
         done.add(call)
         c = site_of[call]
-        workers = _workers(call, c.keywords)
+        workers = workers_of(call, c.keywords)
         if workers == 0:
             n = _default_workers()
             yield Finding(

@@ -44,7 +44,7 @@ import numpy as np
 from libcst import matchers as m
 
 from trainprof.estimate import Change, WhatIf
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import STATIC, Evidence, Finding, Fix
 from trainprof.fix.codemod import Codemod, Site, replace
 from trainprof.rule import Rule
 from trainprof.source import frameworks as F
@@ -344,7 +344,6 @@ FIX = Codemod(
 
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
-STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
 _HEAVY = {"add_histogram", "add_image", "add_figure"}
 _PER_PARAM = {"named_parameters", "parameters", "named_modules", "modules", "named_buffers", "buffers",
               "named_children", "children"}

@@ -47,7 +47,7 @@ import numpy as np
 from libcst import matchers as m
 
 from trainprof.estimate import Change, WhatIf
-from trainprof.finding import Evidence, Finding, Fix
+from trainprof.finding import STATIC, Evidence, Finding, Fix
 from trainprof.fix.codemod import (Codemod, Site, add_import, is_true, kwarg, model_device, replace, torch_name,
                                    with_kwarg, without_kwarg)
 from trainprof.rule import Rule
@@ -359,7 +359,6 @@ ZERO_GRAD = Codemod(
 
 
 # -- static detection (`trainprof lint`) ------------------------------------------------
-STATIC = "static: suspected, not measured; `trainprof analyze` measures it"
 
 
 def _unfused(index, c) -> bool:

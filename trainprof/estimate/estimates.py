@@ -103,10 +103,13 @@ class _Replays:
         basis = w.basis
         if new_us < NEAR_TOTAL * self.base_us and not bound:
             # the speedup is base / what is left, and what is left is the other lines as they ran
-            # beside the slow work: on the device, such residuals ran 0.7-2x off (bench/ESTIMATES.md)
+            # beside the slow work, slower than they run alone: bench/probe_residual.py timed a
+            # 1.4 ms step at 2.4-3.1 ms right after 100 ms of other work on the H100 host, and
+            # such estimates came out 0.64-0.8 of the measured speedup (bench/ESTIMATES.md)
             conf = "medium" if conf == "high" else conf
             basis += (f"; the step left ({new_us / 1000:.3g} ms) is under a tenth of this one, timed from the other "
-                      "lines as they ran beside the slow work: its speedup is rough (`--trials` measures it)")
+                      "lines as they ran beside the slow work, slower than they will run alone: the speedup is "
+                      "likely higher (`--trials` measures it)")
         est = Estimate(saving_ms=saved / 1000, speedup=self.base_us / new_us if new_us > 0 else 1.0,
                        basis=basis, confidence=conf, bound=bound,
                        after=_after(res, new_us, self.floor(change), self.k))
