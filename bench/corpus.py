@@ -214,6 +214,16 @@ def _ok(pred, meas, tol=0.25) -> bool:
     return bool(pred and meas) and abs(math.log(pred / meas)) <= math.log(1 + tol)
 
 
+def _spread(rec: dict, truth) -> tuple[float, float] | None:
+    """The truth's per-round speedups, lowest and highest: where they are further apart than the
+    tolerance, the host's noise alone can make a row miss (or hit)."""
+    for m in rec.get("measured") or []:
+        if truth and m["speedup"] == truth:
+            sp = [o / t for o, t in zip(rec.get("original_ms") or [], m["ms"]) if o and t]
+            return (min(sp), max(sp)) if len(sp) > 1 else None
+    return None
+
+
 def score(rec: dict) -> dict:
     meas = {(m["rule"], m["line"]): m["speedup"] for m in rec.get("measured") or [] if m["speedup"]}
     fixes = {k: v for k, v in meas.items() if k[0] not in ("combined-safe", "fixed")}
@@ -242,7 +252,12 @@ def score(rec: dict) -> dict:
         dominant = None  # nothing was run: not scored
     trials = [(m["trial"], m["speedup"]) for m in rec.get("measured") or [] if m["trial"] and m["speedup"]]
     return {"pred": pred, "truth": truth, "within": _ok(pred, truth) if truth else None, "best": best,
+            "spread": _spread(rec, truth),
             "dominant": dominant, "trials": trials, "trials_ok": all(_ok(t, m, 0.10) for t, m in trials)}
+
+
+def _range(spread) -> str:
+    return f" ({spread[0]:.3g}-{spread[1]:.3g})" if spread and not _ok(*spread) else ""
 
 
 def report(paths: list[str]) -> str:
@@ -265,7 +280,7 @@ def report(paths: list[str]) -> str:
                     rescored += 1
     rows = ["| script | base ms | top finding | estimate | trial | measured (its fix) | combined est. / measured | "
             "dominant named | trials within 10% | trial cost s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    n = within = dom = dom_n = tri = tri_n = 0
+    n = within = dom = dom_n = tri = tri_n = noisy = 0
     for name, r in sorted(recs.items()):
         if r.get("error"):
             rows.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | | |")
@@ -274,6 +289,8 @@ def report(paths: list[str]) -> str:
         own = next((m["speedup"] for m in r["measured"] if (m["rule"], m["line"]) == (top.get("rule"), top.get("line"))), None)
         fmt = lambda x: f"{x:.3g}x" if x else "-"  # noqa: E731
         n += s["truth"] is not None
+        wide = s["spread"] is not None and not _ok(*s["spread"])
+        noisy += wide and not s["within"]
         within += bool(s["within"])
         dom_n += s["dominant"] is not None
         dom += bool(s["dominant"])
@@ -281,7 +298,7 @@ def report(paths: list[str]) -> str:
         tri_n += len(s["trials"])
         rows.append(f"| {name} | {r['base_ms']:.3g} | {top.get('rule', '-')}:{top.get('line', '')} | {fmt(top.get('speedup'))}"
                     f"{' (bound)' if top.get('bound') else ''} | {fmt(top.get('trial'))} | {fmt(own)} | "
-                    f"{fmt(s['pred'])} / {fmt(s['truth'])} {'ok' if s['within'] else 'MISS' if s['truth'] else ''} | "
+                    f"{fmt(s['pred'])} / {fmt(s['truth'])}{_range(s['spread'])} {'ok' if s['within'] else 'MISS' if s['truth'] else ''} | "
                     f"{'-' if s['dominant'] is None else 'yes' if s['dominant'] else 'NO'} | {sum(_ok(t, m, 0.10) for t, m in s['trials'])}/{len(s['trials'])} | "
                     f"{r.get('trial_s') or '-'} |")
     dev = next((r.get("device") for r in recs.values() if r.get("device")), "?")
@@ -289,6 +306,8 @@ def report(paths: list[str]) -> str:
     rows.append(f"On {dev}, {len(recs)} scripts: estimate within 25% of measured on {within} of the {n} with a "
                 f"measured fix; dominant named on {dom} of the {dom_n} where fixes ran; trials within 10% of the "
                 f"independent measurement: {tri} of {tri_n}. '-': nothing measured (no fix of the script's own was tried)."
+                + (f" {noisy} of the misses have a measured speedup whose rounds lie further apart than 25% (in"
+                   " brackets): the host's noise, not only the estimate." if noisy else "")
                 + (f" Estimates of {rescored} scripts re-read from their saved runs by this trainprof." if rescored else ""))
     return "\n".join(rows)
 
