@@ -36,7 +36,7 @@ import libcst as cst
 from libcst import matchers as m
 
 from trainprof.estimate import Change, Measured, WhatIf
-from trainprof.estimate.producer import Producer, capacity_us
+from trainprof.estimate.producer import Producer, capacity_us, parallel_of
 from trainprof.finding import STATIC, Evidence, Finding, Fix, HotLine
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.fix.workers_safe import function_of as _function_of
@@ -86,7 +86,8 @@ def detect(run):
         main = (run.info.get("fetches") or {}).get("main") or {}
         if main.get("batches"):
             # Each batch took this on the training thread; W workers make them in parallel with the step.
-            made = Producer(1, 1000 * main["wall_ms"] / main["batches"], 1000 * main["cpu_ms"] / main["batches"], cores)
+            made = Producer(1, 1000 * main["wall_ms"] / main["batches"], 1000 * main["cpu_ms"] / main["batches"], cores,
+                            parallel=parallel_of(run.info))
             batch_us = made.batch_wall_us
             new_workers = min(made.workers_for(train_us), 8 if not made.cpu_bound else spare)
             floor = made.period_us(new_workers)
@@ -154,7 +155,7 @@ def detect(run):
             *((Evidence("batch time in a worker", prod.batch_wall_us / 1000, "ms"),
                Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),
-        saving=_saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady_wait is not None,
+        saving=_saving(tr, spans, floor, new_workers, _cores(cores, parallel_of(run.info)), wait_ms, recorded_ms, steady_wait is not None,
                        unprof_step, train_us, full),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
         fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True"
@@ -169,15 +170,24 @@ def _saving(tr, spans, floor, new_workers, cores, wait_ms, recorded_ms, steady, 
     """The wait replayed away, the step no faster than the loader then delivers (full: its CPU work
     over the cores); or, where the recorded steps held under half the steady windows' wait (they fell
     between a bursty loader's waits), measured: the steady step less its wait, no faster than that."""
-    pace = (f"the step can be no faster than its CPU work over the {cores} cores ({floor / 1000:.3g} ms)" if full else
+    pace = (f"the step can be no faster than its CPU work over the {cores} ({floor / 1000:.3g} ms)" if full else
             f"the step can be no faster than one batch per {floor / 1000:.3g} ms ({new_workers} "
-            f"worker{'s' if new_workers != 1 else ''} on {cores} cores)")
+            f"worker{'s' if new_workers != 1 else ''} on {cores})")
     if steady and recorded_ms < 0.5 * wait_ms:
         return Measured(max(0.0, step_us - max(train_us, floor)) / 1000,
                         basis=f"the loader wait timed over the steady windows ({wait_ms:.3g} ms a step, unprofiled; "
                               f"the recorded steps held {recorded_ms:.3g} ms) taken off the step; {pace}")
     return WhatIf(Change(remove_cpu=tuple(zip(tr.ts[spans].tolist(), tr.end[spans].tolist())), floor_us=floor),
                   basis=f"loader wait measured on the training thread, replayed away; {pace}", confidence="medium")
+
+
+def _cores(cores: int, parallel: float) -> str:
+    """The cores, as the estimate says them: with the measured side-by-side throughput where it
+    falls short of them."""
+    if parallel and parallel < 0.9 * max(1, cores - 1):
+        return (f"{cores} cores, where {cores - 1} processes side by side got {parallel:.3g} processes' work done "
+                "(measured)")
+    return f"{cores} cores"
 
 
 HOT = 5  # lines shown

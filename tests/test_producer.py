@@ -42,6 +42,23 @@ def test_the_cores_bound_the_step_when_the_training_process_fills_them():
     assert capacity_us({}, p, True, 2) is None  # not timed: no bound
 
 
+def test_measured_side_by_side_throughput_bounds_the_workers():
+    # 16 cores where 15 processes side by side got 6.4 processes' work done (hardware threads,
+    # neighbours, a quota): CPU-bound batches of 30 ms come no faster than 30/6.4 ms, not 30/15
+    p = Producer(workers=15, batch_wall_us=30_000, batch_cpu_us=30_000, cores=16, parallel=6.4)
+    assert p.spare == pytest.approx(6.4)
+    assert p.period_us() == pytest.approx(30_000 / 6.4)
+    assert p.workers_for(1_000) == 7  # past 6.4 processes' worth, another worker adds nothing
+    # measured at or above the cores: the cores bind, as without the measure
+    assert Producer(2, 30_000, 30_000, cores=4, parallel=3.4).spare == 3
+    # waiting overlaps regardless: I/O-bound batches still scale with workers
+    io = Producer(workers=4, batch_wall_us=40_000, batch_cpu_us=1_000, cores=16, parallel=2.0)
+    assert io.period_us(8) == pytest.approx(5_000)
+    info = {"loaders": [{"num_workers": 4}], "cores": 16, "parallel": {"procs": 15, "speedup": 6.4},
+            "fetches": {"workers": {"batches": 10, "wall_ms": 300.0, "cpu_ms": 300.0}}}
+    assert producer(info).parallel == 6.4
+
+
 def test_batches_per_step_and_the_cap():
     p = Producer(workers=1, batch_wall_us=10_000, batch_cpu_us=0, cores=64, batches_per_step=4)
     assert p.period_us() == pytest.approx(40_000)  # gradient accumulation: 4 batches a step

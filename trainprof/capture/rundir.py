@@ -134,6 +134,13 @@ class _Memory(msgspec.Struct):
     alloc_retries: int = 0
 
 
+class _Parallel(msgspec.Struct):
+    procs: int
+    speedup: Annotated[float, msgspec.Meta(ge=0, le=4096)]
+    one_ms: float | None = None
+    mean_ms: float | None = None
+
+
 class _Rank(msgspec.Struct):
     rank: int
     trace: str
@@ -167,6 +174,7 @@ class RunSchema(msgspec.Struct):
     steady: _Steady | None = None
     fetches: _Fetches | None = None
     cores: int | None = None
+    parallel: _Parallel | None = None
     profiled_from: int | None = None
     memory: _Memory | None = None
     notes: list[str] | None = None

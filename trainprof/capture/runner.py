@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import CaptureError, Interrupted
 from ..files import open_regular, write_atomic
-from . import reaper, rundir
+from . import cores, reaper, rundir
 from .channel import Ranks, close_channel, open_channel, received
 from .roots import default_roots
 
@@ -238,6 +238,9 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     }
     run.update({k: v for k, v in done.items() if k != "event"})
     run["fetches"] = ranks.fetch_totals(0)
+    if run.get("loaders") and int(run.get("cores") or 1) > 2:
+        # what workers would get done side by side on these cores, the script stopped (the loader's estimate)
+        run["parallel"] = cores.parallel(int(run["cores"]) - 1)
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
     _with_watch(run, ranks.periodic.get(0))
     if opts.launcher is not None:

@@ -20,6 +20,7 @@ import time
 
 from ..files import write_atomic
 from . import loader_lines, rundir
+from .cores import available as available_cores
 from .coverage import Coverage
 from .probes import devices, memory, new_profiler, queued_batches, together, watch_fetches, watch_loaders, watch_waits
 from .recorder import LineRecorder
@@ -325,7 +326,7 @@ class Capture:
             "cuda_version": torch.version.cuda,
             "python": sys.version.split()[0],
             "cpu_count": os.cpu_count(),
-            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cores": available_cores(),  # affinity, within a container's CPU quota
             "loaders": list(self.loaders.values()),
             "memory": memory(torch, self.device) if self.cuda else None,
         }

@@ -25,10 +25,14 @@ class Producer:
     cores: int  # available to the run (sched_getaffinity)
     batches_per_step: float = 1.0  # batches the training thread takes per step (gradient accumulation: more)
     batches: int = 0  # batches timed
+    parallel: float = 0.0  # what cores - 1 processes get done at once, in processes' worth (0: not measured)
 
     @property
-    def spare(self) -> int:
-        return max(1, self.cores - 1)
+    def spare(self) -> float:
+        """The cores the workers have: all but the training process's, no more than that many
+        processes were measured to get done side by side (a quota, hardware threads, neighbours)."""
+        n = max(1, self.cores - 1)
+        return max(1.0, min(n, self.parallel)) if self.parallel else n
 
     def period_us(self, workers: int | None = None) -> float:
         """The step can be no shorter than this: the time `workers` workers take to make one
@@ -61,6 +65,12 @@ class Producer:
         return self.batch_cpu_us >= 0.5 * self.batch_wall_us
 
 
+def parallel_of(info: dict) -> float:
+    """run.json's measured side-by-side throughput of the cores' processes (0: not measured)."""
+    p = info.get("parallel") or {}
+    return float(p.get("speedup") or 0.0) if isinstance(p, dict) else 0.0
+
+
 def producer(info: dict, batches_per_step: float = 1.0) -> Producer | None:
     """The first multi-process DataLoader's measured pace, from run.json (None: no workers, or
     none timed)."""
@@ -72,7 +82,7 @@ def producer(info: dict, batches_per_step: float = 1.0) -> Producer | None:
     cores = int(info.get("cores") or info.get("cpu_count") or 1)
     return Producer(workers=int(loaders[0]["num_workers"]), batch_wall_us=1000 * float(fetch.get("wall_ms") or 0) / n,
                     batch_cpu_us=1000 * float(fetch.get("cpu_ms") or 0) / n, cores=cores,
-                    batches_per_step=max(batches_per_step, 1e-3), batches=n)
+                    batches_per_step=max(batches_per_step, 1e-3), batches=n, parallel=parallel_of(info))
 
 
 FULL = 0.9  # a training process using this share of the cores' time leaves none to spare
