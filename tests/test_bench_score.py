@@ -36,3 +36,11 @@ def test_wide_rounds_show_their_range_and_count_as_noise(tmp_path, monkeypatch):
     assert "(" not in row["narrow"].split(" | ")[6] and "MISS" in row["narrow"]
     assert "1 of the misses have a measured speedup whose rounds lie further apart" in out
     assert c.score(narrow)["spread"] == (2.0, 2.1)
+
+
+def test_a_round_more_where_a_variants_rounds_disagree():
+    c = _corpus()
+    assert c._wide([50.5, 28.8], [5.06, 4.84])  # seen on the device: 10x and 6x in two rounds
+    assert not c._wide([20.0, 21.0], [10.0, 10.0])
+    assert not c._wide([20.0], [10.0])  # one round: nothing to disagree with
+    assert not c._wide([20.0, None], [10.0, 10.0])  # a failed timing is no round
