@@ -272,7 +272,7 @@ def _range(spread) -> str:
 
 
 def report(paths: list[str]) -> str:
-    recs, rescored = {}, 0
+    recs, rescored = {}, set()
     for p in paths:
         runs = os.path.join(p, "runs") if os.path.isdir(p) else os.environ.get("RUNS")
         p = os.path.join(p, "corpus.jsonl") if os.path.isdir(p) else p
@@ -288,7 +288,7 @@ def report(paths: list[str]) -> str:
                     if r.get("select"):
                         sel = _reanalyze(run, r["select"])
                         r["fixed_pred"] = (sel.get("estimate") or {}).get("combined_speedup") if sel else None
-                    rescored += 1
+                    rescored.add(r["name"])
     rows = ["| script | base ms | top finding | estimate | trial | measured (its fix) | combined est. / measured | "
             "dominant named | trials within 10% | trial cost s |", "|---|---|---|---|---|---|---|---|---|---|"]
     n = within = dom = dom_n = tri = tri_n = noisy = 0
@@ -319,7 +319,8 @@ def report(paths: list[str]) -> str:
                 f"independent measurement: {tri} of {tri_n}. '-': nothing measured (no fix of the script's own was tried)."
                 + (f" {noisy} of the misses have a measured speedup whose rounds lie further apart than 25% (in"
                    " brackets): the host's noise, not only the estimate." if noisy else "")
-                + (f" Estimates of {rescored} scripts re-read from their saved runs by this trainprof." if rescored else ""))
+                + (f" Estimates of {len(rescored & set(recs))} scripts re-read from their saved runs by this trainprof."
+                   if rescored else ""))
     return "\n".join(rows)
 
 
