@@ -76,10 +76,10 @@ def _times(n: int, work: int, timeout: float) -> list[float]:
     start = time.time() + 0.3 + 0.02 * n  # the processes' start-up is not timed
     procs = [subprocess.Popen([sys.executable, "-S", "-c", _LOOP, repr(start), str(work)], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
-    out = []
+    out, deadline = [], time.monotonic() + timeout  # one deadline for all: a stuck host costs timeout, no more
     for p in procs:
         try:
-            o, _ = p.communicate(timeout=timeout)
+            o, _ = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
             out.append(float(o.strip()))
         except (subprocess.TimeoutExpired, ValueError):
             p.kill()
