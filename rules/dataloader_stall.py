@@ -185,8 +185,7 @@ def _cores(cores: int, parallel: float) -> str:
     """The cores, as the estimate says them: with the measured side-by-side throughput where it
     falls short of them."""
     if parallel and parallel < 0.9 * max(1, cores - 1):
-        return (f"{cores} cores, where {cores - 1} processes side by side got {parallel:.3g} processes' work done "
-                "(measured)")
+        return f"{cores} cores, where {cores - 1} processes side by side were measured to do {parallel:.3g} processes' work"
     return f"{cores} cores"
 
 

@@ -2,6 +2,8 @@
 estimate (estimate/estimates.py): no fix makes the step faster than the loader delivers; a
 loader fix sets the pace it would have."""
 
+import os
+
 import pytest
 
 from trainprof.estimate.change import Change
@@ -97,3 +99,32 @@ def test_hot_lines_share_out_the_measured_batch_time_costliest_first():
     assert [(h.path, h.line) for h in got] == [("data.py", 12), ("data.py", 13), ("aug.py", 4)]  # 1%: left out
     assert [round(h.ms, 3) for h in got] == [0.3, 0.15, 0.045]
     assert hot_lines(SimpleNamespace(loader_lines=None), 500.0) == ()
+
+
+def test_a_loader_fix_counts_what_the_cores_got_done_side_by_side(tmp_path):
+    # the H100 sample of examples/dataloader_stall.py (loading on the training thread), given the
+    # machine facts a newer capture records: 16 cores, each batch's time on the training thread,
+    # and what 15 processes got done side by side
+    import json
+    import shutil
+
+    from conftest import SAMPLES
+
+    from trainprof.engine import analyze
+
+    def loader(parallel):
+        d = tmp_path / str(parallel)
+        shutil.copytree(os.path.join(SAMPLES, "dataloader_stall"), d)
+        info = json.loads((d / "run.json").read_text())
+        info.update(cores=16, fetches={"main": {"batches": 21, "wall_ms": 666.3, "cpu_ms": 626.9}})
+        if parallel:
+            info["parallel"] = {"procs": 15, "speedup": parallel}
+        (d / "run.json").write_text(json.dumps(info))
+        return next(f for f in analyze(str(d)).findings if f.rule == "dataloader-stall")
+
+    counted, measured, enough = loader(None), loader(4.0), loader(15.5)
+    assert "were measured to do 4 processes' work" in measured.estimate.basis
+    assert "measured to do" not in counted.estimate.basis
+    # 31.7 ms batches, 94% CPU: over 4 processes' worth they come ~3.7x slower than over 15
+    assert measured.estimate.speedup < 0.6 * counted.estimate.speedup
+    assert enough.estimate.speedup == pytest.approx(counted.estimate.speedup)  # the cores bind, as counted
