@@ -51,3 +51,10 @@ def test_side_by_side_throughput_is_measured_in_processes():
     assert 0 < got["speedup"] <= 2 * 1.5 and math.isfinite(got["speedup"])
     assert got["one_ms"] > 0 and got["mean_ms"] > 0
     assert cores.parallel(1) is None  # one process: nothing side by side to measure
+
+
+def test_damaged_cgroup_files_read_as_no_quota(tmp_path):
+    root, proc = _tree(tmp_path, "0::/a\n", {"a/cpu.max": "100000 0\n", "cpu.max": "abc 100000\n"})
+    assert cores._cgroup_quota(root, proc) is None
+    root, proc = _tree(tmp_path / "v1", "4:cpu:/\n", {"cpu/cpu.cfs_quota_us": "x\n", "cpu/cpu.cfs_period_us": "0\n"})
+    assert cores._cgroup_quota(root, proc) is None

@@ -42,19 +42,28 @@ def _cgroup_quota(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup")
             best = None
             parts = [p for p in path.split("/") if p and p != ".."]
             for k in range(len(parts), -1, -1):
-                q = _read(os.path.join(root, *parts[:k], "cpu.max"))
-                if q and q.split()[0] != "max" and len(q.split()) == 2:
-                    v = float(q.split()[0]) / float(q.split()[1])
+                q = (_read(os.path.join(root, *parts[:k], "cpu.max")) or "").split()
+                v = _ratio(q[0], q[1]) if len(q) == 2 else None
+                if v is not None:
                     best = v if best is None else min(best, v)
             if best is not None:
                 return best
         elif "cpu" in ctrl.split(","):
             d = os.path.join(root, ctrl) if os.path.isdir(os.path.join(root, ctrl)) else os.path.join(root, "cpu")
             for base in (os.path.join(d, path.lstrip("/")), d):
-                q, p = _read(os.path.join(base, "cpu.cfs_quota_us")), _read(os.path.join(base, "cpu.cfs_period_us"))
-                if q and p and float(q) > 0 and float(p) > 0:
-                    return float(q) / float(p)
+                v = _ratio(_read(os.path.join(base, "cpu.cfs_quota_us")), _read(os.path.join(base, "cpu.cfs_period_us")))
+                if v is not None:
+                    return v
     return None
+
+
+def _ratio(quota: str | None, period: str | None) -> float | None:
+    """quota / period, both positive numbers; None for "max", -1 (v1's unlimited) or anything else."""
+    try:
+        q, p = float(quota or "nan"), float(period or "nan")
+    except ValueError:
+        return None
+    return q / p if q > 0 and p > 0 and math.isfinite(q / p) else None
 
 
 def _read(path: str) -> str | None:
