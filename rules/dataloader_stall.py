@@ -152,6 +152,8 @@ def detect(run):
             Evidence("loader", "multi-process" if multi else "single-process"),
             Evidence("configuration", cfg),
             Evidence("CPU cores", cores),
+            *((Evidence(f"{cores - 1} processes side by side did", parallel_of(run.info), "processes' work"),)
+              if parallel_of(run.info) else ()),
             *((Evidence("batch time in a worker", prod.batch_wall_us / 1000, "ms"),
                Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),

@@ -125,6 +125,8 @@ def test_a_loader_fix_counts_what_the_cores_got_done_side_by_side(tmp_path):
     counted, measured, enough = loader(None), loader(4.0), loader(15.5)
     assert "were measured to do 4 processes' work" in measured.estimate.basis
     assert "measured to do" not in counted.estimate.basis
+    assert {(e.label, e.value) for e in measured.evidence} >= {("15 processes side by side did", 4.0)}
+    assert not any("side by side" in e.label for e in counted.evidence)
     # 31.7 ms batches, 94% CPU: over 4 processes' worth they come ~3.7x slower than over 15
     assert measured.estimate.speedup < 0.6 * counted.estimate.speedup
     assert enough.estimate.speedup == pytest.approx(counted.estimate.speedup)  # the cores bind, as counted
