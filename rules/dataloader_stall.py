@@ -36,7 +36,7 @@ import libcst as cst
 from libcst import matchers as m
 
 from trainprof.estimate import Change, Measured, WhatIf
-from trainprof.estimate.producer import Producer, capacity_us, parallel_of
+from trainprof.estimate.producer import Producer, capacity_us, cores_of, parallel_of
 from trainprof.finding import STATIC, Evidence, Finding, Fix, HotLine
 from trainprof.fix.codemod import Codemod, Site, is_true, kwarg, replace, with_kwarg
 from trainprof.fix.workers_safe import function_of as _function_of
@@ -72,7 +72,8 @@ def detect(run):
     if seen:  # the configuration the capture saw the loader run with beats the source's literal
         workers = seen[0]["num_workers"]
     prod = run.producer
-    cores = prod.cores if prod else int(run.info.get("cores") or run.info.get("cpu_count") or 1)
+    cores = prod.cores if prod else cores_of(run.info)
+    parallel = parallel_of(run.info)  # what cores - 1 processes were measured to get done side by side
     spare = max(1, cores - 1)  # one core stays with the training thread
     unprof_step = run.base_step_us
     # the step without its wait for batches, unprofiled: what the loader has to keep up with (the
@@ -87,7 +88,7 @@ def detect(run):
         if main.get("batches"):
             # Each batch took this on the training thread; W workers make them in parallel with the step.
             made = Producer(1, 1000 * main["wall_ms"] / main["batches"], 1000 * main["cpu_ms"] / main["batches"], cores,
-                            parallel=parallel_of(run.info))
+                            parallel=parallel)
             batch_us = made.batch_wall_us
             new_workers = min(made.workers_for(train_us), 8 if not made.cpu_bound else spare)
             floor = made.period_us(new_workers)
@@ -152,12 +153,11 @@ def detect(run):
             Evidence("loader", "multi-process" if multi else "single-process"),
             Evidence("configuration", cfg),
             Evidence("CPU cores", cores),
-            *((Evidence(f"{cores - 1} processes side by side did", parallel_of(run.info), "processes' work"),)
-              if parallel_of(run.info) else ()),
+            *((Evidence(f"{cores - 1} processes side by side did", parallel, "processes' work"),) if parallel else ()),
             *((Evidence("batch time in a worker", prod.batch_wall_us / 1000, "ms"),
                Evidence("workers' pace", prod.period_us() / 1000, "ms/step")) if multi and prod else ()),
         ),
-        saving=_saving(tr, spans, floor, new_workers, _cores(cores, parallel_of(run.info)), wait_ms, recorded_ms, steady_wait is not None,
+        saving=_saving(tr, spans, floor, new_workers, _cores(cores, parallel), wait_ms, recorded_ms, steady_wait is not None,
                        unprof_step, train_us, full),
         # more workers only where there are cores for them; else the fix is in __getitem__ (advice)
         fix=FIX.fix(f"num_workers={new_workers}, persistent_workers=True"

@@ -65,6 +65,11 @@ class Producer:
         return self.batch_cpu_us >= 0.5 * self.batch_wall_us
 
 
+def cores_of(info: dict) -> int:
+    """run.json's cores available to the run (older runs: the machine's count)."""
+    return int(info.get("cores") or info.get("cpu_count") or 1)
+
+
 def parallel_of(info: dict) -> float:
     """run.json's measured side-by-side throughput of the cores' processes (0: not measured)."""
     p = info.get("parallel") or {}
@@ -79,9 +84,8 @@ def producer(info: dict, batches_per_step: float = 1.0) -> Producer | None:
     n = int(fetch.get("batches") or 0)
     if not loaders or n <= 0:
         return None
-    cores = int(info.get("cores") or info.get("cpu_count") or 1)
     return Producer(workers=int(loaders[0]["num_workers"]), batch_wall_us=1000 * float(fetch.get("wall_ms") or 0) / n,
-                    batch_cpu_us=1000 * float(fetch.get("cpu_ms") or 0) / n, cores=cores,
+                    batch_cpu_us=1000 * float(fetch.get("cpu_ms") or 0) / n, cores=cores_of(info),
                     batches_per_step=max(batches_per_step, 1e-3), batches=n, parallel=parallel_of(info))
 
 

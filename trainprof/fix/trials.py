@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from ..capture import rundir
 from ..errors import TrainprofError
+from ..estimate.producer import cores_of
 from ..files import write_atomic
 from ..finding import TRIAL_SPREAD
 from ..readable import ran_this
@@ -240,9 +241,8 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
         script = str(run.get("script") or "")
         if not ran_this(script, sha):
             raise TrialError(f"cannot try fixes: {e}") from None
-    cores = int(run.get("cores") or run.get("cpu_count") or 1)
     text = read_source(script)
-    cands = candidates(run_dir, a, script, text, cores, cuda=bool(run.get("cuda")))
+    cands = candidates(run_dir, a, script, text, cores_of(run), cuda=bool(run.get("cuda")))
     both = combined_safe(a, run_dir, script, text)
     if not cands and both is None:
         return _write(run_dir, {"findings": [], "note": "no finding has a codemod in the script to try"}, sha)
