@@ -194,15 +194,20 @@ def run_one(s: dict, out: str) -> dict:
     rec["original_ms"] = orig
     rec["measured"] = []
     for v in variants:
-        sp = [o / m for o, m in zip(orig, v["ms"]) if o and m]
+        sp = _rounds(orig, v["ms"])
         rec["measured"].append({"rule": v["rule"], "line": v["line"], "trial": v["trial"], "ms": v["ms"],
                                 "speedup": statistics.median(sp) if sp else None, "knobs": v["knobs"]})
     return rec
 
 
+def _rounds(orig: list, ms: list) -> list[float]:
+    """A variant's speedup in each round where both it and the original were timed."""
+    return [o / m for o, m in zip(orig, ms) if o and m]
+
+
 def _wide(orig: list, ms: list) -> bool:
     """The rounds' speedups of a variant lie further apart than the tolerance."""
-    sp = [o / m for o, m in zip(orig, ms) if o and m]
+    sp = _rounds(orig, ms)
     return len(sp) > 1 and not _ok(min(sp), max(sp))
 
 
@@ -225,14 +230,12 @@ def _ok(pred, meas, tol=0.25) -> bool:
     return bool(pred and meas) and abs(math.log(pred / meas)) <= math.log(1 + tol)
 
 
-def _spread(rec: dict, truth) -> tuple[float, float] | None:
-    """The truth's per-round speedups, lowest and highest: where they are further apart than the
-    tolerance, the host's noise alone can make a row miss (or hit)."""
-    for m in rec.get("measured") or []:
-        if truth and m["speedup"] == truth:
-            sp = [o / t for o, t in zip(rec.get("original_ms") or [], m["ms"]) if o and t]
-            return (min(sp), max(sp)) if len(sp) > 1 else None
-    return None
+def _spread(rec: dict, key) -> tuple[float, float] | None:
+    """The per-round speedups of the measured variant `key` (rule, line), lowest and highest: where
+    they are further apart than the tolerance, the host's noise alone can make a row miss (or hit)."""
+    m = next((m for m in rec.get("measured") or [] if (m["rule"], m["line"]) == key), None)
+    sp = _rounds(rec.get("original_ms") or [], m["ms"]) if m else []
+    return (min(sp), max(sp)) if len(sp) > 1 else None
 
 
 def score(rec: dict) -> dict:
@@ -244,15 +247,14 @@ def score(rec: dict) -> dict:
     if fixed:
         # an example: the truth is its own .fixed.py, against the estimate of the rules it applies;
         # where that fix gains, it must be what trainprof named first
-        truth, pred = fixed, rec.get("fixed_pred")
+        key, pred = ("fixed", None), rec.get("fixed_pred")
         dominant = (top.get("rule") in rec["select"]) if fixed >= 1.1 else \
             not ((top.get("rule") in rec["select"]) and (top.get("speedup") or 1) >= 1.1)
     elif "combined-safe" in {k[0] for k in meas}:
-        truth = next(v for k, v in meas.items() if k[0] == "combined-safe")
-        pred = rec.get("combined")
+        key, pred = next(k for k in meas if k[0] == "combined-safe"), rec.get("combined")
     else:
-        truth = meas.get((top.get("rule"), top.get("line")))
-        pred = top.get("speedup")
+        key, pred = (top.get("rule"), top.get("line")), top.get("speedup")
+    truth = meas.get(key)
     if fixed:
         pass
     elif best and best[1] >= 1.1:
@@ -263,7 +265,7 @@ def score(rec: dict) -> dict:
         dominant = None  # nothing was run: not scored
     trials = [(m["trial"], m["speedup"]) for m in rec.get("measured") or [] if m["trial"] and m["speedup"]]
     return {"pred": pred, "truth": truth, "within": _ok(pred, truth) if truth else None, "best": best,
-            "spread": _spread(rec, truth),
+            "spread": _spread(rec, key) if truth else None,
             "dominant": dominant, "trials": trials, "trials_ok": all(_ok(t, m, 0.10) for t, m in trials)}
 
 
@@ -300,8 +302,7 @@ def report(paths: list[str]) -> str:
         own = next((m["speedup"] for m in r["measured"] if (m["rule"], m["line"]) == (top.get("rule"), top.get("line"))), None)
         fmt = lambda x: f"{x:.3g}x" if x else "-"  # noqa: E731
         n += s["truth"] is not None
-        wide = s["spread"] is not None and not _ok(*s["spread"])
-        noisy += wide and not s["within"]
+        noisy += bool(_range(s["spread"])) and not s["within"]
         within += bool(s["within"])
         dom_n += s["dominant"] is not None
         dom += bool(s["dominant"])
