@@ -30,8 +30,8 @@ part() {  # part N NEEDS_S NAME ENV...: run bench/device_corpus.sh with ENV wher
   echo "part $n ($name) done at ${SECONDS}s"
 }
 
-if [ "$FROM" -le 1 ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl . >/dev/null 2>&1
+part 1 120 cores TRIALS=0 EXAMPLES=dataloader_stall,pin_memory_workers NAMES="dataloader_stall pin_memory_workers"
+if [ "$FROM" -le 1 ] && [ -d /tmp/site/trainprof ]; then  # trainprof as part 1's device_corpus.sh installed it
   PYTHONPATH=/tmp/site python3 -c "
 from trainprof.capture import cores
 print('available', cores.available(), 'quota', cores._cgroup_quota())
@@ -40,7 +40,6 @@ for n in (4, 8, 15):
   lscpu | grep -i "model name\|thread(s) per core\|core(s) per socket\|socket(s)" >> "$root/cores.txt"
   cat "$root/cores.txt"
 fi
-part 1 120 cores TRIALS=0 EXAMPLES=dataloader_stall,pin_memory_workers NAMES="dataloader_stall pin_memory_workers"
 part 2 200 trials TRIALS=1 NAMES="lightning_gan imagenet"
 part 3 150 throttle TRIALS=1 EXAMPLES=excessive_logging NAMES=excessive_logging
 part 4 150 corpus TRIALS=1 NAMES="mnist dcgan vae nanogpt super_resolution word_language_model makemore mingpt_chargpt siamese_network"
