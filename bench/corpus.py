@@ -16,6 +16,8 @@ speedup is the truth for the estimate of the rules it applies, as in bench/estim
    in ROUNDS interleaved rounds (EXTRA_ROUNDS more while a variant's rounds disagree by over 25%), over a fixed window of steps (SKIP steps and SKIP_S seconds skipped:
    past start-up and the DataLoader's prefetch queue; then TIMED steps and MIN_S seconds, synced at
    both edges; a fixed example that logs every P steps in whole periods) -- not trainprof's search. A round's speedup is original/fixed of that round; the median over rounds is kept.
+   An example is timed with its .fixed.py and with trainprof's own codemod of the same rules
+   (`apply`'s: the values it chose, e.g. a worker count); the estimate is scored against the latter.
 
 What is scored, per script:
 - combined: trainprof's combined estimate vs the measured speedup of all safe fixes together (where
@@ -33,6 +35,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +44,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from trainprof.fix.apply import FixError, all_codemods, fix_text, resolve  # noqa: E402
 from trainprof.fix.trials import combined_safe, patch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +79,11 @@ def scripts(names: list[str]) -> list[dict]:
             # of the rules it applies
             s.update(fixed=f"{name}.fixed.py", select=list(FIXES[name]))
         out.append(s)
-    return [s for s in out if not names or s["name"] in names]
+    if not names:
+        return out
+    # in the order asked for (a device call's priorities), unknown names left out
+    by = {s["name"]: s for s in out}
+    return [by[n] for n in dict.fromkeys(names) if n in by]
 
 
 def _time(script: str, args: list[str], cwd: str, knobs: dict | None, timeout: float = 300,
@@ -117,6 +125,32 @@ def _variants(run_dir: str, a: dict, trials: dict, script: str) -> list[dict]:
     return out
 
 
+def _proposed(run_dir: str, a: dict, script: str, select: list[str]) -> str | None:
+    """The script with trainprof's own codemods for the findings of the rules `select` names (the
+    values it chose on this machine: a worker count), as `apply --fix` writes them; None where
+    none applies. An example's .fixed.py is a person's fix of the same kind, with its own values
+    (dataloader_stall's: min(8, cores - 1) workers, where trainprof proposed 12 on 16 cores)."""
+    known, sites = all_codemods(), {}
+    for f in a.get("findings") or []:
+        fx = f.get("fix") or {}
+        if f["rule"] not in select or fx.get("id") not in known:
+            continue
+        try:
+            path, _ = resolve(run_dir, a, f["path"])
+        except FixError:
+            continue
+        if os.path.realpath(path) == os.path.realpath(script):
+            sites.setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
+    if not sites:
+        return None
+    text = open(script, encoding="utf-8").read()
+    try:
+        ff = fix_text(script, text, [known[i][1] for i in sites], sites)
+    except FixError:
+        return None
+    return ff.after if ff.changed else None
+
+
 def _reanalyze(run: str, select: list[str] | None = None) -> dict | None:
     """estimates.report_json, None where the run cannot be read (its trace was too large to
     bring back)."""
@@ -139,7 +173,8 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def run_one(s: dict, out: str) -> dict:
+def run_one(s: dict, out: str, rec: dict) -> dict:
+    """Fill rec as the script's steps finish (a stopped run keeps what ran: run())."""
     folder, script = s["folder"], os.path.join(s["folder"], s["script"])
     cwd = folder if s.get("cwd", ".") == "." else os.path.join(folder, s["cwd"])
     for cmd in s.get("setup") or []:
@@ -155,9 +190,10 @@ def run_one(s: dict, out: str) -> dict:
     trial = ["--trials", "--trial-budget", TRIAL_BUDGET] if TRIALS else []
     p = subprocess.run([sys.executable, "-m", "trainprof.cli", "analyze", "--run-dir", run, "-q", "--settle", SETTLE,
                         *trial, script, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
-    rec = {"name": s["name"], "analyze_s": round(time.monotonic() - t, 1), "rc": p.returncode}
+    rec.update(analyze_s=round(time.monotonic() - t, 1), rc=p.returncode)
     if p.returncode:
-        rec["error"] = (p.stderr.strip().splitlines() or [""])[0][:300]
+        lines = p.stderr.strip().splitlines() or [""]
+        rec["error"] = next((ln for ln in lines if ln.startswith("trainprof: error")), lines[-1])[:300]
         return rec
     a = json.load(open(os.path.join(run, "analysis.json")))
     trials = json.load(open(os.path.join(run, "trials.json"))) if os.path.exists(os.path.join(run, "trials.json")) else {}
@@ -171,7 +207,13 @@ def run_one(s: dict, out: str) -> dict:
         variants.append({"rule": "fixed", "line": None, "trial": None, "knobs": None, "text": None,
                          "path": os.path.join(folder, s["fixed"]),
                          "period": period or 1})
+        mine = _proposed(run, a, script, s["select"])
+        if mine is not None:  # trainprof's own fix of those rules, as `apply` writes it
+            variants.append({"rule": "proposed", "line": None, "trial": None, "knobs": None, "text": mine,
+                             "period": period or 1})
     files = []
+    orig: list = []
+    rec["original_ms"], rec["_variants"] = orig, variants
     try:
         for k, v in enumerate(variants):
             if v["text"] is not None:
@@ -181,7 +223,6 @@ def run_one(s: dict, out: str) -> dict:
                 files.append(v["path"])
             else:
                 v.setdefault("path", script)
-        orig = []
         for r in range(ROUNDS + EXTRA_ROUNDS):
             if r >= ROUNDS and not any(_wide(orig, v["ms"]) for v in variants):
                 break
@@ -191,11 +232,19 @@ def run_one(s: dict, out: str) -> dict:
     finally:
         for f in files:
             os.unlink(f)
-    rec["original_ms"] = orig
-    rec["measured"] = []
+    return rec
+
+
+def _measured(rec: dict) -> dict:
+    """rec with each variant's measured speedup over the rounds timed (all of them, or those a
+    stopped run got to)."""
+    orig, variants = rec.get("original_ms") or [], rec.pop("_variants", None) or []
+    if variants:
+        rec["measured"] = []
     for v in variants:
-        sp = _rounds(orig, v["ms"])
-        rec["measured"].append({"rule": v["rule"], "line": v["line"], "trial": v["trial"], "ms": v["ms"],
+        ms = v.get("ms") or []
+        sp = _rounds(orig, ms)
+        rec["measured"].append({"rule": v["rule"], "line": v["line"], "trial": v["trial"], "ms": ms,
                                 "speedup": statistics.median(sp) if sp else None, "knobs": v["knobs"]})
     return rec
 
@@ -211,19 +260,33 @@ def _wide(orig: list, ms: list) -> bool:
     return len(sp) > 1 and not _ok(min(sp), max(sp))
 
 
+class Stopped(BaseException):
+    """SIGTERM (the device call's `timeout`): the script under way is written as far as it got."""
+
+
+def _stop(signum, frame):
+    raise Stopped()
+
+
 def run(out: str, names: list[str]) -> None:
     os.makedirs(out, exist_ok=True)
+    signal.signal(signal.SIGTERM, _stop)
     with open(os.path.join(out, "corpus.jsonl"), "a") as log:
         for s in scripts(names):
-            t = time.monotonic()
+            t, rec, stopped = time.monotonic(), {"name": s["name"]}, False
             try:
-                rec = run_one(s, out)
+                run_one(s, out, rec)
             except (subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
-                rec = {"name": s["name"], "error": f"{type(e).__name__}: {e}"[:300]}
+                rec["error"] = f"{type(e).__name__}: {e}"[:300]
+            except Stopped:
+                stopped = True
+                rec["stopped"] = "the run was stopped here (its time limit): what ran is kept"
             rec["wall_s"] = round(time.monotonic() - t, 1)
-            log.write(json.dumps(rec) + "\n")
+            log.write(json.dumps(_measured(rec)) + "\n")
             log.flush()
-            print(f"{s['name']}: {rec.get('error') or 'ok'} in {rec['wall_s']} s", flush=True)
+            print(f"{s['name']}: {rec.get('error') or ('stopped' if stopped else 'ok')} in {rec['wall_s']} s", flush=True)
+            if stopped:
+                break
 
 
 def _ok(pred, meas, tol=0.25) -> bool:
@@ -240,14 +303,16 @@ def _spread(rec: dict, key) -> tuple[float, float] | None:
 
 def score(rec: dict) -> dict:
     meas = {(m["rule"], m["line"]): m["speedup"] for m in rec.get("measured") or [] if m["speedup"]}
-    fixes = {k: v for k, v in meas.items() if k[0] not in ("combined-safe", "fixed")}
+    fixes = {k: v for k, v in meas.items() if k[0] not in ("combined-safe", "fixed", "proposed")}
     top = (rec.get("findings") or [{}])[0]
     best = max(fixes.items(), key=lambda kv: kv[1]) if fixes else None
     fixed = meas.get(("fixed", None))
     if fixed:
         # an example: the truth is its own .fixed.py, against the estimate of the rules it applies;
         # where that fix gains, it must be what trainprof named first
-        key, pred = ("fixed", None), rec.get("fixed_pred")
+        # (trainprof's own fix of those rules where it was timed: the values the estimate is of)
+        key = ("proposed", None) if meas.get(("proposed", None)) else ("fixed", None)
+        pred = rec.get("fixed_pred")
         dominant = (top.get("rule") in rec["select"]) if fixed >= 1.1 else \
             not ((top.get("rule") in rec["select"]) and (top.get("speedup") or 1) >= 1.1)
     elif "combined-safe" in {k[0] for k in meas}:
@@ -265,6 +330,7 @@ def score(rec: dict) -> dict:
         dominant = None  # nothing was run: not scored
     trials = [(m["trial"], m["speedup"]) for m in rec.get("measured") or [] if m["trial"] and m["speedup"]]
     return {"pred": pred, "truth": truth, "within": _ok(pred, truth) if truth else None, "best": best,
+            "own": key == ("proposed", None),
             "spread": _spread(rec, key) if truth else None,
             "dominant": dominant, "trials": trials, "trials_ok": all(_ok(t, m, 0.10) for t, m in trials)}
 
@@ -295,11 +361,12 @@ def report(paths: list[str]) -> str:
             "dominant named | trials within 10% | trial cost s |", "|---|---|---|---|---|---|---|---|---|---|"]
     n = within = dom = dom_n = tri = tri_n = noisy = 0
     for name, r in sorted(recs.items()):
-        if r.get("error"):
-            rows.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | | |")
+        if r.get("error") or r.get("base_ms") is None:
+            why = f"failed: {r['error'][:80]}" if r.get("error") else "stopped (its time limit) before the analysis ended"
+            rows.append(f"| {name} | {why} | | | | | | | | |")
             continue
         s, top = score(r), (r.get("findings") or [{}])[0]
-        own = next((m["speedup"] for m in r["measured"] if (m["rule"], m["line"]) == (top.get("rule"), top.get("line"))), None)
+        own = next((m["speedup"] for m in r.get("measured") or [] if (m["rule"], m["line"]) == (top.get("rule"), top.get("line"))), None)
         fmt = lambda x: f"{x:.3g}x" if x else "-"  # noqa: E731
         n += s["truth"] is not None
         noisy += bool(_range(s["spread"])) and not s["within"]
@@ -310,7 +377,8 @@ def report(paths: list[str]) -> str:
         tri_n += len(s["trials"])
         rows.append(f"| {name} | {r['base_ms']:.3g} | {top.get('rule', '-')}:{top.get('line', '')} | {fmt(top.get('speedup'))}"
                     f"{' (bound)' if top.get('bound') else ''} | {fmt(top.get('trial'))} | {fmt(own)} | "
-                    f"{fmt(s['pred'])} / {fmt(s['truth'])}{_range(s['spread'])} {'ok' if s['within'] else 'MISS' if s['truth'] else ''} | "
+                    f"{fmt(s['pred'])} / {fmt(s['truth'])}{_range(s['spread'])}{' (its own fix)' if s['own'] else ''} "
+                    f"{'ok' if s['within'] else 'MISS' if s['truth'] else ''} | "
                     f"{'-' if s['dominant'] is None else 'yes' if s['dominant'] else 'NO'} | {sum(_ok(t, m, 0.10) for t, m in s['trials'])}/{len(s['trials'])} | "
                     f"{r.get('trial_s') or '-'} |")
     dev = next((r.get("device") for r in recs.values() if r.get("device")), "?")
@@ -320,6 +388,9 @@ def report(paths: list[str]) -> str:
                 f"independent measurement: {tri} of {tri_n}. '-': nothing measured (no fix of the script's own was tried)."
                 + (f" {noisy} of the misses have a measured speedup whose rounds lie further apart than 25% (in"
                    " brackets): the host's noise, not only the estimate." if noisy else "")
+                + (" '(its own fix)': an example timed with trainprof's own codemod of its rules (the values"
+                   " it chose: a worker count), not the example's .fixed.py." if any(score(r)["own"] for r in recs.values()
+                                                                                      if r.get("base_ms") is not None and not r.get("error")) else "")
                 + (f" Estimates of {len(rescored & set(recs))} scripts re-read from their saved runs by this trainprof."
                    if rescored else ""))
     return "\n".join(rows)

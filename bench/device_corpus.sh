@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Device-machine driver for bench/corpus.py (carry .whl: the cp312 wheels trainprof needs that the
-# image lacks). NAMES: corpus scripts (default all); EXAMPLES: examples too; TESTS=1 runs the GPU-relevant
+# image lacks; for corpus/lightning_gan also lightning, pytorch-lightning, lightning-utilities, torchmetrics,
+# fsspec and tqdm: `pip download --no-deps -d .whl ...`). NAMES: corpus scripts (default all); EXAMPLES: examples too; TESTS=1 runs the GPU-relevant
 # tests first. Everything lands in $OUT: pytest.log, corpus.jsonl, runs.tar.gz (each run's JSON files and small traces).
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --no-build-isolation --upgrade --target /tmp/site .whl/*.whl . || exit 1

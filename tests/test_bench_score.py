@@ -44,3 +44,32 @@ def test_a_round_more_where_a_variants_rounds_disagree():
     assert not c._wide([20.0, 21.0], [10.0, 10.0])
     assert not c._wide([20.0], [10.0])  # one round: nothing to disagree with
     assert not c._wide([20.0, None], [10.0, 10.0])  # a failed timing is no round
+
+
+def test_an_example_is_scored_against_trainprofs_own_fix_where_it_was_timed():
+    """dataloader_stall's .fixed.py sets 8 workers, trainprof proposed 12: the estimate is of the
+    latter, so its timing is the truth; the person's fix still decides what dominates."""
+    c = _corpus()
+    rec = _rec("loader", [36.0, 36.0], [6.0, 6.0], 9.0)
+    assert not c.score(rec)["within"] and not c.score(rec)["own"]  # 9x against the .fixed.py's 6x
+    rec["measured"].append({"rule": "proposed", "line": None, "trial": None, "ms": [4.0, 4.0], "knobs": None, "speedup": 9.0})
+    s = c.score(rec)
+    assert s["own"] and s["truth"] == 9.0 and s["within"] and s["dominant"]
+
+
+def test_a_stopped_run_keeps_what_ran_and_the_order_asked_for(tmp_path, monkeypatch):
+    c = _corpus()
+    monkeypatch.delenv("RUNS", raising=False)
+    names = [s["name"] for s in c.scripts([])]
+    if len(names) >= 2:  # the corpus's scripts and their run.json are committed
+        assert [s["name"] for s in c.scripts([names[-1], names[0], "nope"])] == [names[-1], names[0]]
+    # stopped after one round of the original and of one variant of two
+    rec = {"name": "cut", "base_ms": 20.0, "findings": [{"rule": "item-sync", "line": 3, "speedup": 2.0}],
+           "original_ms": [20.0], "_variants": [{"rule": "item-sync", "line": 3, "trial": 2.1, "knobs": None, "ms": [10.0]},
+                                                {"rule": "combined-safe", "line": None, "trial": None, "knobs": None}]}
+    got = c._measured(rec)
+    assert "_variants" not in got and [m["speedup"] for m in got["measured"]] == [2.0, None]
+    log = tmp_path / "corpus.jsonl"
+    log.write_text(json.dumps(got) + "\n" + json.dumps({"name": "early", "stopped": "x"}) + "\n")
+    out = c.report([str(log)])
+    assert "| early | stopped" in out and "| cut | 20 |" in out

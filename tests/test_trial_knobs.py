@@ -174,3 +174,34 @@ def test_a_script_too_short_for_whole_periods_tries_its_throttle_searched(tmp_pa
     (got,) = out["findings"]
     assert got["trial"]["params"] == {"every": 500} and got["trial"]["rounds"] == 2
     assert got["trial"]["speedup"] > 0
+
+
+def test_a_short_budget_keeps_each_findings_proposal_first():
+    """Two rounds of every variant would take 4x the budget: the top findings' proposals are
+    timed (in rank order), then the safe fixes together; the rest of a sweep is left out, and one
+    fix is always tried."""
+    from trainprof.fix.trials import Candidate, Variant, _fit, _loader_knobs
+
+    sweep = _loader_knobs({"workers": 8}, cores=16, as_run=0)
+    assert sweep[0].params == {"num_workers": 8}  # the proposal, then the rest of the sweep
+    loader = Candidate({"rule": "dataloader-stall"}, "dataloader-config", sweep)
+    sync = Candidate({"rule": "item-sync"}, "item-sync", [Variant({}, "x", "item")])
+    safe = Variant({}, "y", "safe")
+    runs = [(loader, v, "p") for v in sweep] + [(sync, sync.variants[0], "q"), (None, safe, "r")]
+    # 10 s a process, 100 s: 5 processes a round, one of them the original's
+    keep, left = _fit(runs, 10.0, 1, 100.0, 2)
+    assert [v.params for _, v, _ in keep] == [{"num_workers": 8}, {"num_workers": 4}, {}, {}]
+    assert [v.params for _, v, _ in left] == [{"num_workers": 16}]
+    keep, left = _fit(runs, 10.0, 2, 10.0, 2)  # not even one fits: the top one still runs
+    assert [x[1] for x in keep] == [sweep[0]] and len(left) == len(runs) - 1
+    keep, left = _fit(runs, 1.0, 1, 100.0, 2)
+    assert keep == runs and left == []
+
+
+def test_the_fixes_left_untried_are_named_in_a_note():
+    from trainprof.estimate.estimates import untried
+
+    note = untried({"skipped": [{"rule": "dataloader-stall", "line": 35, "fix": "dataloader-config",
+                                 "params": {"num_workers": 16}}, {"fix": "safe fixes", "params": {}}, "junk"]})
+    assert "--trial-budget" in note and "dataloader-config at line 35 (num_workers=16)" in note and "safe fixes" in note
+    assert untried({"findings": []}) is None and untried({"skipped": "x"}) is None  # nothing left out; damaged input

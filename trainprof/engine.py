@@ -16,7 +16,7 @@ from .checked import cheap as cheap_lines
 from .checked import noqa, not_run_split
 from .errors import TraceError, TrainprofError
 from .estimate.calibration import OP_US, calibration, make_warp
-from .estimate.estimates import Combined, combined_trial, estimate_all, with_trials
+from .estimate.estimates import Combined, combined_trial, estimate_all, untried, with_trials
 from .estimate.producer import producer
 from .estimate.replay import replay
 from .estimate.timeline import build_timeline
@@ -362,6 +362,8 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     trials = rundir.read_json(os.path.join(run_dir, rundir.TRIALS_JSON)) if run_dir else None
     if isinstance(trials, dict) and trials.get("script_sha256") == info.get("script_sha256"):
         findings = with_trials(findings, trials, run.root)
+        if untried(trials):
+            notes.append(untried(trials))
     else:
         trials = None
     findings.sort(key=lambda f: _rank(f, combined))

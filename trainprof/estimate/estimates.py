@@ -203,3 +203,19 @@ def combined_trial(trials: dict | None) -> dict | None:
         return dict(zip(("speedup", "low", "high"), num), rounds=int(c["rounds"]), change=str(c.get("change", ""))[:300])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def untried(trials: dict | None) -> str | None:
+    """A note naming the fixes that the trial budget left untried (trials.json is input: at most
+    a few, each field shortened)."""
+    rows = [t for t in (trials or {}).get("skipped") or [] if isinstance(t, dict)][:8]
+    names = []
+    for t in rows:
+        p = t.get("params") if isinstance(t.get("params"), dict) else {}
+        knobs = ", ".join(f"{str(k)[:30]}={str(v)[:20]}" for k, v in list(p.items())[:4])
+        names.append(str(t.get("fix"))[:40] + (f" at line {t['line']}" if isinstance(t.get("line"), int) else "")
+                     + (f" ({knobs})" if knobs else ""))
+    if not names:
+        return None
+    return ("trials: not tried within --trial-budget (a larger budget tries them): "
+            + ", ".join(dict.fromkeys(names)))

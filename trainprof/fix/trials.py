@@ -75,7 +75,8 @@ def _loader_knobs(params: dict, cores: int, as_run: int, cuda: bool = False) -> 
     if not isinstance(w, int) or w <= as_run:
         return []
     out = []
-    for v in sorted({max(as_run + 1, w // 2), w, min(2 * w, 4 * cores)}):
+    # the proposed count first: the one a trial budget too short for the sweep still times
+    for v in sorted({max(as_run + 1, w // 2), w, min(2 * w, 4 * cores)}, key=lambda n: (n != w, n)):
         knobs = {"num_workers": v, "persistent_workers": True}
         out.append(Variant({"num_workers": v}, None, f"num_workers={v}, persistent_workers=True", {"loader": knobs}))
     if cuda:
@@ -214,6 +215,19 @@ def _summary(origs: dict, v: Variant, rounds: int) -> dict:
             "params": v.params, "change": v.change, "knobs": v.knobs}
 
 
+def _fit(runs: list, proc_s: float, originals: int, budget_s: float, rounds: int) -> tuple[list, list]:
+    """(the runs that `rounds` rounds time within budget_s, the rest), at proc_s a process (the
+    first original's) and `originals` processes of the original a round: each finding's first
+    variant (its proposal) in rank order, then all the safe fixes together, then the other
+    variants of a sweep; one at least, so a budget shorter than two rounds of one fix still tries
+    the top one (`--trial-budget`'s floor)."""
+    first = {k for k, x in enumerate(runs) if x[0] is not None and (k == 0 or runs[k - 1][0] is not x[0])}
+    order = sorted(range(len(runs)), key=lambda k: (k not in first, runs[k][0] is not None, k))
+    n = max(1, int(budget_s / max(proc_s, 1e-3) / max(rounds, 1)) - originals)
+    keep = set(order[:n])
+    return [x for k, x in enumerate(runs) if k in keep], [x for k, x in enumerate(runs) if k not in keep]
+
+
 def _disagree(orig_ms: dict, runs) -> bool:
     """Whether a variant's speedups over the rounds so far are further apart than TRIAL_SPREAD."""
     for _, v, _ in runs:
@@ -269,7 +283,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
         orig_ms: dict[str, list[float]] = {"search": [], "whole": []}
         periods = [e for _, v, _ in runs if (e := _every(v))]
         whole = _whole_periods(env, math.lcm(*periods)) if periods else None
-        done = 0
+        done, skipped = 0, []
         for r in range(rounds + EXTRA_ROUNDS):
             spent = time.monotonic() - t0
             if r >= rounds:
@@ -289,6 +303,11 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
                     if r:
                         raise
                     whole = None  # a script too short for whole periods: throttles are searched too
+            if r == 0:
+                n_orig = len(orig_ms["search"]) + len(orig_ms["whole"])
+                runs, skipped = _fit(runs, (time.monotonic() - t0) / n_orig, n_orig, budget_s, min(rounds, 2))
+                for c, v, _ in skipped:
+                    say(f"not tried within the budget: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
             for c, v, p in runs:
                 if v.failed:
                     continue
@@ -308,6 +327,9 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
         failed = [dict(c.key, fix=c.fix_id, params=v.params, error=v.failed) for c in cands for v in c.variants if v.failed]
         if failed:
             out["failed"] = failed
+        if skipped:
+            out["skipped"] = [dict(c.key if c else {}, fix=c.fix_id if c else "safe fixes", params=v.params,
+                                   why=f"over the trial budget ({budget_s:.0f} s)") for c, v, _ in skipped]
         for c in cands:
             ran = [v for v in c.variants if not v.failed and len(v.ms) == done]
             if not ran:
@@ -319,7 +341,7 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
             rec["trial"]["parity"] = _parity(original, next(p for _, v, p in runs if v is best), args, timeout,
                                              best.knobs)
             out["findings"].append(rec)
-        if both is not None:
+        if both is not None and len(both.ms) == done:
             out["combined"] = _summary(orig_ms, both, done)
         out["seconds"] = round(time.monotonic() - t0, 1)
         return _write(run_dir, out, sha)
