@@ -30,11 +30,10 @@ counts the cores this run had.
 
 from __future__ import annotations
 
-import os
-
 import libcst as cst
 from libcst import matchers as m
 
+from trainprof.capture.cores import available
 from trainprof.estimate import Change, Measured, WhatIf
 from trainprof.estimate.producer import Producer, capacity_us, cores_of, parallel_of
 from trainprof.finding import STATIC, Evidence, Finding, Fix, HotLine
@@ -210,8 +209,9 @@ def hot_lines(run, batch_us: float | None) -> tuple[HotLine, ...]:
 
 # -- the codemod ------------------------------------------------------------------------
 def _default_workers() -> int:
-    """--static: what the detector would propose on this machine (one core stays with training)."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """--static: what the detector would propose on this machine (one core stays with training;
+    the cores this process may use, as a run counts them: a container's quota, not the host's)."""
+    return max(1, min(8, available() - 1))
 
 
 def _is_loader(site: Site, node) -> bool:

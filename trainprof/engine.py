@@ -362,8 +362,9 @@ def analyze(target: str, script: str | None = None, only: set[str] | None = None
     trials = rundir.read_json(os.path.join(run_dir, rundir.TRIALS_JSON)) if run_dir else None
     if isinstance(trials, dict) and trials.get("script_sha256") == info.get("script_sha256"):
         findings = with_trials(findings, trials, run.root)
-        if untried(trials):
-            notes.append(untried(trials))
+        left = untried(trials)
+        if left:
+            notes.append(left)
     else:
         trials = None
     findings.sort(key=lambda f: _rank(f, combined))

@@ -308,6 +308,8 @@ def run_trials(run_dir: str, budget_s: float = 180.0, rounds: int = 3, progress=
                 runs, skipped = _fit(runs, (time.monotonic() - t0) / n_orig, n_orig, budget_s, min(rounds, 2))
                 for c, v, _ in skipped:
                     say(f"not tried within the budget: {c.fix_id if c else 'safe fixes'} {v.params or ''}".rstrip())
+                if not any(_every(v) for _, v, _ in runs):
+                    whole = None  # the throttles were left out: no whole periods of the original either
             for c, v, p in runs:
                 if v.failed:
                     continue
