@@ -43,8 +43,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainprof.fix.apply import FixError, all_codemods, fix_text, resolve  # noqa: E402
-from trainprof.fix.trials import combined_safe, patch  # noqa: E402
+from trainprof.fix.apply import FixError  # noqa: E402
+from trainprof.fix.trials import combined_safe, patch, together  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus_report import _from_analysis, _ok, _reanalyze, _rounds, report, score, write_report  # noqa: E402, F401
@@ -130,25 +130,12 @@ def _proposed(run_dir: str, a: dict, script: str, select: list[str]) -> str | No
     values it chose on this machine: a worker count), as `apply --fix` writes them; None where
     none applies. An example's .fixed.py is a person's fix of the same kind, with its own values
     (dataloader_stall's: min(8, cores - 1) workers, where trainprof proposed 12 on 16 cores)."""
-    known, sites = all_codemods(), {}
-    for f in a.get("findings") or []:
-        fx = f.get("fix") or {}
-        if f["rule"] not in select or fx.get("id") not in known:
-            continue
-        try:
-            path, _ = resolve(run_dir, a, f["path"])
-        except FixError:
-            continue
-        if os.path.realpath(path) == os.path.realpath(script):
-            sites.setdefault(fx["id"], {})[int(f["line"])] = fx.get("params") or {}
-    if not sites:
-        return None
     text = open(script, encoding="utf-8").read()
     try:
-        ff = fix_text(script, text, [known[i][1] for i in sites], sites)
+        got = together(a, run_dir, script, text, lambda f, c: f["rule"] in select)
     except FixError:
         return None
-    return ff.after if ff.changed else None
+    return got[0] if got else None
 
 
 def _cuda() -> bool:

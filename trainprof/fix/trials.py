@@ -159,13 +159,14 @@ def candidates(run_dir: str, a: dict, script: str, text: str, cores: int, top: i
     return out
 
 
-def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | None:
-    """All the safe fixes of the analysis at their findings in the script, together."""
+def together(a: dict, run_dir: str, script: str, text: str, keep) -> tuple[str, str] | None:
+    """(the script with the codemods of the analysis's findings that keep(finding, codemod)
+    accepts, at their lines in the script, what they are) or None where none changes it."""
     known = all_codemods()
     sites: dict[str, dict[int, dict]] = {}
     for f in a.get("findings") or []:
         fx = f.get("fix") or {}
-        if fx.get("id") in known and known[fx["id"]][1].safety == "safe":
+        if fx.get("id") in known and keep(f, known[fx["id"]][1]):
             try:
                 path, _ = resolve(run_dir, a, f["path"])
             except FixError:
@@ -175,7 +176,13 @@ def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | No
     if not sites:
         return None
     ff = fix_text(script, text, [known[i][1] for i in sites], sites)
-    return Variant({}, ff.after, ", ".join(c.id for c in ff.used)) if ff.changed else None
+    return (ff.after, ", ".join(c.id for c in ff.used)) if ff.changed else None
+
+
+def combined_safe(a: dict, run_dir: str, script: str, text: str) -> Variant | None:
+    """All the safe fixes of the analysis at their findings in the script, together."""
+    got = together(a, run_dir, script, text, lambda f, c: c.safety == "safe")
+    return Variant({}, *got) if got else None
 
 
 def _every(v: Variant) -> int | None:
