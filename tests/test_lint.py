@@ -270,3 +270,23 @@ def test_lint_walks_folders_and_reports_unparsable_files_without_stopping(tmp_pa
     assert any(f["rule"] == "item-sync" and f["line"] == 8 for f in found)
     assert r.returncode == 1 and "cannot parse" in r.stderr and "broken.py" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_rules_module_without_RULE_is_an_error_not_a_silent_gap(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    import trainprof.rule as rule_mod
+
+    pkg = tmp_path / "fake_rules"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_helper.py").write_text("X = 1\n")  # a helper: skipped
+    (pkg / "forgot.py").write_text("ID = 'forgot'\n")
+    spec = importlib.util.spec_from_file_location("fake_rules", pkg / "__init__.py", submodule_search_locations=[str(pkg)])
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fake_rules", mod)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(rule_mod, "_rules_package", lambda: mod)
+    with pytest.raises(RuntimeError, match="forgot.py defines no RULE"):
+        rule_mod.all_rules()

@@ -83,8 +83,11 @@ def all_rules() -> list[Rule]:
             continue
         mod = importlib.import_module(f"{_rules_pkg.__name__}.{m.name}")
         rule = getattr(mod, "RULE", None)
-        if isinstance(rule, Rule):
-            found.append(rule)
+        if not isinstance(rule, Rule):
+            # not skipped: a rule that forgot RULE (or a file half written) would vanish from every report
+            raise RuntimeError(f"{getattr(mod, '__file__', m.name)} defines no RULE (helpers of the rules "
+                               "package are named _like_this)")
+        found.append(rule)
     return sorted(found, key=lambda r: r.id)
 
 
