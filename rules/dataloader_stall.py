@@ -33,7 +33,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst import matchers as m
 
-from trainprof.capture.cores import available
+from trainprof.capture.cores import LOADER_SHARE, available
 from trainprof.estimate import Change, Measured, WhatIf
 from trainprof.estimate.producer import Producer, capacity_us, cores_of, parallel_of
 from trainprof.finding import STATIC, Evidence, Finding, Fix, HotLine
@@ -60,7 +60,7 @@ def detect(run):
     recorded_ms = run.unprofiled_ms(wait_us)
     wait_ms = steady_wait if steady_wait is not None else recorded_ms
     share = wait_ms / (run.base_step_us / 1000) if run.base_step_us else 0.0
-    if share < 0.05:
+    if share < LOADER_SHARE:
         return
     multi = any("MultiProcessing" in tr.name(int(i)) for i in spans)
     call = run.loader_call

@@ -58,3 +58,17 @@ def test_damaged_cgroup_files_read_as_no_quota(tmp_path):
     assert cores._cgroup_quota(root, proc) is None
     root, proc = _tree(tmp_path / "v1", "4:cpu:/\n", {"cpu/cpu.cfs_quota_us": "x\n", "cpu/cpu.cfs_period_us": "0\n"})
     assert cores._cgroup_quota(root, proc) is None
+
+
+def test_the_side_by_side_probe_runs_only_where_an_estimate_reads_it():
+    from trainprof.capture.cores import worth_probing
+
+    single = {"num_workers": 0}
+    assert not worth_probing({"loaders": [], "cores": 16})  # no loader
+    assert not worth_probing({"loaders": [{"num_workers": 4}], "cores": 2})  # one spare core: nothing to measure
+    assert worth_probing({"loaders": [{"num_workers": 4}], "cores": 16,  # workers: their pace bounds every fix
+                          "steady": {"loader_wait_ms": 0.0, "step_ms": 10.0}})
+    # loading on the training thread: only where its wait could make a loader finding
+    assert not worth_probing({"loaders": [single], "cores": 16, "steady": {"loader_wait_ms": 0.1, "step_ms": 10.0}})
+    assert worth_probing({"loaders": [single], "cores": 16, "steady": {"loader_wait_ms": 4.0, "step_ms": 10.0}})
+    assert worth_probing({"loaders": [single], "cores": 16})  # not timed in steady windows: cannot tell

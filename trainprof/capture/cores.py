@@ -26,6 +26,8 @@ _LOOP = ("import sys, time\n"
          "print(time.perf_counter() - s)\n")
 WORK = 600_000  # iterations of the loop: 50-100 ms on one core
 MAX_PROCS = 64
+# a step waiting on its DataLoader for less than this share makes no loader finding (dataloader-stall)
+LOADER_SHARE = 0.05
 
 
 def _cgroup_quota(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -> float | None:
@@ -112,3 +114,17 @@ def parallel(n: int, work: int = WORK, timeout: float = 20.0) -> dict | None:
     mean = sum(many) / len(many)
     return {"procs": n, "speedup": round(n * one / mean, 3), "one_ms": round(1000 * one, 3),
             "mean_ms": round(1000 * mean, 3)}
+
+
+def worth_probing(run: dict) -> bool:
+    """Whether a run's estimates could read parallel(): a DataLoader on more than two cores,
+    with workers (their pace bounds every fix's estimate) or, without, a steady wait for it
+    that dataloader-stall could report (half its share: the step it divides by is timed apart)."""
+    if not run.get("loaders") or int(run.get("cores") or 1) <= 2:
+        return False
+    if any(ld.get("num_workers") for ld in run["loaders"]):
+        return True
+    st = run.get("steady") or {}
+    wait, step = st.get("loader_wait_ms"), st.get("step_ms")
+    return wait is None or not step or wait >= 0.5 * LOADER_SHARE * step
+

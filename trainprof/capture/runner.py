@@ -238,7 +238,7 @@ def capture(script: str, args: list[str], run_dir: str, opts: CaptureOptions, pr
     }
     run.update({k: v for k, v in done.items() if k != "event"})
     run["fetches"] = ranks.fetch_totals(0)
-    if run.get("loaders") and int(run.get("cores") or 1) > 2:
+    if cores.worth_probing(run):
         # what workers would get done side by side on these cores, the script stopped (the loader's estimate)
         run["parallel"] = cores.parallel(int(run["cores"]) - 1)
     run["unprofiled_post_ms"] = post["unprofiled_post_ms"] if post else None
